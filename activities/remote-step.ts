@@ -1,0 +1,74 @@
+// The host side of a step. Each command runs detached on the host under a run key, in its own session
+// (setsid), with its output, pid, boot id and exit status kept in ~/.runbooks/runs/<workflow>/<key>/.
+// A new attempt with the same key (worker crash, server restart, dropped SSH link) ATTACHES to the first
+// execution instead of starting it again, so a one-shot command runs at most once per key. Every start
+// appends a line to ~/.runbooks/audit.log on the host: the host's own record of what ran.
+//
+// The script is a constant: user values reach it only as positional arguments quoted by quoteArgv.
+export const STEP_SCRIPT = String.raw`
+set -u
+key=$1; mode=$2; hasin=$3; cwd=$4; shift 4
+d="$HOME/.runbooks/runs/$key"
+mkdir -p "$(dirname "$d")" || exit 97
+boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
+start() {
+  mkdir "$d" 2>/dev/null || return 1
+  if [ "$hasin" = 1 ]; then cat > "$d/in"; else : > "$d/in"; fi
+  printf '%s\n' "$boot" > "$d/boot"
+  printf '%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$key" "$mode" "$*" >> "$HOME/.runbooks/audit.log"
+  RB_D="$d" RB_CWD="$cwd" setsid sh -c '
+    trap "" HUP
+    if [ -n "$RB_CWD" ]; then cd "$RB_CWD" || { echo 96 > "$RB_D/rc"; exit 96; }; fi
+    "$@" < "$RB_D/in" > "$RB_D/out" 2> "$RB_D/err"
+    echo $? > "$RB_D/rc.tmp" && mv "$RB_D/rc.tmp" "$RB_D/rc"' rb-step "$@" < /dev/null > /dev/null 2>&1 &
+  echo $! > "$d/pid.tmp" && mv "$d/pid.tmp" "$d/pid"
+  return 0
+}
+alive() {
+  i=0
+  while [ ! -f "$d/pid" ] && [ ! -f "$d/rc" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  [ -f "$d/pid" ] && [ "$(cat "$d/boot" 2>/dev/null)" = "$boot" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null
+}
+if [ "$mode" = kill ]; then
+  [ -f "$d/pid" ] || exit 0
+  pid=$(cat "$d/pid")
+  tree() { echo "$1"; for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree "$c"; done; }
+  pids=$(tree "$pid" | tr '\n' ' ')
+  kill -TERM -- "-$pid" $pids 2>/dev/null || sudo -n kill -TERM -- "-$pid" $pids 2>/dev/null
+  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL -- "-$pid" $pids 2>/dev/null || sudo -n kill -KILL -- "-$pid" $pids 2>/dev/null
+  exit 0
+fi
+if [ "$mode" = status ]; then
+  if [ -f "$d/rc" ]; then echo "rc $(cat "$d/rc") starts $(cat "$d/starts" 2>/dev/null | wc -l)"
+  elif alive; then echo running
+  else echo lost; fi
+  exit 0
+fi
+if ! start "$@"; then
+  # Already started under this key: attach, unless an idempotent command failed or vanished (run it again).
+  if [ "$mode" = again ] && { { [ -f "$d/rc" ] && [ "$(cat "$d/rc")" != 0 ]; } || { [ ! -f "$d/rc" ] && ! alive; }; }; then
+    mv "$d" "$d.superseded.$(date +%s%N)"
+    start "$@" || exit 98
+  fi
+fi
+echo x >> "$d/starts"
+if [ ! -f "$d/rc" ] && alive; then
+  pid=$(cat "$d/pid")
+  tail -q -s 0.1 -c +1 --pid="$pid" -F "$d/err" 2>/dev/null >&2 &
+  t=$!
+  tail -q -s 0.1 -c +1 --pid="$pid" -F "$d/out" 2>/dev/null
+  wait $t
+else
+  cat "$d/err" >&2 2>/dev/null
+  cat "$d/out" 2>/dev/null
+fi
+exit 0
+`;
+
+/** Where a run key lives on the host, relative to ~/.runbooks/runs. Only [A-Za-z0-9._-] reach the host. */
+export function hostRunKey(workflowId: string, runId: string, runKey: string): string {
+  const wf = `${workflowId}`.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+  const run = `${runId}`.replace(/[^A-Za-z0-9-]+/g, '').slice(0, 36);
+  return `${wf}.${run}/${runKey.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
+}

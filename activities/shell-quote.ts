@@ -1,0 +1,18 @@
+// The ONE place where argv becomes shell text. Every remote command goes through quoteArgv; no other code
+// concatenates values into a shell string. Single quotes make every byte literal except the quote itself,
+// which is closed, escaped and reopened: 'it'\''s'.
+
+export class InvalidCommandError extends Error {}
+
+export function quoteArg(arg: string): string {
+  if (typeof arg !== 'string') throw new InvalidCommandError(`argument is not a string: ${typeof arg}`);
+  // A NUL cannot be passed through exec at all; refusing is better than silently truncating.
+  if (arg.includes('\0')) throw new InvalidCommandError('argument contains a NUL byte');
+  if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function quoteArgv(argv: readonly string[]): string {
+  if (!Array.isArray(argv) || argv.length === 0) throw new InvalidCommandError('argv must be a non-empty array');
+  return argv.map(quoteArg).join(' ');
+}

@@ -1,0 +1,74 @@
+// npm run lab -- up|down|status [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]
+import { parseArgs } from 'node:util';
+import { defaultLabOptions, labDown, labStatus, labUp, LAB_HOSTS, type LabOptions } from './lab/lab.js';
+import { hostAddress } from './lab/layout.js';
+
+const USAGE = 'usage: node build/scripts/lab.js up|down|status [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
+
+function parsePort(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`${flag} must be a number, got "${v}"`);
+  return n;
+}
+
+function describe(opts: LabOptions): string[] {
+  return LAB_HOSTS.map((name, i) => `  ${name.padEnd(13)} ${hostAddress(opts.addrBase, i)}:${opts.port}`);
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string' },
+      'addr-base': { type: 'string' },
+      port: { type: 'string' },
+      'pg-port': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const cmd = positionals[0];
+  if (values.help || positionals.length !== 1 || !['up', 'down', 'status'].includes(cmd ?? '')) {
+    console.error(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const opts = defaultLabOptions({
+    dir: values.dir,
+    addrBase: values['addr-base'],
+    port: parsePort('--port', values.port),
+    pgPort: parsePort('--pg-port', values['pg-port']),
+  });
+  const t0 = performance.now();
+  const took = () => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
+
+  if (cmd === 'up') {
+    const { inventoryPath } = await labUp(opts);
+    console.log(`lab up in ${took()} (${opts.dir})`);
+    for (const line of describe(opts)) console.log(line);
+    console.log(`  postgres      127.0.0.1:${opts.pgPort}`);
+    console.log(`inventory: ${inventoryPath}`);
+    return 0;
+  }
+  if (cmd === 'down') {
+    await labDown(opts);
+    console.log(`lab down in ${took()} (${opts.dir})`);
+    return 0;
+  }
+  const st = await labStatus(opts);
+  console.log(`lab ${st.up ? 'up' : 'NOT up'} (${opts.dir})`);
+  LAB_HOSTS.forEach((name, i) => {
+    console.log(`  ${name.padEnd(13)} ${hostAddress(opts.addrBase, i)}:${opts.port}  ${st.hosts[name] ? 'up' : 'down'}`);
+  });
+  console.log(`  postgres      127.0.0.1:${opts.pgPort}  ${st.postgres ? 'up' : 'down'}`);
+  return st.up ? 0 : 3;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`lab: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);

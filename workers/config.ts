@@ -1,0 +1,72 @@
+// Worker configuration: one YAML file (RUNBOOK_CONFIG, default workers/runbooks.yaml) plus environment
+// overrides. Approval policies live here, on the operators' side, never in a run's input.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import type { GatePolicy, RunbookPolicy } from '../workflows/policy.js';
+
+const duration = z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)$/, 'a duration like "30m" or "24h"');
+
+const GatePolicySchema = z.object({
+  approvers: z.array(z.string().min(1)).min(1),
+  quorum: z.number().int().min(1),
+  fourEyes: z.boolean(),
+  timeout: duration,
+  onTimeout: z.enum(['reject', 'keep-waiting']),
+  remindEvery: duration,
+  signed: z.boolean(),
+});
+const PartialGatePolicy = GatePolicySchema.partial();
+
+export const WorkerConfigSchema = z.object({
+  taskQueue: z.string().min(1).default('runbooks'),
+  metricsPort: z.number().int().min(0).max(65535).default(9464),
+  dataDir: z.string().default('.data'),
+  notify: z.object({ webhookUrl: z.string().url().nullable().default(null) }).default({ webhookUrl: null }),
+  approvals: z.object({ allowedSigners: z.string().nullable().default(null) }).default({ allowedSigners: null }),
+  policies: z.object({
+    default: GatePolicySchema,
+    runbooks: z
+      .record(z.string(), z.object({ default: PartialGatePolicy.optional(), gates: z.record(z.string(), PartialGatePolicy).optional() }))
+      .default({}),
+  }),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig & { path: string } {
+  const path = resolve(env.RUNBOOK_CONFIG ?? 'workers/runbooks.yaml');
+  let data: unknown;
+  try {
+    data = parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`worker config ${path}: ${(err as Error).message}`);
+  }
+  const r = WorkerConfigSchema.safeParse(data);
+  if (!r.success) {
+    throw new ConfigError(`worker config ${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const c = r.data;
+  if (env.RUNBOOK_TASK_QUEUE) c.taskQueue = env.RUNBOOK_TASK_QUEUE;
+  if (env.RUNBOOK_METRICS_PORT) c.metricsPort = Number(env.RUNBOOK_METRICS_PORT);
+  if (env.RUNBOOK_DATA_DIR) c.dataDir = env.RUNBOOK_DATA_DIR;
+  if (env.RUNBOOK_WEBHOOK_URL) c.notify.webhookUrl = env.RUNBOOK_WEBHOOK_URL;
+  if (env.RUNBOOK_ALLOWED_SIGNERS) c.approvals.allowedSigners = env.RUNBOOK_ALLOWED_SIGNERS;
+  c.dataDir = resolve(c.dataDir);
+  return { ...c, path };
+}
+
+/** The effective policy of one runbook: defaults, then the runbook's defaults, then per-gate overrides. */
+export function policyFor(c: WorkerConfig, runbook: string): RunbookPolicy {
+  const rb = c.policies.runbooks[runbook];
+  const defaults: GatePolicy = { ...c.policies.default, ...stripUndefined(rb?.default ?? {}) };
+  const gates: Record<string, GatePolicy> = {};
+  for (const [name, p] of Object.entries(rb?.gates ?? {})) gates[name] = { ...defaults, ...stripUndefined(p) };
+  return { runbook, defaults, gates, notifyTarget: c.notify.webhookUrl ? 'webhook' : 'log' };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

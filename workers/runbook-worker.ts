@@ -1,0 +1,34 @@
+// Builds the runbooks worker. Used by the worker process and by tests, so both run the same thing.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import type { WorkerConfig } from './config.js';
+import type { Inventory } from './inventory.js';
+
+export const workflowsPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.js');
+
+export async function createRunbookWorker(opts: {
+  connection: NativeConnection;
+  namespace: string;
+  config: WorkerConfig;
+  inventory: Inventory;
+  client: () => Client;
+  bundle?: WorkflowBundleWithSourceMap;
+  identity?: string;
+}): Promise<{ worker: Worker; close: () => void }> {
+  const { activities, close } = createActivities({ inventory: opts.inventory, config: opts.config, client: opts.client });
+  const worker = await Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.config.taskQueue,
+    ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath }),
+    activities,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    // SSH fan-out is bounded per worker; scale by adding workers, not by raising this.
+    maxConcurrentActivityTaskExecutions: 50,
+    shutdownGraceTime: '10 seconds',
+  });
+  return { worker, close };
+}

@@ -1,0 +1,4 @@
+// Every workflow type the worker registers. The exported name is the workflow type (a contract).
+export { hostFacts } from './host-facts.js';
+export { labDrill } from './lab-drill.js';
+export { hostLease } from './host-lease.js';

@@ -1,0 +1,42 @@
+// labDrill: the demo and test bed of the runbook core. n harmless steps on a lab host, optionally one
+// that fails the first time (a one-shot step: never retried by itself), a gate, then a dangerous step
+// that writes a marker file.
+import { z } from 'zod';
+import { remote } from './commands.js';
+import { common, hostName } from './input-fields.js';
+import { gate, runbook, step } from './runbook.js';
+
+export const LabDrillInput = z
+  .strictObject({
+    host: hostName,
+    steps: z.number().int().min(1).max(200),
+    failAt: z.number().int().min(1).optional(),
+    /** A long read-only step before the gate (for cancellation drills). */
+    holdSeconds: z.number().int().min(1).max(86_400).optional(),
+    ...common,
+  })
+  .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
+
+export const labDrill = runbook({
+  name: 'labDrill',
+  input: LabDrillInput,
+  hosts: (i) => [i.host],
+  leases: (i) => [i.host],
+  steps: (i) => [
+    ...Array.from({ length: i.steps }, (_, k) =>
+      k + 1 === i.failAt
+        ? step(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', FAILS_FIRST_TIME, 'drill', ctx.workflowId]), { idempotent: false })
+        : step(`harmless step ${k + 1}`, () => remote(i.host, ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]), {
+            idempotent: true,
+            readOnly: true,
+          }),
+    ),
+    i.holdSeconds ? step('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), { idempotent: true, readOnly: true }) : null,
+    gate('write-marker'),
+    step('write marker', (ctx) => remote(i.host, ['sh', '-c', WRITE_MARKER, 'drill', ctx.workflowId]), { idempotent: false, danger: true }),
+  ],
+});
+
+// Counts its executions in ~/drill/<workflowId>.count and fails on the first one only.
+const FAILS_FIRST_TIME = 'mkdir -p "$HOME/drill" && f="$HOME/drill/$1.count" && echo run >> "$f" && [ "$(wc -l < "$f")" -ge 2 ] || { echo "first execution fails on purpose" >&2; exit 3; }';
+const WRITE_MARKER = 'mkdir -p "$HOME/drill" && date -u +%FT%TZ >> "$HOME/drill/$1.marker" && echo "marker written on $(hostname)"';

@@ -1,0 +1,86 @@
+// Messages every runbook accepts. Each takes ONE JSON object, because the Web UI sends one payload.
+// Updates answer at once and are refused by their validator (refusals never reach history); the
+// equivalent signals are the durable path that works while no worker is up, and are validated
+// in the workflow the same way (invalid ones are recorded and ignored).
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { RunbookStatusValue } from './search-attributes.js';
+
+export interface Approval {
+  gate: string;
+  approver: string;
+  reason?: string;
+  /** sha256 of the gate's plan, as shown in current details. Optional; if given it must match. */
+  fingerprint?: string;
+  /** OpenSSH signature (`ssh-keygen -Y sign -n runbook-approval`), for gates whose policy says signed. */
+  signature?: string;
+}
+
+export type DecisionKind = 'retry' | 'skip' | 'abort';
+export interface Decision {
+  decision: DecisionKind;
+  operator: string;
+  reason?: string;
+}
+
+export interface ApprovalRecord extends Approval {
+  verdict: 'approved' | 'rejected';
+  at: string;
+  via: 'update' | 'signal' | 'timeout';
+}
+
+export interface IgnoredMessage {
+  kind: 'approval' | 'decision';
+  by: string;
+  at: string;
+  why: string;
+}
+
+export interface StepRecord {
+  index: number;
+  name: string;
+  state: 'running' | 'ok' | 'failed' | 'skipped' | 'planned' | 'parked';
+  host?: string;
+  command?: string;
+  exitCode?: number;
+  durationMs?: number;
+  attempts: number;
+  error?: string;
+  auditRef?: string;
+}
+
+export interface GateView {
+  name: string;
+  plan: string[];
+  fingerprint: string;
+  approvers: string[];
+  quorum: number;
+  fourEyes: boolean;
+  approvals: string[];
+  openedAt: string;
+}
+
+export interface RunbookView {
+  runbook: string;
+  requestedBy: string;
+  dryRun: boolean;
+  status: RunbookStatusValue;
+  currentStep?: string;
+  stepsDone: number;
+  stepsTotal?: number;
+  steps: StepRecord[];
+  openGate?: GateView;
+  parked?: { step: string; error: string };
+  waitingFor?: string;
+  lastError?: string;
+  approvals: ApprovalRecord[];
+  decisions: (Decision & { at: string; step: string })[];
+  ignored: IgnoredMessage[];
+}
+
+export const approveUpdate = defineUpdate<ApprovalRecord, [Approval]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalRecord, [Approval]>('reject');
+export const decideUpdate = defineUpdate<string, [Decision]>('decide');
+/** Durable approval: `{"gate","approver","reason","verdict":"approve"|"reject"}`; verdict defaults to approve. */
+export const approvalSignal = defineSignal<[Approval & { verdict?: 'approve' | 'reject' }]>('approval');
+export const decisionSignal = defineSignal<[Decision]>('decision');
+export const statusQuery = defineQuery<RunbookView>('status');
