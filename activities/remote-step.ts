@@ -55,12 +55,13 @@ fi
 echo x >> "$d/starts"
 if [ ! -f "$d/rc" ] && alive; then
   pid=$(cat "$d/pid")
-  tail -q -s 0.1 -c +1 --pid="$pid" -F "$d/err" 2>/dev/null >&2 &
+  exec 3>&2
+  tail -q -s 0.1 -c +1 --pid="$pid" -F "$d/err" 2>/dev/null 1>&3 &
   t=$!
   tail -q -s 0.1 -c +1 --pid="$pid" -F "$d/out" 2>/dev/null
   wait $t
 else
-  cat "$d/err" >&2 2>/dev/null
+  cat "$d/err" 1>&2
   cat "$d/out" 2>/dev/null
 fi
 exit 0

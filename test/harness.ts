@@ -1,7 +1,7 @@
 // What every integration test file shares: a client to the real dev server started by scripts/test.ts,
 // the real lab inventory, and workers built exactly like the production worker (one bundle per file).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -20,6 +20,10 @@ export interface TestEnv {
   config: WorkerConfig;
   bundle: WorkflowBundleWithSourceMap;
   startWorker(over?: { inventory?: Inventory; config?: Partial<WorkerConfig> }): Promise<RunningWorker>;
+  /** Starts a runbook on the task queue and remembers it, so endRuns() can clean up after a failed test. */
+  start(type: string, workflowId: string, input: unknown): Promise<WorkflowHandle>;
+  /** Terminates this file's runs that are still open and frees their host leases. */
+  endRuns(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,6 +45,18 @@ export async function testEnv(): Promise<TestEnv> {
   const config = loadWorkerConfig();
   const bundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
   const workers = new Set<RunningWorker>();
+  const runs: WorkflowHandle[] = [];
+  const endRuns = async (): Promise<void> => {
+    for (const h of runs.splice(0)) {
+      const d = await h.describe().catch(() => undefined);
+      if (d?.status.name !== 'RUNNING') continue;
+      await h.terminate('test cleanup').catch(() => undefined);
+      for (const host of Object.keys(inventory.hosts)) {
+        await client.workflow.getHandle(`host-lease:${host}`).signal('release', { workflowId: h.workflowId }).catch(() => undefined);
+      }
+    }
+  };
+
   return {
     client,
     address,
@@ -71,7 +87,14 @@ export async function testEnv(): Promise<TestEnv> {
       workers.add(w);
       return w;
     },
+    async start(type, workflowId, input) {
+      const h = await client.workflow.start(type, { taskQueue: 'runbooks', workflowId, args: [input] });
+      runs.push(h);
+      return h;
+    },
+    endRuns,
     async close() {
+      await endRuns();
       for (const w of [...workers]) await w.stop();
       await connection.close();
     },
@@ -132,6 +155,25 @@ export function scratchDir(prefix: string): string {
   mkdirSync(root, { recursive: true });
   return mkdtempSync(join(root, `${prefix}-`));
 }
+
+/**
+ * Cuts every SSH link to a lab host the way a network failure would: SIGKILL to the sshd session
+ * processes inside that host's namespaces (the listener stays, so new connections work).
+ * Returns how many sessions were killed.
+ */
+export function dropSshSessions(host: string): number {
+  const lab = JSON.parse(process.env.RUNBOOK_TEST_LAB ?? '{}') as { dir?: string };
+  const listener = readFileSync(join(lab.dir ?? '', 'run', `${host}.pid`), 'utf8').trim();
+  const out = execFileSync('sh', ['-c', DROP_SESSIONS, 'drop', listener], { encoding: 'utf8' });
+  return Number(out.trim() || 0);
+}
+
+const DROP_SESSIONS = `
+ns=$(readlink /proc/$1/ns/uts); n=0
+for p in $(pgrep -f '^sshd: rbops'); do
+  [ "$p" != "$1" ] && [ "$(readlink /proc/$p/ns/uts 2>/dev/null)" = "$ns" ] && kill -KILL "$p" 2>/dev/null && n=$((n+1))
+done
+echo $n`;
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;

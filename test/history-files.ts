@@ -7,7 +7,18 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 
 export const historiesDir = join(process.cwd(), 'test', 'histories');
 
-export async function saveHistory(h: WorkflowHandle, name: string): Promise<void> {
+/**
+ * Files are `<label>__<workflowId>.json` holding the history exactly as `temporal workflow show -o json`
+ * prints it. The workflow id matters: replay must run under the original id, because runbooks derive
+ * host paths (and so plan fingerprints) from it.
+ */
+export async function saveHistory(h: WorkflowHandle, label: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
-  writeFileSync(join(historiesDir, `${name}.json`), historyToJSON(await h.fetchHistory()));
+  writeFileSync(join(historiesDir, `${label}__${h.workflowId}.json`), historyToJSON(await h.fetchHistory()));
+}
+
+export function workflowIdOf(file: string): string {
+  const m = /__(.+)\.json$/.exec(file);
+  if (!m) throw new Error(`${file}: history files are named <label>__<workflowId>.json`);
+  return m[1]!;
 }

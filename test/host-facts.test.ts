@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { fingerprintOf } from '../activities/ssh.js';
 import type { HostFacts } from '../activities/host-facts.js';
 import { startDevServer, stopDevServer, type DevServerOptions } from '../scripts/temporal-server.js';
+import { saveHistory } from './history-files.js';
 import { failureOf, onHost, scratchDir, testEnv, uniqueId, type TestEnv } from './harness.js';
 
 let env: TestEnv;
@@ -20,11 +21,13 @@ describe('hostFacts', () => {
   test('collects real facts from two lab hosts over SSH', async () => {
     const w = await env.startWorker();
     try {
-      const res = await env.client.workflow.execute('hostFacts', {
+      const h = await env.client.workflow.start('hostFacts', {
         taskQueue: 'runbooks',
         workflowId: uniqueId('facts'),
         args: [{ hosts: ['lava-master', 'sno-node'] }],
       });
+      const res = await h.result();
+      await saveHistory(h, 'hostFacts');
       const facts = res.output as Record<string, HostFacts>;
       for (const host of ['lava-master', 'sno-node']) {
         const f = facts[host]!;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { workflowsPath } from '../workers/runbook-worker.js';
-import { historiesDir } from './history-files.js';
+import { historiesDir, workflowIdOf } from './history-files.js';
 
 test('recorded histories replay against the current code', async () => {
   const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json')).sort();
@@ -14,6 +14,6 @@ test('recorded histories replay against the current code', async () => {
   const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
   for (const f of files) {
     const history = JSON.parse(readFileSync(join(historiesDir, f), 'utf8'));
-    await Worker.runReplayHistory({ workflowBundle }, history, f);
+    await Worker.runReplayHistory({ workflowBundle }, history, workflowIdOf(f));
   }
 });

@@ -1,7 +1,7 @@
 // The runbook core against the real dev server and lab hosts, through labDrill: gates and who may pass
 // them, the durable signal path, parking and operator decisions, dry runs, cancellation, host leases.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { RunbookResult } from '../workflows/runbook.js';
 import { failureOf, onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
@@ -11,6 +11,7 @@ let env: TestEnv;
 before(async () => {
   env = await testEnv();
 });
+afterEach(async () => env?.endRuns());
 after(async () => env?.close());
 
 const HOST = 'lava-worker';
@@ -31,11 +32,7 @@ describe('approval gates', () => {
     const w = await env.startWorker();
     try {
       const workflowId = uniqueId('drill-gate');
-      const h = await env.client.workflow.start('labDrill', {
-        taskQueue: 'runbooks',
-        workflowId,
-        args: [{ host: HOST, steps: 3, requestedBy: 'alice' }],
-      });
+      const h = await env.start('labDrill', workflowId, { host: HOST, steps: 3, requestedBy: 'alice' });
       const view = await waitFor('the gate to open', async () => {
         const v = await status(h);
         return v.status === 'AwaitingApproval' && v;
@@ -85,11 +82,7 @@ describe('approval gates', () => {
   test('a signal approval sent while no worker is up takes effect when a worker comes back', async () => {
     let w = await env.startWorker();
     const workflowId = uniqueId('drill-signal');
-    const h = await env.client.workflow.start('labDrill', {
-      taskQueue: 'runbooks',
-      workflowId,
-      args: [{ host: HOST, steps: 1, requestedBy: 'alice' }],
-    });
+    const h = await env.start('labDrill', workflowId, { host: HOST, steps: 1, requestedBy: 'alice' });
     await waitFor('the gate', async () => (await status(h)).status === 'AwaitingApproval');
     await w.stop();
     // No worker: an Update could not be accepted now, the signal is stored by the server.
@@ -101,9 +94,8 @@ describe('approval gates', () => {
       const res = (await h.result()) as RunbookResult;
       assert.equal(res.status, 'Completed');
       assert.deepEqual(res.approvals.map((a) => [a.approver, a.via]), [['carol', 'signal']]);
-      const v = await status(h).catch(() => undefined);
-      void v;
       assert.equal(count(`drill/${workflowId}.marker`), 1);
+      await saveHistory(h, 'labDrill-signal-approved');
     } finally {
       await w.stop();
     }
@@ -115,11 +107,7 @@ describe('parking and decisions', () => {
     const w = await env.startWorker();
     try {
       const workflowId = uniqueId('drill-park');
-      const h = await env.client.workflow.start('labDrill', {
-        taskQueue: 'runbooks',
-        workflowId,
-        args: [{ host: HOST, steps: 3, failAt: 2, requestedBy: 'alice' }],
-      });
+      const h = await env.start('labDrill', workflowId, { host: HOST, steps: 3, failAt: 2, requestedBy: 'alice' });
       const parked = await waitFor('the run to park', async () => {
         const v = await status(h);
         return v.status === 'Parked' && v;
@@ -148,11 +136,7 @@ describe('parking and decisions', () => {
   test('"abort" on a parked run ends it as failed with the reason, and releases the host', async () => {
     const w = await env.startWorker();
     try {
-      const h = await env.client.workflow.start('labDrill', {
-        taskQueue: 'runbooks',
-        workflowId: uniqueId('drill-abort'),
-        args: [{ host: HOST, steps: 1, failAt: 1, requestedBy: 'alice' }],
-      });
+      const h = await env.start('labDrill', uniqueId('drill-abort'), { host: HOST, steps: 1, failAt: 1, requestedBy: 'alice' });
       await waitFor('the run to park', async () => (await status(h)).status === 'Parked');
       await h.signal('decision', { decision: 'abort', operator: 'bob', reason: 'host is being replaced' });
       const f = await failureOf(h);
@@ -171,11 +155,9 @@ describe('plans, cancellation, leases', () => {
     const w = await env.startWorker();
     try {
       const workflowId = uniqueId('drill-dry');
-      const res = (await env.client.workflow.execute('labDrill', {
-        taskQueue: 'runbooks',
-        workflowId,
-        args: [{ host: HOST, steps: 2, failAt: 2, requestedBy: 'alice', dryRun: true }],
-      })) as RunbookResult;
+      const h = await env.start('labDrill', workflowId, { host: HOST, steps: 2, failAt: 2, requestedBy: 'alice', dryRun: true });
+      const res = (await h.result()) as RunbookResult;
+      await saveHistory(h, 'labDrill-dry-run');
       assert.equal(res.dryRun, true);
       assert.match(res.fingerprint!, /^[0-9a-f]{64}$/);
       assert.deepEqual(res.plan!.map((p) => [p.kind, p.name, p.effect]), [
@@ -197,11 +179,7 @@ describe('plans, cancellation, leases', () => {
   test('cancelling during a long remote step leaves no process on the host', async () => {
     const w = await env.startWorker();
     try {
-      const h = await env.client.workflow.start('labDrill', {
-        taskQueue: 'runbooks',
-        workflowId: uniqueId('drill-cancel'),
-        args: [{ host: HOST, steps: 1, holdSeconds: 600, requestedBy: 'alice' }],
-      });
+      const h = await env.start('labDrill', uniqueId('drill-cancel'), { host: HOST, steps: 1, holdSeconds: 600, requestedBy: 'alice' });
       await waitFor('sleep 600 to run on the host', async () => onHost(env.inventory, HOST, 'pgrep -u rbops -fx "sleep 600" || true').trim() !== '');
       await h.cancel();
       const f = await failureOf(h).catch((e: Error) => ({ message: e.message, type: 'cancelled' }));
@@ -217,17 +195,9 @@ describe('plans, cancellation, leases', () => {
   test('two runs on the same host: the second waits for the first one\'s lease', async () => {
     const w = await env.startWorker();
     try {
-      const first = await env.client.workflow.start('labDrill', {
-        taskQueue: 'runbooks',
-        workflowId: uniqueId('drill-lease-a'),
-        args: [{ host: HOST, steps: 1, requestedBy: 'alice' }],
-      });
+      const first = await env.start('labDrill', uniqueId('drill-lease-a'), { host: HOST, steps: 1, requestedBy: 'alice' });
       await waitFor('the first at its gate', async () => (await status(first)).status === 'AwaitingApproval');
-      const second = await env.client.workflow.start('labDrill', {
-        taskQueue: 'runbooks',
-        workflowId: uniqueId('drill-lease-b'),
-        args: [{ host: HOST, steps: 1, requestedBy: 'alice' }],
-      });
+      const second = await env.start('labDrill', uniqueId('drill-lease-b'), { host: HOST, steps: 1, requestedBy: 'alice' });
       const waiting = await waitFor('the second to report the lease', async () => {
         const v = await status(second);
         return v.waitingFor?.includes(first.workflowId) && v;

@@ -29,6 +29,9 @@ export async function createRunbookWorker(opts: {
     // SSH fan-out is bounded per worker; scale by adding workers, not by raising this.
     maxConcurrentActivityTaskExecutions: 50,
     shutdownGraceTime: '10 seconds',
+    // Cancellation reaches an activity only with a heartbeat response: keep that under a few seconds so
+    // "cancel" on a long remote command stops it promptly rather than after 80% of the heartbeat timeout.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   return { worker, close };
 }

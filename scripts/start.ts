@@ -1,0 +1,68 @@
+// `npm start`: the demo lab, the Temporal dev server with its Web UI, and one worker. Ctrl-C stops
+// everything this started (a dev server that was already running is left alone).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
+import { defaultDevServer, isServing, startDevServer, stopDevServer, temporalCli } from './temporal-server.js';
+
+async function main(): Promise<void> {
+  const lab = defaultLabOptions();
+  const server = defaultDevServer;
+  const address = `${server.ip}:${server.port}`;
+  console.log('start: bringing up the lab hosts (sshd) and PostgreSQL');
+  const { inventoryPath } = await labUp(lab);
+  let dev: ChildProcess | undefined;
+  if (isServing(server)) console.log(`start: a Temporal server already answers on ${address}; using it`);
+  else {
+    console.log(`start: Temporal dev server on ${address} (history in ${server.dbFile})`);
+    dev = await startDevServer(server);
+  }
+  mkdirSync(resolve('.data'), { recursive: true });
+  const workerLog = resolve('.data/worker.log');
+  const out = openSync(workerLog, 'a');
+  const worker = spawn(process.execPath, ['build/workers/main.js'], {
+    stdio: ['ignore', out, out],
+    env: { ...process.env, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS ?? address, RUNBOOK_INVENTORY: inventoryPath },
+  });
+  let stopping = false;
+  const stop = async (code: number): Promise<never> => {
+    if (stopping) process.exit(code);
+    stopping = true;
+    console.log('\nstart: stopping the worker, the dev server and the lab');
+    if (worker.exitCode === null) {
+      const gone = new Promise((r) => worker.once('exit', r));
+      worker.kill('SIGTERM');
+      await gone;
+    }
+    if (dev) await stopDevServer(dev);
+    await labDown(lab);
+    process.exit(code);
+  };
+  worker.on('exit', (code) => {
+    if (!stopping) {
+      console.error(`start: the worker exited (${code}); see ${workerLog}`);
+      void stop(1);
+    }
+  });
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  console.log(`
+  Web UI        http://${server.ip}:${server.uiPort}/namespaces/default/workflows
+  Worker log    ${workerLog} (JSON lines)   metrics http://127.0.0.1:9464/metrics
+  Inventory     ${inventoryPath}
+
+  Try it:
+    ${temporalCli} workflow start --address ${address} --task-queue runbooks --type hostFacts \\
+      --input '{"hosts":["lava-master","sno-node"]}'
+    ${temporalCli} workflow start --address ${address} --task-queue runbooks --type labDrill \\
+      --input '{"host":"lava-master","steps":3,"requestedBy":"alice"}'
+  Everything waiting for a human:  RunbookStatus = "AwaitingApproval"
+
+  Ctrl-C stops everything started here.`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,129 @@
+// The host-side step protocol on a real lab host: an attempt with the same run key re-attaches to the
+// first execution (after a dropped SSH link or a worker crash) and a one-shot command starts ONCE; an
+// idempotent command that failed is started again; output, exit codes and audit are complete.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { AuditStore } from '../activities/audit-store.js';
+import { makeRunCommand, type RunCommandRequest } from '../activities/command.js';
+import { SshPool } from '../activities/ssh.js';
+import { loadInventory, type Inventory } from '../workers/inventory.js';
+import { remote, type CommandResult } from '../workflows/commands.js';
+import { dropSshSessions, onHost, scratchDir, uniqueId, waitFor } from './harness.js';
+
+const HOST = 'hypervisor';
+let inventory: Inventory;
+let ssh: SshPool;
+let auditRoot: string;
+let runCommand: (r: RunCommandRequest) => Promise<CommandResult>;
+
+before(() => {
+  inventory = loadInventory(process.env.RUNBOOK_INVENTORY);
+  ssh = new SshPool(inventory);
+  auditRoot = scratchDir('audit');
+  runCommand = makeRunCommand(ssh, new AuditStore(auditRoot));
+});
+after(() => ssh.closeAll());
+
+/** One activity attempt of runCommand, as the worker would run it for workflow `workflowId`. */
+function inWorkflow(workflowId: string, attempt = 1): { run: (fn: unknown, req: RunCommandRequest) => Promise<CommandResult> } {
+  const env = new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'run-1' }, attempt, heartbeatTimeoutMs: 20_000 });
+  return { run: (_fn, req) => env.run(runCommand, req) };
+}
+
+/** Lines of the host's own audit log that name this workflow's key. */
+function starts(workflowId: string): string[] {
+  return onHost(inventory, HOST, 'cat ~/.runbooks/audit.log 2>/dev/null || true')
+    .split('\n')
+    .filter((l) => l.includes(`${workflowId}.run-1/`));
+}
+
+describe('remote steps', () => {
+  test('stdout, stderr, exit code, tails, sha256 and the audit store are complete', async () => {
+    const wf = uniqueId('rs-out');
+    const r = await inWorkflow(wf).run(runCommand, {
+      command: remote(HOST, ['sh', '-c', 'printf "line1\\nline2\\n"; echo oops >&2']),
+      runKey: '1.0.r0',
+      once: false,
+      step: 'print',
+    });
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdoutTail, 'line1\nline2\n');
+    assert.equal(r.stderrTail, 'oops\n');
+    assert.equal(r.stdoutBytes, 12);
+    assert.equal(readFileSync(join(auditRoot, `${r.auditRef}.stdout`), 'utf8'), 'line1\nline2\n');
+    const jsonl = readFileSync(join(auditRoot, wf, 'commands.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual([jsonl[0].host, jsonl[0].argv, jsonl[0].exitCode], [HOST, ['sh', '-c', 'printf "line1\\nline2\\n"; echo oops >&2'], 0]);
+    assert.ok(existsSync(join(auditRoot, `${r.auditRef}.stderr`)));
+  });
+
+  test('a non-zero exit is CommandFailed, non-retryable for a one-shot step, with the result attached', async () => {
+    await assert.rejects(
+      inWorkflow(uniqueId('rs-fail')).run(runCommand, { command: remote(HOST, ['sh', '-c', 'echo broken >&2; exit 7']), runKey: '1.0.r0', once: true, step: 'fail' }),
+      (err: { type?: string; nonRetryable?: boolean; message: string }) =>
+        err.type === 'CommandFailed' && err.nonRetryable === true && /exit 7: broken/.test(err.message),
+    );
+  });
+
+  test('a one-shot command whose SSH link drops mid-run is re-attached on the next attempt, never started twice', async () => {
+    const wf = uniqueId('rs-drop');
+    const cmd = remote(HOST, ['sh', '-c', 'echo started; while [ ! -e "$HOME/release-$1" ]; do sleep 0.1; done; echo finished', 'x', wf]);
+    const req = { command: cmd, runKey: '3.0.r0', once: true, step: 'long one-shot' };
+    const first = inWorkflow(wf).run(runCommand, req);
+    await waitFor('the command to start on the host', async () => starts(wf).length === 1);
+    assert.ok(dropSshSessions(HOST) >= 1, 'the link to the host was cut');
+    await assert.rejects(first, 'the attempt whose link dropped fails (Temporal would retry it)');
+    onHost(inventory, HOST, `touch "$HOME/release-${wf}"`);
+    const second = await inWorkflow(wf, 2).run(runCommand, req);
+    assert.equal(second.exitCode, 0);
+    assert.equal(second.reattached, true);
+    assert.match(second.stdoutTail, /started\nfinished/);
+    assert.equal(starts(wf).length, 1, 'the host audit shows exactly one start');
+  });
+
+  test('a finished one-shot command is not run again by a repeated attempt; its recorded outcome is returned', async () => {
+    const wf = uniqueId('rs-again');
+    const req = { command: remote(HOST, ['sh', '-c', 'echo ran >> "$HOME/count-$1"; wc -l < "$HOME/count-$1"', 'x', wf]), runKey: '4.0.r0', once: true, step: 'count' };
+    const a = await inWorkflow(wf).run(runCommand, req);
+    const b = await inWorkflow(wf, 2).run(runCommand, req);
+    assert.equal(a.stdoutTail.trim(), '1');
+    assert.equal(b.stdoutTail.trim(), '1', 'the second attempt saw the first execution');
+    assert.equal(b.reattached, true);
+    assert.equal(onHost(inventory, HOST, `wc -l < "$HOME/count-${wf}"`).trim(), '1');
+    // An operator's "retry" is a new decision round, hence a new key: it does run again.
+    const c = await inWorkflow(wf).run(runCommand, { ...req, runKey: '4.0.r1' });
+    assert.equal(c.stdoutTail.trim(), '2');
+  });
+
+  test('an idempotent command that failed is started again on the next attempt', async () => {
+    const wf = uniqueId('rs-idem');
+    const req = {
+      command: remote(HOST, ['sh', '-c', 'echo x >> "$HOME/idem-$1"; [ "$(wc -l < "$HOME/idem-$1")" -ge 2 ]', 'x', wf]),
+      runKey: '5.0.r0',
+      once: false,
+      step: 'idempotent',
+    };
+    await assert.rejects(inWorkflow(wf).run(runCommand, req), (e: { type?: string; nonRetryable?: boolean }) => e.type === 'CommandFailed' && !e.nonRetryable);
+    const r = await inWorkflow(wf, 2).run(runCommand, req);
+    assert.equal(r.exitCode, 0);
+    assert.equal(starts(wf).length, 2);
+  });
+
+  test('sudo, env, cwd, stdin and the host-enforced timeout', async () => {
+    const wf = uniqueId('rs-opts');
+    const r = await inWorkflow(wf).run(runCommand, {
+      command: remote(HOST, ['sh', '-c', 'id -u; echo "$GREETING"; pwd; cat'], { sudo: true, env: { GREETING: 'hello there' }, cwd: '/tmp', stdin: 'from stdin\n' }),
+      runKey: '6.0.r0',
+      once: true,
+      step: 'opts',
+    });
+    assert.equal(r.stdoutTail, '0\nhello there\n/tmp\nfrom stdin\n');
+    assert.deepEqual(r.argv.slice(0, 4), ['sudo', '-n', '--', 'env']);
+    await assert.rejects(
+      inWorkflow(wf).run(runCommand, { command: remote(HOST, ['sleep', '30'], { timeoutSeconds: 1 }), runKey: '6.1.r0', once: true, step: 'slow' }),
+      (e: Error) => /timed out after 1s/.test(e.message),
+    );
+  });
+});
