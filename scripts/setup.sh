@@ -41,10 +41,12 @@ if ! "$TOOLS/bin/temporal" --version 2>/dev/null | grep -q "version $TEMPORAL_CL
   "$TOOLS/bin/temporal" --version >&2
 fi
 
-# 3. Node dependencies, exactly as locked.
+# 3. Node dependencies, exactly as locked (every version is pinned in package.json and the lock).
+# Not `npm ci`: npm 11 refuses its own lock file when optional platform packages (@swc/core-*) of other
+# platforms are absent from it; `npm install` installs the same locked tree and leaves the lock as is.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  say "npm install (locked)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 # 4. Build (incremental: a no-op when nothing changed).

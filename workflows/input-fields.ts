@@ -13,3 +13,21 @@ export const common = {
   requestedBy: person,
   dryRun: z.boolean().optional(),
 };
+
+/**
+ * Names every bad field. Built from the issues' structure, not only their messages: inside the workflow
+ * sandbox zod's generic messages can be bare ("Invalid input"), and an SRE needs the field's name.
+ */
+export function inputProblems(issues: z.core.$ZodIssue[]): { field: string; why: string }[] {
+  const bad: { field: string; why: string }[] = [];
+  for (const i of issues) {
+    const at = i.path.map(String);
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys) bad.push({ field: [...at, k].join('.'), why: 'unknown field' });
+    } else {
+      const why = i.message && i.message !== 'Invalid input' ? i.message : `invalid (${i.code})`;
+      bad.push({ field: at.join('.') || '(input)', why });
+    }
+  }
+  return bad;
+}

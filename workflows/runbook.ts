@@ -35,6 +35,7 @@ import {
 } from './messages.js';
 import { renderDetails } from './details.js';
 import { planFingerprint } from './fingerprint.js';
+import { inputProblems } from './input-fields.js';
 import { approvalRefusal, gatePolicy, type GatePolicy, type RunbookPolicy } from './policy.js';
 import { RunbookGate, RunbookHosts, RunbookName, RunbookStatus, type RunbookStatusValue } from './search-attributes.js';
 
@@ -661,18 +662,7 @@ class MissingResult extends Error {
 export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
-  // Built from the issues' structure, not only their messages: inside the workflow sandbox zod's
-  // generic messages can be bare ("Invalid input"), and an SRE needs the field's name.
-  const bad: { field: string; why: string }[] = [];
-  for (const i of r.error.issues) {
-    const at = i.path.map(String);
-    if (i.code === 'unrecognized_keys') {
-      for (const k of (i as { keys: string[] }).keys) bad.push({ field: [...at, k].join('.'), why: 'unknown field' });
-    } else {
-      const why = i.message && i.message !== 'Invalid input' ? i.message : `invalid (${i.code})`;
-      bad.push({ field: at.join('.') || '(input)', why });
-    }
-  }
+  const bad = inputProblems(r.error.issues);
   throw ApplicationFailure.nonRetryable(`InvalidInput: ${bad.map((b) => `${b.field}: ${b.why}`).join('; ')}`, 'InvalidInput', {
     fields: bad.map((b) => b.field),
   });

@@ -1,0 +1,10 @@
+// Every runbook a person can start, with its input schema: the CLI validates with these before starting
+// (the workflow validates again; the schemas are the same objects).
+import type { z } from 'zod';
+import { HostFactsInput } from './host-facts.js';
+import { LabDrillInput } from './lab-drill.js';
+
+export const runbookInputs: Record<string, z.ZodType> = {
+  hostFacts: HostFactsInput,
+  labDrill: LabDrillInput,
+};
