@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The operator CLI (`npx runbook …`): start, plan, status, list, approve, reject, decide.
 // Same schemas and messages as the Web UI path; `--json` on every command for scripts.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import pc from 'picocolors';
 import type { Client } from '@temporalio/client';
@@ -170,6 +171,25 @@ for (const verdict of ['approve', 'reject'] as const) {
       });
     });
 }
+
+program
+  .command('sign')
+  .description('sign the open gate of a run with your OpenSSH key, for gates whose policy says signed')
+  .argument('<workflowId>')
+  .argument('<gate>')
+  .requiredOption('--key <file>', 'your private key (ssh-keygen -Y sign; an agent key works with the .pub file)')
+  .requiredOption('--out <file>', 'where to write the signature (then: runbook approve … --signature <file>)')
+  .action(async (id: string, gateName: string, o: { key: string; out: string }) => {
+    await withClient(async (c) => {
+      const v = await c.workflow.getHandle(id).query<RunbookView>('status');
+      if (v.openGate?.name !== gateName) throw new UsageError(`gate "${gateName}" is not open on ${id}`);
+      // Exactly the message the worker verifies: the run, the gate and the plan you are approving.
+      const message = JSON.stringify({ workflowId: id, gate: gateName, fingerprint: v.openGate.fingerprint });
+      const sig = execFileSync('ssh-keygen', ['-Y', 'sign', '-f', o.key, '-n', 'runbook-approval'], { input: message });
+      writeFileSync(o.out, sig);
+      console.log(`signed ${gateName} of ${id} (fingerprint ${v.openGate.fingerprint}) → ${o.out}`);
+    });
+  });
 
 program
   .command('decide')

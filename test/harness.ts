@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import assert from 'node:assert/strict';
+import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
@@ -134,6 +135,17 @@ export async function failureOf(h: WorkflowHandle): Promise<{ message: string; t
     throw err;
   }
   throw new Error('workflow did not fail');
+}
+
+/** Expects an Update to be refused; returns the refusal's own message (the validator's or handler's). */
+export async function refusedUpdate(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an Update refusal, got ${String(err)}`);
+    return String((err.cause as Error | undefined)?.message ?? err.message);
+  }
+  assert.fail('the Update was accepted');
 }
 
 /** Runs a command on a lab host over real ssh (not through the code under test), as an independent check. */

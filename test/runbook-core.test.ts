@@ -2,9 +2,8 @@
 // them, the durable signal path, parking and operator decisions, dry runs, cancellation, host leases.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { RunbookResult } from '../workflows/runbook.js';
-import { failureOf, onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { failureOf, onHost, refusedUpdate, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 
 let env: TestEnv;
@@ -16,16 +15,6 @@ after(async () => env?.close());
 
 const HOST = 'lava-worker';
 const count = (path: string): number => Number(onHost(env.inventory, HOST, `cat ${path} 2>/dev/null | wc -l`).trim());
-
-async function refusedUpdate(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an Update refusal, got ${String(err)}`);
-    return String((err.cause as Error | undefined)?.message ?? err.message);
-  }
-  assert.fail('the Update was accepted');
-}
 
 describe('approval gates', () => {
   test('a gated run waits, is found by RunbookStatus, refuses wrong approvers, proceeds on a listed approver', async () => {
