@@ -37,6 +37,17 @@ describe('approval gates', () => {
         return ids.includes(workflowId);
       });
 
+      // What the Web UI shows: handler descriptions for its dropdowns, and the current-details markdown.
+      const meta = await h.query<{ definition: { updateDefinitions: { name: string; description?: string }[]; signalDefinitions: { name: string; description?: string }[] }; currentDetails: string }>(
+        '__temporal_workflow_metadata',
+      );
+      const described = (defs: { name: string; description?: string }[]): string[] => defs.filter((d) => d.description).map((d) => d.name).sort();
+      assert.deepEqual(described(meta.definition.updateDefinitions), ['approve', 'decide', 'reject']);
+      assert.ok(['approval', 'decision'].every((n) => described(meta.definition.signalDefinitions).includes(n)));
+      assert.match(meta.currentDetails, /Gate `write-marker` awaits approval/);
+      assert.ok(meta.currentDetails.includes(view.openGate!.fingerprint));
+      assert.ok(meta.currentDetails.includes(`temporal workflow update execute -w ${workflowId} --name approve`));
+
       const byStranger = await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'mallory', reason: 'x' }] }));
       assert.match(byStranger, /"mallory" is not allowed/);
       const byRequester = await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'alice', reason: 'x' }] }));
@@ -59,6 +70,7 @@ describe('approval gates', () => {
         [['bob', 'approved', 'update', view.openGate!.fingerprint]],
       );
       assert.equal(count(`drill/${workflowId}.marker`), 1, 'the marker was written exactly once');
+      assert.deepEqual([res.steps.length, (await status(h)).audit.commands, (await status(h)).audit.failed], [4, 4, 0]);
       // Refused Updates never reach history.
       const updates = (await h.fetchHistory()).events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
       assert.equal(updates.length, 1);
@@ -176,6 +188,8 @@ describe('plans, cancellation, leases', () => {
       await waitFor('no sleep 600 left', async () => onHost(env.inventory, HOST, 'pgrep -u rbops -fx "sleep 600" || true').trim() === '');
       const d = await h.describe();
       assert.equal(d.status.name, 'CANCELLED');
+      const lease = await env.client.workflow.getHandle(`host-lease:${HOST}`).query<{ holder?: { workflowId: string } }>('lease');
+      assert.notEqual(lease.holder?.workflowId, h.workflowId, 'the lease was released on cancel');
     } finally {
       await w.stop();
     }

@@ -13,6 +13,8 @@ export const LabDrillInput = z
     failAt: z.number().int().min(1).optional(),
     /** A long read-only step before the gate (for cancellation drills). */
     holdSeconds: z.number().int().min(1).max(86_400).optional(),
+    /** The dangerous step takes this long before writing (for crash drills inside a one-shot step). */
+    markerDelaySeconds: z.number().int().min(1).max(3600).optional(),
     ...common,
   })
   .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
@@ -33,7 +35,14 @@ export const labDrill = runbook({
     ),
     i.holdSeconds ? step('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), { idempotent: true, readOnly: true }) : null,
     gate('write-marker'),
-    step('write marker', (ctx) => remote(i.host, ['sh', '-c', WRITE_MARKER, 'drill', ctx.workflowId]), { idempotent: false, danger: true }),
+    step(
+      'write marker',
+      (ctx) =>
+        i.markerDelaySeconds
+          ? remote(i.host, ['sh', '-c', `sleep "$2"; ${WRITE_MARKER}`, 'drill', ctx.workflowId, String(i.markerDelaySeconds)])
+          : remote(i.host, ['sh', '-c', WRITE_MARKER, 'drill', ctx.workflowId]),
+      { idempotent: false, danger: true },
+    ),
   ],
 });
 

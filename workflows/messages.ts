@@ -73,6 +73,8 @@ export interface RunbookView {
   waitingFor?: string;
   lastError?: string;
   approvals: ApprovalRecord[];
+  /** Commands run and failed so far; full output under <dataDir>/audit/<workflowId>/ on the worker. */
+  audit: { commands: number; failed: number; lastRef?: string };
   decisions: (Decision & { at: string; step: string })[];
   ignored: IgnoredMessage[];
 }

@@ -192,6 +192,7 @@ class Run {
       stepsDone: 0,
       steps: [],
       approvals: [],
+      audit: { commands: 0, failed: 0 },
       decisions: [],
       ignored: [],
     };
@@ -402,6 +403,7 @@ class Run {
         }
         record.state = 'parked';
         record.error = errorText(err);
+        this.view.audit.failed++;
         this.view.lastError = `${e.name}: ${record.error}`;
         const d = await this.park(e.name, record.error);
         if (d.decision === 'skip') {
@@ -445,6 +447,8 @@ class Run {
       record.exitCode = res.exitCode;
       record.durationMs = res.durationMs;
       record.auditRef = res.auditRef;
+      this.view.audit.commands++;
+      this.view.audit.lastRef = res.auditRef;
       out.push(res);
     }
     const value = e.opts.parse ? e.opts.parse(out, ctx) : out.length === 1 ? out[0] : out;
@@ -548,7 +552,10 @@ class Run {
     await this.notify('awaiting-approval', `gate "${g.name}" awaits approval (fingerprint ${fingerprint})`);
     let deadlinePassed = false;
     for (;;) {
-      const acted = await condition(() => this.pendingVerdicts.length > 0, deadlinePassed ? policy.remindEvery : policy.timeout);
+      const wait = deadlinePassed ? policy.remindEvery : policy.timeout;
+      const acted = await condition(() => this.pendingVerdicts.length > 0, wait, {
+        summary: `gate ${g.name}: ${deadlinePassed ? 'next reminder' : `${policy.onTimeout} after`} ${wait}`,
+      });
       if (!acted) {
         if (policy.onTimeout === 'reject') {
           this.record({ gate: g.name, approver: 'timeout', reason: `no decision within ${policy.timeout}` }, 'rejected', 'timeout');
