@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
 import { startDevServer, stopDevServer, type DevServerOptions } from './temporal-server.js';
 
-const root = resolve('.data/test');
+// Overridable so two suites (e.g. two developers' branches) can run side by side on one machine.
+const root = resolve(process.env.TEST_DATA_ROOT ?? '.data/test');
 const server: DevServerOptions = {
   dbFile: join(root, 'temporal.sqlite'),
   ip: '127.0.0.1',
@@ -15,7 +16,11 @@ const server: DevServerOptions = {
   uiPort: Number(process.env.TEST_TEMPORAL_UI_PORT ?? 8243),
   logFile: join(root, 'temporal.log'),
 };
-const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: '127.0.20', pgPort: 5442 });
+const lab = defaultLabOptions({
+  dir: join(root, 'lab'),
+  addrBase: process.env.TEST_LAB_ADDR_BASE ?? '127.0.20',
+  pgPort: Number(process.env.TEST_PG_PORT ?? 5442),
+});
 
 async function main(): Promise<number> {
   const only = process.argv.slice(2);
