@@ -14,6 +14,7 @@ export interface ActivityDeps {
   config: WorkerConfig;
   client: () => Client;
   env?: NodeJS.ProcessEnv;
+  namespace?: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -23,7 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     activities: {
       runCommand: makeRunCommand(ssh, audit),
       collectHostFacts: makeHostFacts(ssh),
-      ...makeAdminActivities({ ...deps, env: deps.env ?? process.env }),
+      ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),
     },
     close: () => ssh.closeAll(),
   };

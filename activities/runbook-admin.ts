@@ -22,7 +22,13 @@ export interface Notification {
   details: string;
 }
 
-export function makeAdminActivities(deps: { inventory: Inventory; config: WorkerConfig; client: () => Client; env: NodeJS.ProcessEnv }) {
+export function makeAdminActivities(deps: {
+  inventory: Inventory;
+  config: WorkerConfig;
+  client: () => Client;
+  env: NodeJS.ProcessEnv;
+  namespace: string;
+}) {
   const { inventory, config } = deps;
   return {
     /** Every named host must be in the inventory; fails at once, before anything runs anywhere. */
@@ -35,17 +41,23 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
       return policyFor(config, runbook);
     },
 
-    /** Webhook POST (bearer token from the worker's environment, never from history), else a log line. */
+    /**
+     * Webhook POST with a Slack-compatible `text` (what happened, the run's UI link, the commands to act),
+     * bearer token from the worker's environment (never from history); without a webhook, a log line.
+     */
     async notify(n: Notification): Promise<{ delivered: 'webhook' | 'log' }> {
+      const link = `${config.uiBaseUrl.replace(/\/$/, '')}/namespaces/${deps.namespace}/workflows/${encodeURIComponent(n.workflowId)}`;
+      const text = [`*${n.runbook}* \`${n.workflowId}\`: ${n.text}`, link, '```', ...actionLines(n), '```'].join('\n');
       const url = config.notify.webhookUrl;
       if (!url) {
-        log.info(`NOTIFY ${n.event} ${n.runbook} ${n.workflowId}: ${n.text}`);
+        log.info(`NOTIFY ${n.event} ${n.runbook} ${n.workflowId}: ${n.text} ${link}`);
         return { delivered: 'log' };
       }
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       const token = deps.env.RUNBOOK_WEBHOOK_TOKEN;
       if (token) headers.authorization = `Bearer ${token}`;
-      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(n), signal: AbortSignal.timeout(10_000) });
+      const body = JSON.stringify({ text, event: n.event, runbook: n.runbook, workflowId: n.workflowId, gate: n.gate, link, details: n.details });
+      const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`webhook ${url} answered ${res.status}`);
       return { delivered: 'webhook' };
     },
@@ -95,6 +107,21 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
       }
     },
   };
+}
+
+/** What the person notified can paste to act. */
+function actionLines(n: Notification): string[] {
+  if (n.event === 'parked') {
+    return [
+      `npx runbook decide ${n.workflowId} retry|skip|abort --operator <you> --reason "<why>"`,
+      `temporal workflow update execute -w ${n.workflowId} --name decide -i '{"decision":"retry","operator":"<you>","reason":"<why>"}'`,
+    ];
+  }
+  if (!n.gate) return [`npx runbook status ${n.workflowId}`];
+  return [
+    `npx runbook approve ${n.workflowId} ${n.gate} --approver <you> --reason "<why>"`,
+    `temporal workflow update execute -w ${n.workflowId} --name approve -i '{"gate":"${n.gate}","approver":"<you>","reason":"<why>"}'`,
+  ];
 }
 
 export function invalidConfig(message: string): ApplicationFailure {

@@ -41,7 +41,7 @@ describe('gate policies', () => {
 
   test('keep-waiting sends reminders to the webhook with its bearer token, which never enters history', async () => {
     const token = `tok-${Math.random().toString(36).slice(2)}`;
-    const received: { auth?: string; body: { event: string; gate?: string; workflowId: string } }[] = [];
+    const received: { auth?: string; body: { event: string; gate?: string; workflowId: string; text: string } }[] = [];
     const server = createServer((req: IncomingMessage, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c));
@@ -60,6 +60,9 @@ describe('gate policies', () => {
       const first = received.find((r) => r.body.workflowId === h.workflowId)!;
       assert.equal(first.body.event, 'awaiting-approval');
       assert.equal(first.body.gate, 'write-marker');
+      // Slack-compatible: one `text` with the run's UI link and the approve command.
+      assert.ok(first.body.text.includes(`/namespaces/default/workflows/${h.workflowId}`), first.body.text);
+      assert.ok(first.body.text.includes(`npx runbook approve ${h.workflowId} write-marker`), first.body.text);
       assert.ok(received.every((r) => r.auth === `Bearer ${token}`));
       assert.equal((await status(h)).status, 'AwaitingApproval', 'still waiting after the timeout');
       await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob' }] });

@@ -23,6 +23,8 @@ export const WorkerConfigSchema = z.object({
   taskQueue: z.string().min(1).default('runbooks'),
   metricsPort: z.number().int().min(0).max(65535).default(9464),
   dataDir: z.string().default('.data'),
+  /** Where people open runs; used in notifications. */
+  uiBaseUrl: z.string().url().default('http://127.0.0.1:8233'),
   notify: z.object({ webhookUrl: z.string().url().nullable().default(null) }).default({ webhookUrl: null }),
   approvals: z.object({ allowedSigners: z.string().nullable().default(null) }).default({ allowedSigners: null }),
   policies: z.object({
@@ -53,6 +55,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_METRICS_PORT) c.metricsPort = Number(env.RUNBOOK_METRICS_PORT);
   if (env.RUNBOOK_DATA_DIR) c.dataDir = env.RUNBOOK_DATA_DIR;
   if (env.RUNBOOK_WEBHOOK_URL) c.notify.webhookUrl = env.RUNBOOK_WEBHOOK_URL;
+  if (env.RUNBOOK_UI_URL) c.uiBaseUrl = env.RUNBOOK_UI_URL;
   if (env.RUNBOOK_ALLOWED_SIGNERS) c.approvals.allowedSigners = env.RUNBOOK_ALLOWED_SIGNERS;
   c.dataDir = resolve(c.dataDir);
   return { ...c, path };

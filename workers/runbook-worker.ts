@@ -18,7 +18,7 @@ export async function createRunbookWorker(opts: {
   bundle?: WorkflowBundleWithSourceMap;
   identity?: string;
 }): Promise<{ worker: Worker; close: () => void }> {
-  const { activities, close } = createActivities({ inventory: opts.inventory, config: opts.config, client: opts.client });
+  const { activities, close } = createActivities({ inventory: opts.inventory, config: opts.config, client: opts.client, namespace: opts.namespace });
   const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,

@@ -151,6 +151,11 @@ const admin = proxyActivities<RunbookActivities>({
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['UnknownHost', 'InvalidConfig'] },
 });
 
+const notifier = proxyActivities<RunbookActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+});
+
 /** Turns a definition into a workflow function. Export it under the runbook's name. */
 export function runbook<S extends z.ZodType>(def: RunbookDefinition<S>): (raw: unknown) => Promise<RunbookResult> {
   const fn = async (raw: unknown): Promise<RunbookResult> => new Run(def, raw).execute();
@@ -489,7 +494,7 @@ class Run {
   private async park(step: string, error: string): Promise<Decision> {
     this.view.parked = { step, error };
     this.setStatus('Parked');
-    await this.notify('parked', `step "${step}" failed and is parked: ${error}`);
+    this.notify('parked', `step "${step}" failed and is parked: ${error}`);
     await condition(() => this.pendingDecision !== undefined);
     const d = this.pendingDecision!;
     this.view.decisions.push({ ...d, at: new Date().toISOString(), step });
@@ -549,7 +554,7 @@ class Run {
       openedAt: new Date().toISOString(),
     };
     this.setStatus('AwaitingApproval', g.name);
-    await this.notify('awaiting-approval', `gate "${g.name}" awaits approval (fingerprint ${fingerprint})`);
+    this.notify('awaiting-approval', `gate "${g.name}" awaits approval (fingerprint ${fingerprint})`);
     let deadlinePassed = false;
     for (;;) {
       const wait = deadlinePassed ? policy.remindEvery : policy.timeout;
@@ -562,7 +567,7 @@ class Run {
           break;
         }
         deadlinePassed = true;
-        await this.notify('reminder', `gate "${g.name}" still awaits approval`);
+        this.notify('reminder', `gate "${g.name}" still awaits approval`);
         continue;
       }
       const p = this.pendingVerdicts[0]!;
@@ -632,20 +637,18 @@ class Run {
     setCurrentDetails(renderDetails(this.view, this.info.workflowId));
   }
 
-  private async notify(event: string, text: string): Promise<void> {
-    try {
-      await admin.notify({
+  /** Fire and forget: a webhook that is down is retried with backoff but never holds up a recovery. */
+  private notify(event: string, text: string): void {
+    notifier
+      .notify({
         event,
         runbook: this.def.name,
         workflowId: this.info.workflowId,
         gate: this.openGate?.name,
         text,
         details: renderDetails(this.view, this.info.workflowId),
-      });
-    } catch (err) {
-      // A notification that cannot be delivered must not block a recovery; it is logged and visible.
-      log.warn('notification failed', { error: errorText(err) });
-    }
+      })
+      .catch((err) => log.warn('notification failed', { event, error: errorText(err) }));
   }
 }
 
