@@ -1,7 +1,7 @@
 // Foundation: the whole path UI/CLI → worker → ssh2 → real sshd → result in history, and the ways it must
 // refuse: unknown host, changed host key, bad input, bad inventory.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +9,7 @@ import { fingerprintOf } from '../activities/ssh.js';
 import type { HostFacts } from '../activities/host-facts.js';
 import { startDevServer, stopDevServer, type DevServerOptions } from '../scripts/temporal-server.js';
 import { saveHistory } from './history-files.js';
-import { failureOf, onHost, scratchDir, testEnv, uniqueId, type TestEnv } from './harness.js';
+import { failureOf, onHost, scratchDir, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 before(async () => {
@@ -127,6 +127,29 @@ describe('worker start-up', () => {
     });
     return { status: r.status, stderr: r.stderr };
   };
+
+  test('the worker process logs JSON lines, serves Prometheus metrics on 127.0.0.1 and stops cleanly on SIGTERM', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = spawn(process.execPath, ['build/workers/main.js'], { env: { ...process.env, RUNBOOK_METRICS_PORT: String(port) } });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await waitFor('the worker to start', async () => out.includes('"worker started"'));
+      const metrics = await waitFor('metrics', async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+        const text = await r.text();
+        return r.ok && text.includes('temporal_') && text;
+      });
+      assert.match(metrics, /temporal_\w+/);
+      const lines = out.trim().split('\n');
+      for (const l of lines) assert.doesNotThrow(() => JSON.parse(l), `not a JSON line: ${l}`);
+      assert.equal(JSON.parse(lines.find((l) => l.includes('worker started'))!).taskQueue, 'runbooks');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, 'graceful shutdown exits 0');
+  });
 
   test('refuses a missing inventory file, naming it', () => {
     const r = runWorker('/nonexistent/inventory.yaml');
