@@ -56,9 +56,9 @@ echo x >> "$d/starts"
 if [ ! -f "$d/rc" ] && alive; then
   pid=$(cat "$d/pid")
   exec 3>&2
-  tail -q -s 0.1 -c +1 --pid="$pid" -F "$d/err" 2>/dev/null 1>&3 &
+  tail -q -s 0.02 -c +1 --pid="$pid" -F "$d/err" 2>/dev/null 1>&3 &
   t=$!
-  tail -q -s 0.1 -c +1 --pid="$pid" -F "$d/out" 2>/dev/null
+  tail -q -s 0.02 -c +1 --pid="$pid" -F "$d/out" 2>/dev/null
   wait $t
 else
   cat "$d/err" 1>&2

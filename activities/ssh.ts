@@ -2,6 +2,7 @@
 // the inventory (an unknown or changed key is refused, never learned), key auth from the identity file.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, type ClientChannel } from 'ssh2';
 import type { Inventory, InventoryHost } from '../workers/inventory.js';
@@ -74,7 +75,13 @@ export class SshPool {
         reject(ApplicationFailure.nonRetryable(`identity file of ${name}: ${(err as Error).message}`, 'InvalidConfig'));
         return;
       }
+      // Our own socket so Nagle can be turned off: with it on, each small SSH request waited ~40 ms for a
+      // delayed ACK (measured: 47 ms → a few ms per exec on a reused connection).
+      const sock = createConnection({ host: h.address, port: h.port });
+      sock.setNoDelay(true);
+      sock.on('error', () => undefined); // reported through the client's 'error'
       c.connect({
+        sock,
         host: h.address,
         port: h.port,
         username: h.user,
