@@ -1,0 +1,133 @@
+// The Web UI path an operator takes, in a real browser (Debian's chromium, headless, driven by
+// playwright-core) against the Temporal Web UI embedded in the suite's dev server: start labDrill from
+// the Start Workflow form, find it at its gate in the list filtered by RunbookStatus, read the gate in
+// Current details, approve it with the `approve` Update from the UI (after the UI has shown the
+// four-eyes refusal of the requester), and see it complete. Screenshots of every stage land in
+// test/artifacts/ (git-ignored).
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import type { RunbookResult } from '../workflows/runbook.js';
+import { onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { openUi } from './web-ui/browser.js';
+import { startFromForm } from './web-ui/start-workflow-form.js';
+import { findInList } from './web-ui/workflow-list.js';
+import { currentDetails, openRunFromList, openUpdateDialog, waitForStatus } from './web-ui/workflow-page.js';
+
+// build/test/web-ui.test.js → test/artifacts/
+const ARTIFACTS = fileURLToPath(new URL('../../test/artifacts/', import.meta.url));
+const HOST = 'lava-master';
+
+let env: TestEnv;
+before(async () => {
+  env = await testEnv();
+});
+after(async () => env?.close());
+
+function uiBase(): string {
+  const server = JSON.parse(process.env.RUNBOOK_TEST_SERVER ?? '{}') as { ip?: string; uiPort?: number };
+  if (!server.ip || !server.uiPort) throw new Error('RUNBOOK_TEST_SERVER has no ip/uiPort: run the suite with `npm test`');
+  return `http://${server.ip}:${server.uiPort}`;
+}
+
+/** The run was started by the UI, not by env.start(): end it here if the test failed half-way. */
+async function endRun(workflowId: string): Promise<void> {
+  const h = env.client.workflow.getHandle(workflowId);
+  const d = await h.describe().catch(() => undefined);
+  if (d?.status.name !== 'RUNNING') return;
+  await h.terminate('test cleanup').catch(() => undefined);
+  await env.client.workflow.getHandle(`host-lease:${HOST}`).signal('release', { workflowId }).catch(() => undefined);
+}
+
+test('from the Web UI: start labDrill, find it at the gate, read the gate, approve it by Update, see it complete', { timeout: 180_000 }, async () => {
+  const worker = await env.startWorker();
+  // This run's screenshots only: drop the previous run's (a stale web-ui-failure.png would mislead).
+  mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of readdirSync(ARTIFACTS, { withFileTypes: true })) {
+    if (f.isFile() && /^web-ui-.*\.png$/.test(f.name)) rmSync(join(ARTIFACTS, f.name));
+  }
+  const ui = await openUi(uiBase(), ARTIFACTS);
+  const { page } = ui;
+  const workflowId = uniqueId('drill-web-ui');
+  try {
+    // 1. The Start Workflow form.
+    await startFromForm(
+      page,
+      ui.base,
+      { workflowId, taskQueue: 'runbooks', workflowType: 'labDrill', input: { host: HOST, steps: 2, requestedBy: 'alice' }, encoding: 'json/plain' },
+      () => ui.shot('web-ui-1-start-form'),
+    );
+    await ui.shot('web-ui-2-started');
+    const h = env.client.workflow.getHandle(workflowId);
+    const started = await h.describe();
+    assert.deepEqual([started.type, started.taskQueue], ['labDrill', 'runbooks']);
+
+    // 2. At the gate, found by the list filtered with the visibility query.
+    const gateView = await waitFor('the gate to open', async () => {
+      const v = await status(h);
+      return v.status === 'AwaitingApproval' && v;
+    });
+    const row = await findInList(page, ui.base, 'RunbookStatus = "AwaitingApproval"', workflowId);
+    assert.match(await row.innerText(), /labDrill/);
+    await ui.shot('web-ui-3-list-awaiting-approval');
+
+    // 3. The run's page: Current details shows the gate and how to approve it.
+    await openRunFromList(page, row, workflowId);
+    await waitForStatus(page, 'Running');
+    const details = await currentDetails(page, 'awaits approval');
+    assert.match(details, /labDrill: AwaitingApproval/);
+    assert.match(details, /Gate write-marker awaits approval/);
+    assert.match(details, /approvers: alice, bob, carol/);
+    assert.ok(details.includes(gateView.openGate!.fingerprint), 'the plan fingerprint is shown');
+    assert.ok(details.includes(`npx runbook approve ${workflowId} write-marker --approver <you>`), details);
+    assert.ok(details.includes(`temporal workflow update execute -w ${workflowId} --name approve`), details);
+    await ui.shot('web-ui-4-current-details');
+
+    // The Update dialog lists the workflow's own handlers (from its metadata query).
+    let dialog = await openUpdateDialog(page);
+    const names = await dialog.names();
+    for (const n of ['approve', 'reject', 'decide']) assert.ok(names.includes(n), `Update names in the UI: ${names.join(', ')}`);
+    await ui.shot('web-ui-5-update-names');
+    await dialog.choose('approve');
+
+    // The requester cannot approve her own run: the validator's refusal is shown in the dialog.
+    await dialog.fill({ gate: 'write-marker', approver: 'alice', reason: 'approved from the Web UI' });
+    const refused = await dialog.submit();
+    assert.equal(refused.accepted, false);
+    assert.match(refused.accepted ? '' : refused.error, /four-eyes: "alice" requested this run and cannot approve it/);
+    await ui.shot('web-ui-6-update-refused-four-eyes');
+    await dialog.cancel();
+    assert.equal((await status(h)).status, 'AwaitingApproval', 'the refused Update changed nothing');
+
+    dialog = await openUpdateDialog(page);
+    await dialog.choose('approve');
+    await dialog.fill({ gate: 'write-marker', approver: 'bob', reason: 'approved from the Web UI' });
+    await ui.shot('web-ui-7-update-approve-by-bob');
+    assert.deepEqual(await dialog.submit(), { accepted: true });
+
+    // 4. Completed, in the UI (badge, refreshed Current details, the Update in the timeline) and for the client.
+    await waitForStatus(page, 'Completed', 60_000);
+    assert.match(await currentDetails(page, 'labDrill: Completed'), /write marker\s+ok\s+lava-master\s+0\s/);
+    await ui.shot('web-ui-8-completed');
+    await page.getByRole('main').getByRole('tab', { name: 'Timeline' }).click();
+    await page.getByRole('main').getByRole('button', { name: /^Event approve\b/ }).first().waitFor();
+    await ui.shot('web-ui-9-completed-timeline');
+    const res = (await h.result()) as RunbookResult;
+    assert.equal(res.status, 'Completed');
+    assert.deepEqual(
+      res.approvals.map((a) => [a.approver, a.verdict, a.via, a.reason]),
+      [['bob', 'approved', 'update', 'approved from the Web UI']],
+    );
+    assert.equal(Number(onHost(env.inventory, HOST, `wc -l < drill/${workflowId}.marker`).trim()), 1, 'the marker was written once');
+  } catch (err) {
+    await ui.shot('web-ui-failure').catch(() => undefined);
+    if (ui.pageErrors.length) console.error(`Web UI page errors:\n${ui.pageErrors.join('\n')}`);
+    throw err;
+  } finally {
+    await ui.close();
+    await worker.stop();
+    await endRun(workflowId);
+  }
+});
