@@ -1,9 +1,11 @@
-// npm run lab -- up|down|status [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]
+// npm run lab -- up|down|status [--with lava] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]
+// `--with lava` adds the real LAVA master (lava-server 2023.01) on lava-master; see scripts/lab/lava.ts.
 import { parseArgs } from 'node:util';
 import { defaultLabOptions, labDown, labStatus, labUp, LAB_HOSTS, type LabOptions } from './lab/lab.js';
 import { hostAddress } from './lab/layout.js';
+import { lavaDown, lavaStatus, lavaUp } from './lab/lava.js';
 
-const USAGE = 'usage: node build/scripts/lab.js up|down|status [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
+const USAGE = 'usage: node build/scripts/lab.js up|down|status [--with lava] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
 
 function parsePort(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -24,6 +26,7 @@ async function main(): Promise<number> {
       'addr-base': { type: 'string' },
       port: { type: 'string' },
       'pg-port': { type: 'string' },
+      with: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -38,6 +41,9 @@ async function main(): Promise<number> {
     port: parsePort('--port', values.port),
     pgPort: parsePort('--pg-port', values['pg-port']),
   });
+  const services = values.with ?? [];
+  for (const w of services) if (w !== 'lava') throw new Error(`--with knows only "lava", got "${w}"`);
+  const lava = services.includes('lava');
   const t0 = performance.now();
   const took = () => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
 
@@ -47,9 +53,15 @@ async function main(): Promise<number> {
     for (const line of describe(opts)) console.log(line);
     console.log(`  postgres      127.0.0.1:${opts.pgPort}`);
     console.log(`inventory: ${inventoryPath}`);
+    if (lava) {
+      const info = await lavaUp(opts);
+      console.log(`lava up in ${took()}: lava-server ${info.version}, database ${info.dbName} (user ${info.dbUser}) on 127.0.0.1:${opts.pgPort}`);
+      console.log(`  workers ${info.workers.join(' ')}; devices ${info.devices.join(' ')}; ${info.jobs} jobs; http://127.0.0.1:8000/`);
+    }
     return 0;
   }
   if (cmd === 'down') {
+    await lavaDown(opts); // a no-op unless this lab owns the machine's LAVA
     await labDown(opts);
     console.log(`lab down in ${took()} (${opts.dir})`);
     return 0;
@@ -60,7 +72,11 @@ async function main(): Promise<number> {
     console.log(`  ${name.padEnd(13)} ${hostAddress(opts.addrBase, i)}:${opts.port}  ${st.hosts[name] ? 'up' : 'down'}`);
   });
   console.log(`  postgres      127.0.0.1:${opts.pgPort}  ${st.postgres ? 'up' : 'down'}`);
-  return st.up ? 0 : 3;
+  if (!lava) return st.up ? 0 : 3;
+  const ls = await lavaStatus(opts);
+  for (const [name, running] of Object.entries(ls.daemons)) console.log(`  ${name.padEnd(21)} ${running ? 'running' : 'stopped'}`);
+  console.log(`  ${'lava database'.padEnd(21)} ${ls.database ? 'ready' : 'not ready'}`);
+  return st.up && ls.database && Object.values(ls.daemons).every(Boolean) ? 0 : 3;
 }
 
 main().then(
