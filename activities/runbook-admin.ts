@@ -113,13 +113,13 @@ export function makeAdminActivities(deps: {
 function actionLines(n: Notification): string[] {
   if (n.event === 'parked') {
     return [
-      `npx runbook decide ${n.workflowId} retry|skip|abort --operator <you> --reason "<why>"`,
+      `npx runbook decide ${n.workflowId} retry|skip|abort --as <you> --reason "<why>"`,
       `temporal workflow update execute -w ${n.workflowId} --name decide -i '{"decision":"retry","operator":"<you>","reason":"<why>"}'`,
     ];
   }
   if (!n.gate) return [`npx runbook status ${n.workflowId}`];
   return [
-    `npx runbook approve ${n.workflowId} ${n.gate} --approver <you> --reason "<why>"`,
+    `npx runbook approve ${n.workflowId} --gate ${n.gate} --as <you> --reason "<why>"`,
     `temporal workflow update execute -w ${n.workflowId} --name approve -i '{"gate":"${n.gate}","approver":"<you>","reason":"<why>"}'`,
   ];
 }

@@ -1,9 +1,11 @@
 // The operator CLI against the real dev server: bad input is refused before anything starts, and a run
-// can be started, inspected, listed, approved and decided from a terminal.
+// can be started, found pending, approved, decided and inspected from a terminal; schedules and history
+// export work; every --json output parses.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, afterEach, before, test } from 'node:test';
-import { onHost, testEnv, uniqueId, waitFor, status, type TestEnv } from './harness.js';
+import { Worker } from '@temporalio/worker';
+import { onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 before(async () => {
@@ -24,10 +26,18 @@ function cli(...args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-function jsonOut(r: { code: number | null; stdout: string; stderr: string }): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function json(...args: string[]): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const r = await cli(...args, '--json');
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
+
+test('list shows every runbook with its input fields', async () => {
+  const rows = (await json('list')) as { runbook: string; input: string[] }[];
+  const drill = rows.find((r) => r.runbook === 'labDrill')!;
+  assert.ok(drill.input.includes('host: string') && drill.input.includes('failAt?: integer'), drill.input.join(', '));
+  assert.ok(rows.some((r) => r.runbook === 'hostFacts'));
+});
 
 test('start refuses bad input naming every field, and starts nothing', async () => {
   const id = uniqueId('cli-bad');
@@ -37,29 +47,74 @@ test('start refuses bad input naming every field, and starts nothing', async () 
   await assert.rejects(env.client.workflow.getHandle(id).describe(), /not found/i);
 });
 
-test('start, status, list, approve and decide from the terminal', async () => {
+test('start → pending → decide → approve → status, from the terminal', async () => {
   const w = await env.startWorker();
   try {
     const id = uniqueId('cli-run');
-    const started = await cli('start', 'labDrill', '--id', id, '--json', '-i', JSON.stringify({ host: 'sno-node', steps: 2, failAt: 1, requestedBy: 'alice' }));
-    assert.equal(started.code, 0, started.stderr);
-    assert.equal(JSON.parse(started.stdout).workflowId, id);
+    const started = await json('start', 'labDrill', '--id', id, '--set', 'host=sno-node', '--set', 'steps=2', '--set', 'failAt=1', '--set', 'requestedBy=alice');
+    assert.equal(started.workflowId, id);
+    assert.ok(started.url.endsWith(`/namespaces/default/workflows/${id}`));
     const h = env.client.workflow.getHandle(id);
     await waitFor('the run to park', async () => (await status(h)).status === 'Parked');
-    const st = jsonOut(await cli('status', id, '--json'));
-    assert.equal(st.parked.step, 'flaky step 1');
-    const listed = jsonOut(await cli('list', '--status', 'Parked', '--json')) as { workflowId: string }[];
-    assert.ok(listed.some((x) => x.workflowId === id));
-    assert.equal((await cli('decide', id, 'retry', '--operator', 'bob', '--reason', 'transient')).code, 0);
+    await waitFor('pending to list it as parked', async () => ((await json('pending')) as { workflowId: string; status: string }[]).some((x) => x.workflowId === id && x.status === 'Parked'));
+    assert.equal((await json('status', id)).parked.step, 'flaky step 1');
+    assert.equal((await cli('decide', id, 'retry', '--as', 'bob', '--reason', 'transient')).code, 0);
     await waitFor('the gate', async () => (await status(h)).status === 'AwaitingApproval');
-    const refused = await cli('approve', id, 'write-marker', '--approver', 'alice', '--reason', 'mine');
+    await waitFor('pending to list it at the gate', async () =>
+      ((await json('pending')) as { workflowId: string; gate?: string }[]).some((x) => x.workflowId === id && x.gate === 'write-marker'),
+    );
+    const refused = await cli('approve', id, '--gate', 'write-marker', '--as', 'alice', '--reason', 'mine');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /four-eyes/);
-    const ok = await cli('approve', id, 'write-marker', '--approver', 'carol', '--reason', 'reviewed');
-    assert.equal(ok.code, 0, ok.stderr);
+    const ok = await json('approve', id, '--gate', 'write-marker', '--as', 'carol', '--reason', 'reviewed');
+    assert.equal(ok.verdict, 'approved');
     await h.result();
+    const final = await json('status', id);
+    assert.equal(final.status, 'Completed');
+    assert.deepEqual(final.approvals.map((a: { approver: string }) => a.approver), ['carol']);
+    const human = await cli('status', id);
+    assert.match(human.stdout, /\[#{20}\] 3\/3/);
     assert.equal(onHost(env.inventory, 'sno-node', `cat drill/${id}.marker | wc -l`).trim(), '1');
+    // history export writes a replayable history.
+    const exported = await cli('history', 'export', id);
+    assert.equal(exported.code, 0, exported.stderr);
+    await Worker.runReplayHistory({ workflowBundle: env.bundle }, JSON.parse(exported.stdout), id);
   } finally {
+    await w.stop();
+  }
+});
+
+test('plan prints the plan and its fingerprint without changing anything', async () => {
+  const w = await env.startWorker();
+  try {
+    const r = await json('plan', 'labDrill', '--set', 'host=sno-node', '--set', 'steps=1', '--set', 'requestedBy=alice');
+    assert.match(r.fingerprint, /^[0-9a-f]{64}$/);
+    assert.deepEqual(r.plan.map((p: { kind: string }) => p.kind), ['step', 'gate', 'step']);
+  } finally {
+    await w.stop();
+  }
+});
+
+test('schedule create, list, trigger, pause, delete', async () => {
+  const w = await env.startWorker();
+  const id = uniqueId('sched-facts');
+  try {
+    await json('schedule', 'create', id, 'hostFacts', '--set', 'hosts=["backup-store"]', '--cron', '0 3 * * *', '--note', 'nightly facts');
+    const listed = (await json('schedule', 'list')) as { scheduleId: string; runbook: string; paused: boolean; next: string }[];
+    const mine = listed.find((s) => s.scheduleId === id)!;
+    assert.equal(mine.runbook, 'hostFacts');
+    assert.equal(mine.paused, false);
+    assert.match(mine.next, /T03:00:00/);
+    assert.equal((await cli('schedule', 'trigger', id)).code, 0);
+    const run = await waitFor('the triggered run', async () => {
+      for await (const x of env.client.workflow.list({ query: `TemporalScheduledById = "${id}"` })) return x;
+      return undefined;
+    });
+    assert.equal((await env.client.workflow.getHandle(run.workflowId).result() as { status: string }).status, 'Completed');
+    assert.equal((await cli('schedule', 'pause', id, '--note', 'maintenance')).code, 0);
+    assert.equal(((await json('schedule', 'list')) as { scheduleId: string; paused: boolean }[]).find((s) => s.scheduleId === id)!.paused, true);
+  } finally {
+    await cli('schedule', 'delete', id);
     await w.stop();
   }
 });

@@ -62,7 +62,7 @@ describe('gate policies', () => {
       assert.equal(first.body.gate, 'write-marker');
       // Slack-compatible: one `text` with the run's UI link and the approve command.
       assert.ok(first.body.text.includes(`/namespaces/default/workflows/${h.workflowId}`), first.body.text);
-      assert.ok(first.body.text.includes(`npx runbook approve ${h.workflowId} write-marker`), first.body.text);
+      assert.ok(first.body.text.includes(`npx runbook approve ${h.workflowId} --gate write-marker`), first.body.text);
       assert.ok(received.every((r) => r.auth === `Bearer ${token}`));
       assert.equal((await status(h)).status, 'AwaitingApproval', 'still waiting after the timeout');
       await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob' }] });

@@ -81,7 +81,7 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
     assert.match(details, /Gate write-marker awaits approval/);
     assert.match(details, /approvers: alice, bob, carol/);
     assert.ok(details.includes(gateView.openGate!.fingerprint), 'the plan fingerprint is shown');
-    assert.ok(details.includes(`npx runbook approve ${workflowId} write-marker --approver <you>`), details);
+    assert.ok(details.includes(`npx runbook approve ${workflowId} --gate write-marker --as <you>`), details);
     assert.ok(details.includes(`temporal workflow update execute -w ${workflowId} --name approve`), details);
     await ui.shot('web-ui-4-current-details');
 

@@ -46,6 +46,8 @@ export interface StepRecord {
   attempts: number;
   error?: string;
   auditRef?: string;
+  /** Last line of the command's output, for status displays. */
+  lastOutput?: string;
 }
 
 export interface GateView {

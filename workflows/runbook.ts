@@ -452,6 +452,7 @@ class Run {
       record.exitCode = res.exitCode;
       record.durationMs = res.durationMs;
       record.auditRef = res.auditRef;
+      record.lastOutput = lastLine(res.stdoutTail) || lastLine(res.stderrTail);
       this.view.audit.commands++;
       this.view.audit.lastRef = res.auditRef;
       out.push(res);
@@ -676,6 +677,11 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.infe
   throw ApplicationFailure.nonRetryable(`InvalidInput: ${bad.map((b) => `${b.field}: ${b.why}`).join('; ')}`, 'InvalidInput', {
     fields: bad.map((b) => b.field),
   });
+}
+
+function lastLine(text: string): string | undefined {
+  const lines = text.trimEnd().split('\n');
+  return lines[lines.length - 1]?.slice(0, 200) || undefined;
 }
 
 function errorText(err: unknown): string {
