@@ -5,6 +5,7 @@ import type { Inventory } from '../workers/inventory.js';
 import { AuditStore } from './audit-store.js';
 import { makeRunCommand } from './command.js';
 import { makeHostFacts } from './host-facts.js';
+import { makePipeCommands } from './pipe.js';
 import { makeAdminActivities } from './runbook-admin.js';
 import { SshPool } from './ssh.js';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     activities: {
       runCommand: makeRunCommand(ssh, audit),
       collectHostFacts: makeHostFacts(ssh),
+      pipeCommands: makePipeCommands(ssh),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),
     },
     close: () => ssh.closeAll(),

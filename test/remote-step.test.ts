@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { AuditStore } from '../activities/audit-store.js';
 import { makeRunCommand, type RunCommandRequest } from '../activities/command.js';
+import { makePipeCommands, type PipeResult } from '../activities/pipe.js';
 import { SshPool } from '../activities/ssh.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
 import { remote, type CommandResult } from '../workflows/commands.js';
@@ -124,6 +125,43 @@ describe('remote steps', () => {
     await assert.rejects(
       inWorkflow(wf).run(runCommand, { command: remote(HOST, ['sleep', '30'], { timeoutSeconds: 1 }), runKey: '6.1.r0', once: true, step: 'slow' }),
       (e: Error) => /timed out after 1s/.test(e.message),
+    );
+  });
+});
+
+describe('streaming between hosts', () => {
+  test('stdout of one host streams into stdin of another with flat worker memory, counted and hashed', async () => {
+    const pipe = makePipeCommands(ssh);
+    const wf = uniqueId('pipe');
+    const MiB = 256;
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 50);
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
+    let r: PipeResult;
+    try {
+      r = (await env.run(pipe, {
+        // A deterministic stream, so both ends can be checked independently of the pipe's own hash.
+        from: remote('lava-master', ['sh', '-c', `yes runbook-stream | head -c ${MiB * 1024 * 1024}`]),
+        to: remote('backup-store', ['sh', '-c', 'cat > "$HOME/$1.partial" && sha256sum < "$HOME/$1.partial" | cut -d" " -f1', 'x', wf]),
+        step: 'stream',
+      })) as PipeResult;
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.equal(r.bytes, MiB * 1024 * 1024);
+    const atSource = onHost(inventory, 'lava-master', `yes runbook-stream | head -c ${MiB * 1024 * 1024} | sha256sum | cut -d' ' -f1`).trim();
+    assert.equal(r.sha256, atSource, 'hash on the way = hash at the source');
+    assert.equal(r.toStdoutTail.trim(), atSource, 'hash at the destination = hash at the source');
+    assert.ok(rssPeak - rssBefore < 96 * 1024 * 1024, `worker memory grew ${(rssPeak - rssBefore) >> 20} MiB for a ${MiB} MiB stream`);
+  });
+
+  test('a failing source fails the pipe with both exit codes, non-zero first', async () => {
+    const pipe = makePipeCommands(ssh);
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('pipe-fail'), runId: 'run-1' } });
+    await assert.rejects(
+      env.run(pipe, { from: remote('lava-master', ['sh', '-c', 'echo partial; echo "pg_dump: error: connection lost" >&2; exit 1']), to: remote('backup-store', ['cat']), step: 'stream' }),
+      (e: { type?: string; message: string }) => e.type === 'CommandFailed' && /from exit 1 \(pg_dump: error: connection lost\), to exit 0/.test(e.message),
     );
   });
 });
