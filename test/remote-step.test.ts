@@ -11,7 +11,7 @@ import { makeRunCommand, type RunCommandRequest } from '../activities/command.js
 import { makePipeCommands, type PipeResult } from '../activities/pipe.js';
 import { SshPool } from '../activities/ssh.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
-import { remote, type CommandResult } from '../workflows/commands.js';
+import { local, remote, type CommandResult } from '../workflows/commands.js';
 import { dropSshSessions, onHost, scratchDir, uniqueId, waitFor } from './harness.js';
 
 const HOST = 'hypervisor';
@@ -162,6 +162,29 @@ describe('streaming between hosts', () => {
     await assert.rejects(
       env.run(pipe, { from: remote('lava-master', ['sh', '-c', 'echo partial; echo "pg_dump: error: connection lost" >&2; exit 1']), to: remote('backup-store', ['cat']), step: 'stream' }),
       (e: { type?: string; message: string }) => e.type === 'CommandFailed' && /from exit 1 \(pg_dump: error: connection lost\), to exit 0/.test(e.message),
+    );
+  });
+});
+
+describe('local commands (virsh, qemu-img … on the worker)', () => {
+  test('same contract as remote: output, exit code, audit, CommandFailed, timeout, stdin', async () => {
+    const wf = uniqueId('local');
+    const ok = await inWorkflow(wf).run(runCommand, {
+      command: local(['sh', '-c', 'cat; echo "to stderr" >&2'], { stdin: 'from stdin\n', env: { X: '1' } }),
+      runKey: '1.0.r0',
+      once: true,
+      step: 'local ok',
+    });
+    assert.deepEqual([ok.host, ok.exitCode, ok.stdoutTail, ok.stderrTail], ['worker', 0, 'from stdin\n', 'to stderr\n']);
+    assert.deepEqual(ok.argv.slice(0, 2), ['env', 'X=1']);
+    assert.equal(readFileSync(join(auditRoot, `${ok.auditRef}.stdout`), 'utf8'), 'from stdin\n');
+    await assert.rejects(
+      inWorkflow(wf).run(runCommand, { command: local(['sh', '-c', 'echo nope >&2; exit 4']), runKey: '2.0.r0', once: true, step: 'local fail' }),
+      (e: { type?: string; message: string }) => e.type === 'CommandFailed' && /worker: exit 4: nope/.test(e.message),
+    );
+    await assert.rejects(
+      inWorkflow(wf).run(runCommand, { command: local(['sleep', '30'], { timeoutSeconds: 1 }), runKey: '3.0.r0', once: true, step: 'local slow' }),
+      /timed out after 1s/,
     );
   });
 });
