@@ -3,8 +3,10 @@
 import type { z } from 'zod';
 import { HostFactsInput } from './host-facts.js';
 import { LabDrillInput } from './lab-drill.js';
+import { LavaMasterBackupInput } from './lava-master-backup.js';
 
 export const runbookInputs: Record<string, z.ZodType> = {
   hostFacts: HostFactsInput,
   labDrill: LabDrillInput,
+  lavaMasterBackup: LavaMasterBackupInput,
 };

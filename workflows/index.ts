@@ -2,3 +2,4 @@
 export { hostFacts } from './host-facts.js';
 export { labDrill } from './lab-drill.js';
 export { hostLease } from './host-lease.js';
+export { lavaMasterBackup } from './lava-master-backup.js';

@@ -44,6 +44,8 @@ export interface RunContext<I> {
   input: I;
   dryRun: boolean;
   workflowId: string;
+  /** When this run started (deterministic): dated names, e.g. backup bundles. */
+  startedAt: Date;
   results: Record<string, unknown>;
   get<T>(name: string): T;
 }
@@ -210,6 +212,7 @@ class Run {
       input: this.input,
       dryRun: this.view.dryRun,
       workflowId: this.info.workflowId,
+      startedAt: this.info.runStartTime,
       results,
       get<T>(name: string): T {
         if (!(name in results)) throw new MissingResult(name);
