@@ -3,18 +3,31 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { loadCodecKeys } from '../workers/payload-codec.js';
+import { startCodecServer, type CodecServer } from './codec-server.js';
 import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
 import { defaultDevServer, isServing, startDevServer, stopDevServer, temporalCli } from './temporal-server.js';
 
 async function main(): Promise<void> {
   const lab = defaultLabOptions();
-  const server = defaultDevServer;
-  const address = `${server.ip}:${server.port}`;
+  const address = `${defaultDevServer.ip}:${defaultDevServer.port}`;
+  // Payload encryption: with a key configured (the worker inherits this environment), the Web UI gets a
+  // codec server so it shows payloads decoded and encrypts the approvals it sends.
+  const keys = loadCodecKeys();
+  let codec: CodecServer | undefined;
+  if (keys) {
+    codec = await startCodecServer({ host: '127.0.0.1' });
+    console.log(`start: payloads are encrypted (key id "${keys.encryptKeyId}" from ${keys.source}); codec server for the Web UI on ${codec.url}`);
+    if (process.env.RUNBOOK_CODEC_AUTH_TOKEN) console.log('start: RUNBOOK_CODEC_AUTH_TOKEN is set: the dev Web UI sends no bearer token, so it cannot decode; unset it for local use');
+  }
+  const server = codec ? { ...defaultDevServer, uiCodecEndpoint: codec.url } : defaultDevServer;
   console.log('start: bringing up the lab hosts (sshd) and PostgreSQL');
   const { inventoryPath } = await labUp(lab);
   let dev: ChildProcess | undefined;
-  if (isServing(server)) console.log(`start: a Temporal server already answers on ${address}; using it`);
-  else {
+  if (isServing(server)) {
+    console.log(`start: a Temporal server already answers on ${address}; using it`);
+    if (codec) console.log(`start: its Web UI needs the codec endpoint ${codec.url} set in "Configure data encoder" to show payloads`);
+  } else {
     console.log(`start: Temporal dev server on ${address} (history in ${server.dbFile})`);
     dev = await startDevServer(server);
   }
@@ -36,6 +49,7 @@ async function main(): Promise<void> {
       await gone;
     }
     if (dev) await stopDevServer(dev);
+    if (codec) await codec.close();
     await labDown(lab);
     process.exit(code);
   };
@@ -49,7 +63,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
   console.log(`
   Web UI        http://${server.ip}:${server.uiPort}/namespaces/default/workflows
-  Worker log    ${workerLog} (JSON lines)   metrics http://127.0.0.1:9464/metrics
+  Worker log    ${workerLog} (JSON lines)   metrics http://127.0.0.1:9464/metrics${codec ? `\n  Codec server  ${codec.url} (encrypted payloads; the UI decodes through it)` : ''}
   Inventory     ${inventoryPath}
 
   Try it:

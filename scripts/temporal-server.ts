@@ -15,6 +15,8 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   logFile: string;
+  /** A codec server for the Web UI (`--ui-codec-endpoint`): it decodes encrypted payloads and encodes what the UI sends. */
+  uiCodecEndpoint?: string;
 }
 
 export const defaultDevServer: DevServerOptions = {
@@ -44,6 +46,7 @@ export function devServerArgs(o: DevServerOptions): string[] {
     '--ui-port', String(o.uiPort),
     '--log-format', 'json',
     '--log-level', 'warn',
+    ...(o.uiCodecEndpoint ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
     ...runbookSearchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=${cliType[k.type]}`]),
   ];
 }

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
@@ -20,9 +21,12 @@ export interface TestEnv {
   inventoryPath: string;
   config: WorkerConfig;
   bundle: WorkflowBundleWithSourceMap;
-  startWorker(over?: { inventory?: Inventory; config?: Partial<WorkerConfig> }): Promise<RunningWorker>;
+  /** `dataConverter`: this worker (and its activities' client) uses it, e.g. an encrypting codec; default none. */
+  startWorker(over?: { inventory?: Inventory; config?: Partial<WorkerConfig>; dataConverter?: DataConverter }): Promise<RunningWorker>;
+  /** A client on the same connection with its own DataConverter (the default `client` has none). */
+  clientWith(dataConverter: DataConverter): Client;
   /** Starts a runbook on the task queue and remembers it, so endRuns() can clean up after a failed test. */
-  start(type: string, workflowId: string, input: unknown): Promise<WorkflowHandle>;
+  start(type: string, workflowId: string, input: unknown, opts?: { client?: Client }): Promise<WorkflowHandle>;
   /** Terminates this file's runs that are still open and frees their host leases. */
   endRuns(): Promise<void>;
   close(): Promise<void>;
@@ -45,6 +49,7 @@ export async function testEnv(): Promise<TestEnv> {
   const inventory = loadInventory(inventoryPath);
   const config = loadWorkerConfig();
   const bundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  const clientWith = (dataConverter: DataConverter): Client => new Client({ connection, namespace: 'default', dataConverter });
   const workers = new Set<RunningWorker>();
   const runs: WorkflowHandle[] = [];
   const endRuns = async (): Promise<void> => {
@@ -65,15 +70,19 @@ export async function testEnv(): Promise<TestEnv> {
     inventoryPath,
     config,
     bundle,
+    clientWith,
     async startWorker(over = {}) {
       const nc = await NativeConnection.connect({ address });
+      // Never the environment's codec (RUNBOOK_CODEC_*): a test asks for one explicitly.
+      const activityClient = over.dataConverter ? clientWith(over.dataConverter) : client;
       const { worker, close } = await createRunbookWorker({
         connection: nc,
         namespace: 'default',
         config: { ...config, ...over.config },
         inventory: over.inventory ?? inventory,
-        client: () => client,
+        client: () => activityClient,
         bundle,
+        dataConverter: over.dataConverter ?? {},
       });
       const running = worker.run();
       const w: RunningWorker = {
@@ -88,8 +97,8 @@ export async function testEnv(): Promise<TestEnv> {
       workers.add(w);
       return w;
     },
-    async start(type, workflowId, input) {
-      const h = await client.workflow.start(type, { taskQueue: 'runbooks', workflowId, args: [input] });
+    async start(type, workflowId, input, opts = {}) {
+      const h = await (opts.client ?? client).workflow.start(type, { taskQueue: 'runbooks', workflowId, args: [input] });
       runs.push(h);
       return h;
     },

@@ -3,6 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
+import { dataConverter } from './payload-codec.js';
 
 export const DEFAULT_ADDRESS = '127.0.0.1:7233';
 
@@ -15,7 +16,9 @@ export function temporalSettings() {
 export async function connectClient(): Promise<Client> {
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await Connection.connect(connectionOptions);
-  return new Client({ connection, namespace });
+  // Payload encryption when a key is configured (workers/payload-codec.ts); plain payloads otherwise.
+  const converter = dataConverter();
+  return new Client({ connection, namespace, ...(converter ? { dataConverter: converter } : {}) });
 }
 
 export async function connectWorker(): Promise<{ connection: NativeConnection; namespace: string }> {

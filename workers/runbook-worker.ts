@@ -2,10 +2,12 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from './config.js';
 import type { Inventory } from './inventory.js';
+import { dataConverter } from './payload-codec.js';
 
 export const workflowsPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.js');
 
@@ -17,14 +19,19 @@ export async function createRunbookWorker(opts: {
   client: () => Client;
   bundle?: WorkflowBundleWithSourceMap;
   identity?: string;
+  /** Payload codec etc.; default: the one configured in the environment (workers/payload-codec.ts). Pass `{}` for none. */
+  dataConverter?: DataConverter;
 }): Promise<{ worker: Worker; close: () => void }> {
   const { activities, close } = createActivities({ inventory: opts.inventory, config: opts.config, client: opts.client, namespace: opts.namespace });
+  // Must be the same converter the clients use. The codec runs in the main thread, also with a prebuilt bundle.
+  const converter = opts.dataConverter ?? dataConverter();
   const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.config.taskQueue,
     ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath }),
     activities,
+    ...(converter ? { dataConverter: converter } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
     // SSH fan-out is bounded per worker; scale by adding workers, not by raising this.
     maxConcurrentActivityTaskExecutions: 50,
