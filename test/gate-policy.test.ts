@@ -76,6 +76,19 @@ describe('gate policies', () => {
     }
   });
 
+  test('a webhook that is down never blocks or fails the run', async () => {
+    // Port 9 on loopback: nothing listens, every delivery fails at once and is retried in the background.
+    const w = await env.startWorker({ config: withGate({}, { notify: { webhookUrl: 'http://127.0.0.1:9/hook' } }) });
+    try {
+      const h = await env.start('labDrill', uniqueId('gate-hook-down'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      await waitFor('the gate despite the dead webhook', async () => (await status(h)).status === 'AwaitingApproval');
+      await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob' }] });
+      assert.equal(((await h.result()) as RunbookResult).status, 'Completed');
+    } finally {
+      await w.stop();
+    }
+  });
+
   test('quorum 2 needs two distinct approvers; the same approver twice is refused', async () => {
     const w = await env.startWorker({ config: withGate({ quorum: 2 }) });
     try {
