@@ -4,7 +4,7 @@
 // renamed to its final name once the manifest checks out, so an interrupted backup never counts.
 import { z } from 'zod';
 import type { PipeResult } from '../activities/pipe.js';
-import type { CommandResult } from './commands.js';
+import { describeCommand, type CommandResult } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import {
   baseSystem,
@@ -48,18 +48,10 @@ const pipe = (name: string, from: (ctx: Ctx) => ReturnType<typeof dumpDatabase>,
     name,
     'pipeCommands',
     (ctx) => ({ from: from(ctx), to: receiveFile(ctx.input.store, `${partial(ctx)}/${file}`), step: name }),
-    (ctx) => [`${describeSafe(() => from(ctx))} | ${ctx.input.store}$ cat > ${partial(ctx)}/${file}`],
+    // A missing earlier result is shown as "depends on …" by the engine.
+    (ctx) => [`${describeCommand(from(ctx))} | ${ctx.input.store}$ cat > ${partial(ctx)}/${file}`],
     { idempotent: true, as: file, timeout: '4 hours' },
   );
-
-function describeSafe(f: () => { host: string; argv: string[] }): string {
-  try {
-    const c = f();
-    return `${c.host}$ ${c.argv.slice(0, 12).join(' ')}${c.argv.length > 12 ? ' …' : ''}`;
-  } catch {
-    return '(depends on earlier steps)';
-  }
-}
 
 export const lavaMasterBackup = runbook({
   name: 'lavaMasterBackup',
