@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { CommandResult } from '../workflows/commands.js';
+import { lastLine, type CommandResult } from '../workflows/commands.js';
 
 const TAIL_BYTES = 4096;
 
@@ -35,8 +35,7 @@ export class CapturedStream {
   }
 
   lastLine(): string {
-    const lines = this.tail.toString('utf8').trimEnd().split('\n');
-    return (lines[lines.length - 1] ?? '').slice(0, 200);
+    return lastLine(this.tail.toString('utf8'));
   }
 
   tailText(): string {

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ClientChannel } from 'ssh2';
-import type { RemoteCommand } from '../workflows/commands.js';
+import { lastLine, type RemoteCommand } from '../workflows/commands.js';
 import { effectiveArgv } from './command.js';
 import { quoteArgv } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
@@ -111,8 +111,4 @@ export function makePipeCommands(ssh: SshPool) {
       ctx.cancellationSignal.removeEventListener('abort', cancel);
     }
   };
-}
-
-function lastLine(s: string): string {
-  return s.trimEnd().split('\n').slice(-1)[0] ?? '';
 }

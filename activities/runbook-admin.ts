@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { policyFor, type WorkerConfig } from '../workers/config.js';
 import type { Inventory } from '../workers/inventory.js';
 import { acquireLeaseSignal, hostLease, leaseWorkflowId, type LeaseHolder } from '../workflows/host-lease.js';
+import { approveCommands, decideCommands } from '../workflows/details.js';
 import type { RunbookPolicy } from '../workflows/policy.js';
 import { unknownHost } from './ssh.js';
 
@@ -109,19 +110,11 @@ export function makeAdminActivities(deps: {
   };
 }
 
-/** What the person notified can paste to act. */
+/** What the person notified can paste to act: the same lines the run's current details show. */
 function actionLines(n: Notification): string[] {
-  if (n.event === 'parked') {
-    return [
-      `npx runbook decide ${n.workflowId} retry|skip|abort --as <you> --reason "<why>"`,
-      `temporal workflow update execute -w ${n.workflowId} --name decide -i '{"decision":"retry","operator":"<you>","reason":"<why>"}'`,
-    ];
-  }
+  if (n.event === 'parked') return decideCommands(n.workflowId);
   if (!n.gate) return [`npx runbook status ${n.workflowId}`];
-  return [
-    `npx runbook approve ${n.workflowId} --gate ${n.gate} --as <you> --reason "<why>"`,
-    `temporal workflow update execute -w ${n.workflowId} --name approve -i '{"gate":"${n.gate}","approver":"<you>","reason":"<why>"}'`,
-  ];
+  return approveCommands(n.workflowId, n.gate);
 }
 
 export function invalidConfig(message: string): ApplicationFailure {

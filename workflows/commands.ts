@@ -60,3 +60,9 @@ export function describeCommand(c: Command): string {
   const sudo = c.kind === 'remote' && c.sudo ? 'sudo ' : '';
   return `${where}${sudo}${words.join(' ')}`;
 }
+
+/** The last non-empty line of some output, at most 200 characters: for status lines and error messages. */
+export function lastLine(text: string): string {
+  const lines = text.trimEnd().split('\n');
+  return (lines[lines.length - 1] ?? '').slice(0, 200);
+}

@@ -21,9 +21,7 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
       'Decide (UI: Update `decide`):',
       '```',
       `{"decision": "retry", "operator": "<you>", "reason": "<why>"}   # or "skip" / "abort"`,
-      `npx runbook decide ${workflowId} retry --as <you> --reason "<why>"`,
-      `temporal workflow update execute -w ${workflowId} --name decide -i '{"decision":"retry","operator":"<you>","reason":"<why>"}'`,
-      `temporal workflow signal -w ${workflowId} --name decision -i '{"decision":"retry","operator":"<you>","reason":"<why>"}'`,
+      ...decideCommands(workflowId),
       '```',
     );
   }
@@ -41,9 +39,7 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
       'Approve (UI: Update `approve`, or Signal `approval` while no worker is up):',
       '```',
       `{"gate": "${g.name}", "approver": "<you>", "reason": "<why>"}`,
-      `npx runbook approve ${workflowId} --gate ${g.name} --as <you> --reason "<why>"`,
-      `temporal workflow update execute -w ${workflowId} --name approve -i '{"gate":"${g.name}","approver":"<you>","reason":"<why>"}'`,
-      `temporal workflow signal -w ${workflowId} --name approval -i '{"gate":"${g.name}","approver":"<you>","reason":"<why>"}'`,
+      ...approveCommands(workflowId, g.name),
       '```',
     );
   }
@@ -55,4 +51,24 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
     }
   }
   return lines.join('\n');
+}
+
+/** What an operator pastes to approve a gate: our CLI, then the Temporal CLI (Update; signal while no worker is up). */
+export function approveCommands(workflowId: string, gate: string): string[] {
+  const body = `'{"gate":"${gate}","approver":"<you>","reason":"<why>"}'`;
+  return [
+    `npx runbook approve ${workflowId} --gate ${gate} --as <you> --reason "<why>"`,
+    `temporal workflow update execute -w ${workflowId} --name approve -i ${body}`,
+    `temporal workflow signal -w ${workflowId} --name approval -i ${body}`,
+  ];
+}
+
+/** What an operator pastes to decide a parked step (retry shown; skip and abort take the same form). */
+export function decideCommands(workflowId: string): string[] {
+  const body = `'{"decision":"retry","operator":"<you>","reason":"<why>"}'`;
+  return [
+    `npx runbook decide ${workflowId} retry --as <you> --reason "<why>"`,
+    `temporal workflow update execute -w ${workflowId} --name decide -i ${body}`,
+    `temporal workflow signal -w ${workflowId} --name decision -i ${body}`,
+  ];
 }

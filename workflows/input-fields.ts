@@ -31,3 +31,9 @@ export function inputProblems(issues: z.core.$ZodIssue[]): { field: string; why:
   }
   return bad;
 }
+
+/** The one InvalidInput message, the same from the workflow and from the CLI. */
+export function invalidInput(issues: z.core.$ZodIssue[]): { message: string; fields: string[] } {
+  const bad = inputProblems(issues);
+  return { message: `InvalidInput: ${bad.map((b) => `${b.field}: ${b.why}`).join('; ')}`, fields: bad.map((b) => b.field) };
+}

@@ -18,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RunbookActivities } from '../activities/index.js';
-import { describeCommand, type Command, type CommandResult } from './commands.js';
+import { describeCommand, lastLine, type Command, type CommandResult } from './commands.js';
 import { acquireLeases, releaseLeases } from './host-lease.js';
 import {
   approvalSignal,
@@ -35,7 +35,7 @@ import {
 } from './messages.js';
 import { renderDetails } from './details.js';
 import { planFingerprint } from './fingerprint.js';
-import { inputProblems } from './input-fields.js';
+import { invalidInput } from './input-fields.js';
 import { approvalRefusal, gatePolicy, type GatePolicy, type RunbookPolicy } from './policy.js';
 import { RunbookGate, RunbookHosts, RunbookName, RunbookStatus, type RunbookStatusValue } from './search-attributes.js';
 
@@ -455,7 +455,7 @@ class Run {
       record.exitCode = res.exitCode;
       record.durationMs = res.durationMs;
       record.auditRef = res.auditRef;
-      record.lastOutput = lastLine(res.stdoutTail) || lastLine(res.stderrTail);
+      record.lastOutput = lastLine(res.stdoutTail) || lastLine(res.stderrTail) || undefined;
       this.view.audit.commands++;
       this.view.audit.lastRef = res.auditRef;
       out.push(res);
@@ -676,15 +676,8 @@ class MissingResult extends Error {
 export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
-  const bad = inputProblems(r.error.issues);
-  throw ApplicationFailure.nonRetryable(`InvalidInput: ${bad.map((b) => `${b.field}: ${b.why}`).join('; ')}`, 'InvalidInput', {
-    fields: bad.map((b) => b.field),
-  });
-}
-
-function lastLine(text: string): string | undefined {
-  const lines = text.trimEnd().split('\n');
-  return lines[lines.length - 1]?.slice(0, 200) || undefined;
+  const { message, fields } = invalidInput(r.error.issues);
+  throw ApplicationFailure.nonRetryable(message, 'InvalidInput', { fields });
 }
 
 function errorText(err: unknown): string {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { runbookInputs } from '../../workflows/catalog.js';
-import { inputProblems } from '../../workflows/input-fields.js';
+import { invalidInput } from '../../workflows/input-fields.js';
 
 export class UsageError extends Error {}
 
@@ -47,7 +47,7 @@ export function readInput(runbook: string, o: { input?: string; set?: string[] }
   }
   value = { ...value, ...fromSets(o.set ?? []) };
   const r = schema.safeParse(value);
-  if (!r.success) throw new UsageError(`InvalidInput: ${inputProblems(r.error.issues).map((p) => `${p.field}: ${p.why}`).join('; ')}`);
+  if (!r.success) throw new UsageError(invalidInput(r.error.issues).message);
   return value; // the raw object: the workflow applies its own defaults, exactly as from the Web UI
 }
 
