@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { lastLine, type CommandResult } from '../workflows/commands.js';
+import { failureLine, lastLine, type CommandResult } from '../workflows/commands.js';
 
 const TAIL_BYTES = 4096;
 
@@ -36,6 +36,10 @@ export class CapturedStream {
 
   lastLine(): string {
     return lastLine(this.tail.toString('utf8'));
+  }
+
+  failureLine(): string {
+    return failureLine(this.tail.toString('utf8'));
   }
 
   tailText(): string {

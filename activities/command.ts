@@ -88,7 +88,7 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
       ctx.log.info('command finished', { host, argv: quoteArgv(argv).slice(0, 300), exitCode, durationMs: result.durationMs, reattached });
       if (exitCode !== 0) {
         const why = exitCode === 124 && req.command.timeoutSeconds ? `timed out after ${req.command.timeoutSeconds}s` : `exit ${exitCode}`;
-        const last = sink.stderr.lastLine() || sink.stdout.lastLine();
+        const last = sink.stderr.failureLine() || sink.stdout.failureLine();
         throw ApplicationFailure.create({
           message: `${host}: ${why}${last ? `: ${last}` : ''}`,
           type: 'CommandFailed',

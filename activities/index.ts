@@ -4,6 +4,7 @@ import type { WorkerConfig } from '../workers/config.js';
 import type { Inventory } from '../workers/inventory.js';
 import { AuditStore } from './audit-store.js';
 import { makeRunCommand } from './command.js';
+import { makeBackupStoreActivities } from './backup-store.js';
 import { makeHostFacts } from './host-facts.js';
 import { makePipeCommands } from './pipe.js';
 import { makeAdminActivities } from './runbook-admin.js';
@@ -25,7 +26,8 @@ export function createActivities(deps: ActivityDeps) {
     activities: {
       runCommand: makeRunCommand(ssh, audit),
       collectHostFacts: makeHostFacts(ssh),
-      pipeCommands: makePipeCommands(ssh),
+      pipeCommands: makePipeCommands(ssh, deps.config),
+      ...makeBackupStoreActivities(deps.config),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),
     },
     close: () => ssh.closeAll(),

@@ -3,26 +3,40 @@
 // backup store). The bytes are counted and hashed on the way, so the receiving side can be verified.
 // A pipe cannot re-attach after a crash (the stream went through the dead worker): the receiving command
 // must write to a temporary name that a later step verifies and renames; a retry starts the pipe afresh.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ClientChannel } from 'ssh2';
-import { lastLine, type RemoteCommand } from '../workflows/commands.js';
+import { failureLine, type RemoteCommand } from '../workflows/commands.js';
 import { effectiveArgv } from './command.js';
 import { quoteArgv } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
+import type { WorkerConfig } from '../workers/config.js';
+import { ageFilter } from './backup-store.js';
 
 export interface PipeRequest {
   from: RemoteCommand;
   to: RemoteCommand;
   step: string;
+  /** Bandwidth cap for the whole stream (bytes per second): a backup must not saturate a shared link. */
+  limitBytesPerSecond?: number;
+  /**
+   * Run the stream through age on the worker: encrypt to these public keys (encryption at rest: the store
+   * only ever receives ciphertext), or decrypt with the worker's identity file (restore tests).
+   */
+  transform?: { encryptTo?: string[]; decrypt?: boolean };
 }
 
 export interface PipeResult {
+  /** What reached `to` (after encryption or decryption, if any). */
   bytes: number;
   sha256: string;
+  /** What `from` produced; differs from bytes/sha256 only with a transform. */
+  sourceBytes: number;
+  sourceSha256: string;
   durationMs: number;
   fromExit: number;
   toExit: number;
@@ -50,14 +64,17 @@ function exitOf(ch: ClientChannel): Promise<number> {
   });
 }
 
-export function makePipeCommands(ssh: SshPool) {
+export function makePipeCommands(ssh: SshPool, config: WorkerConfig) {
   return async function pipeCommands(req: PipeRequest): Promise<PipeResult> {
     const ctx = Context.current();
     ssh.host(req.from.host);
     ssh.host(req.to.host);
     const started = Date.now();
     const hash = createHash('sha256');
+    const sourceHash = createHash('sha256');
     let bytes = 0;
+    let sourceBytes = 0;
+    const filterArgv = req.transform ? ageFilter(req.transform, config) : [];
     const tails = { fromErr: '', toOut: '', toErr: '' };
     const keep = (k: keyof typeof tails, b: Buffer): void => {
       tails[k] = (tails[k] + b.toString('utf8')).slice(-TAIL);
@@ -69,11 +86,22 @@ export function makePipeCommands(ssh: SshPool) {
     src.stderr.on('data', (b: Buffer) => keep('fromErr', b));
     dst.on('data', (b: Buffer) => keep('toOut', b));
     dst.stderr.on('data', (b: Buffer) => keep('toErr', b));
+    const limit = req.limitBytesPerSecond;
+    const sourceMeter = new Transform({
+      transform(chunk: Buffer, _enc, done: TransformCallback) {
+        sourceBytes += chunk.length;
+        sourceHash.update(chunk);
+        done(null, chunk);
+      },
+    });
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done: TransformCallback) {
         bytes += chunk.length;
         hash.update(chunk);
-        done(null, chunk);
+        // Ahead of the allowed rate: hold this chunk back; backpressure then slows the source itself.
+        const ahead = limit ? (bytes / limit) * 1000 - (Date.now() - started) : 0;
+        if (ahead > 1) setTimeout(() => done(null, chunk), ahead);
+        else done(null, chunk);
       },
     });
     const hb = setInterval(() => ctx.heartbeat({ bytes }), 3000);
@@ -86,11 +114,26 @@ export function makePipeCommands(ssh: SshPool) {
     ctx.cancellationSignal.addEventListener('abort', cancel, { once: true });
     src.end(); // `from` reads nothing
     try {
-      await pipeline(src, meter, dst);
+      let filterFailed = '';
+      if (filterArgv.length) {
+        // The filter is a local process: it lives and dies with this attempt (a retry starts afresh).
+        const filter = spawn(filterArgv[0]!, filterArgv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+        let filterErr = '';
+        filter.stderr.on('data', (b: Buffer) => (filterErr = (filterErr + b.toString('utf8')).slice(-TAIL)));
+        const filterExit = new Promise<number>((resolve) => filter.on('close', (c) => resolve(c ?? 255)));
+        const spawnError = new Promise<never>((_, reject) => filter.on('error', reject));
+        await Promise.race([Promise.all([pipeline(src, sourceMeter, filter.stdin), pipeline(filter.stdout, meter, dst)]), spawnError]);
+        const code = await filterExit;
+        if (code !== 0) filterFailed = `${filterArgv[0]} ${filterArgv[1]} exit ${code}: ${failureLine(filterErr)}`;
+      } else {
+        await pipeline(src, sourceMeter, meter, dst);
+      }
       const [f, t] = await Promise.all([fromExit, toExit]);
       const result: PipeResult = {
         bytes,
         sha256: hash.digest('hex'),
+        sourceBytes,
+        sourceSha256: sourceHash.digest('hex'),
         durationMs: Date.now() - started,
         fromExit: f,
         toExit: t,
@@ -98,9 +141,12 @@ export function makePipeCommands(ssh: SshPool) {
         toStdoutTail: tails.toOut,
         toStderrTail: tails.toErr,
       };
+      if (filterFailed) {
+        throw ApplicationFailure.create({ message: `pipe ${req.from.host} → ${req.to.host} failed: ${filterFailed}`, type: 'CommandFailed', details: [result] });
+      }
       if (f !== 0 || t !== 0) {
         throw ApplicationFailure.create({
-          message: `pipe ${req.from.host} → ${req.to.host} failed: from exit ${f}${result.fromStderrTail ? ` (${lastLine(result.fromStderrTail)})` : ''}, to exit ${t}${result.toStderrTail ? ` (${lastLine(result.toStderrTail)})` : ''}`,
+          message: `pipe ${req.from.host} → ${req.to.host} failed: from exit ${f}${result.fromStderrTail ? ` (${failureLine(result.fromStderrTail)})` : ''}, to exit ${t}${result.toStderrTail ? ` (${failureLine(result.toStderrTail)})` : ''}`,
           type: 'CommandFailed',
           details: [result],
         });

@@ -2,10 +2,9 @@
 // can be started, found pending, approved, decided and inspected from a terminal; schedules and history
 // export work; every --json output parses.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, afterEach, before, test } from 'node:test';
 import { Worker } from '@temporalio/worker';
-import { onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { cli, cliJson as json, onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 before(async () => {
@@ -13,24 +12,6 @@ before(async () => {
 });
 afterEach(async () => env?.endRuns());
 after(async () => env?.close());
-
-// Asynchronous on purpose: the worker lives in this process and must keep answering while the CLI runs.
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['build/scripts/runbook.js', ...args], { env: process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function json(...args: string[]): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const r = await cli(...args, '--json');
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
 
 test('list shows every runbook with its input fields', async () => {
   const rows = (await json('list')) as { runbook: string; input: string[] }[];

@@ -1,6 +1,6 @@
 // What every integration test file shares: a client to the real dev server started by scripts/test.ts,
 // the real lab inventory, and workers built exactly like the production worker (one bundle per file).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -198,4 +198,26 @@ echo $n`;
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/**
+ * The operator CLI (build/scripts/runbook.js) against the suite's dev server. Asynchronous on purpose: a
+ * worker living in the test process must keep answering while the CLI runs.
+ */
+export function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['build/scripts/runbook.js', ...args], { env: process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `cli(...args, '--json')`, asserted to succeed, parsed. */
+export async function cliJson(...args: string[]): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const r = await cli(...args, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
 }

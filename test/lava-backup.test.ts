@@ -1,25 +1,51 @@
-// lavaMasterBackup against the REAL LAVA master of the test lab (lava-server 2023.01 on PostgreSQL): the
-// bundle is private, its manifest checks out file by file, it carries the installed lava-server .deb, its
-// dump restores into a scratch database with the same row counts, and no DB password reaches history.
+// LAVA backups against the REAL LAVA master of the test lab (lava-server 2023.01 on PostgreSQL):
+// - lavaMasterBackup: the bundle is private, its manifest checks out file by file, it carries the installed
+//   lava-server .deb, its dump restores into a scratch database with the same row counts, and no DB
+//   password reaches history;
+// - lavaBackupVerify restores it on a scratch PostgreSQL and passes it, and names a flipped byte, a missing
+//   file and a bundle whose file set differs;
+// - faults: a pg_dump that fails leaves an *.incomplete bundle and touches no older one; a store without
+//   room stops the backup before anything is written;
+// - lavaWorkerBackup keeps the worker's config and token (0600), never putting the token in history.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { join } from 'node:path';
+import { after, afterEach, before, test } from 'node:test';
 import type { LabOptions } from '../scripts/lab/layout.js';
 import { lavaUp } from '../scripts/lab/lava.js';
-import { onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import type { WorkflowHandle } from '@temporalio/client';
+import { failureOf, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 let lab: LabOptions;
+let worker: RunningWorker;
+/** The bundle the first test makes; later tests verify it, copy it and corrupt the copies. */
+let bundle = '';
 before(async () => {
   env = await testEnv();
   lab = JSON.parse(process.env.RUNBOOK_TEST_LAB!) as LabOptions;
   await lavaUp(lab); // installs nothing when installed; points the machine's LAVA at this lab's PostgreSQL
+  worker = await env.startWorker();
 });
+// A test that fails while its run is parked must not leave the store leased to the next test.
+afterEach(async () => env?.endRuns());
 after(async () => {
-  await env?.endRuns();
+  await worker?.stop();
   await env?.close();
 });
+
+const store = (script: string): string => onHost(env.inventory, 'backup-store', script);
+const superuser = (sql: string, db = 'lavaserver'): string =>
+  execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(lab.pgPort), '-U', 'postgres', '-d', db, '-c', sql], { encoding: 'utf8' });
+
+/** A parked step would wait for a human forever: wait for the run to end or park, whichever comes first. */
+function settled(h: WorkflowHandle, timeoutMs = 300_000) {
+  return waitFor('the run to finish, fail or park', async () => {
+    const v = await status(h);
+    return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
+  }, timeoutMs);
+}
 
 interface Manifest {
   files: Record<string, { size: number; sha256: string }>;
@@ -29,20 +55,14 @@ interface Manifest {
 }
 
 test('a backup bundle is self-contained, private, verifiable and restorable', async () => {
-  const w = await env.startWorker();
-  try {
+  {
     const h = await env.start('lavaMasterBackup', uniqueId('lava-backup'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'test' });
-    // A parked step would wait for a human forever: fail with its reason instead.
-    const end = await waitFor('the backup to finish or park', async () => {
-      const v = await status(h);
-      return (v.status === 'Completed' || v.status === 'Parked' || v.status === 'Failed') && v;
-    }, 300_000);
+    const end = await settled(h);
     assert.equal(end.status, 'Completed', `parked: ${end.parked?.step}: ${end.parked?.error}`);
     const res = (await h.result()) as { status: string; output: { bundle: string; rows: Record<string, number> } };
     assert.equal(res.status, 'Completed');
-    const bundle = res.output.bundle;
+    bundle = res.output.bundle;
     assert.match(bundle, /^backups\/lava\/lava-master\/\d{8}T\d{6}Z-test$/);
-    const store = (script: string): string => onHost(env.inventory, 'backup-store', script);
 
     // Private: the bundle holds what a restore needs, including database content.
     assert.equal(store(`stat -c %a ${bundle}`).trim(), '700');
@@ -84,7 +104,181 @@ test('a backup bundle is self-contained, private, verifiable and restorable', as
     const password = /PASSWORD:\s*"?([^"\n]+)"?/.exec(settings)![1]!;
     assert.ok(password.length >= 8);
     assert.ok(!JSON.stringify(await h.fetchHistory()).includes(password), 'the DB password is not in history');
+  }
+});
+
+interface VerifyOutput {
+  bundle: string;
+  files: number;
+  restoredRows: Record<string, number>;
+  scratchServer: string;
+  bundlesCompared: number;
+}
+
+test('lavaBackupVerify restores the newest bundle on a scratch PostgreSQL and passes it', async () => {
+  assert.ok(bundle, 'the backup test made a bundle');
+  const manifest = JSON.parse(store(`cat ${bundle}/manifest.json`)) as Manifest;
+  const before = superuser('select count(*) from pg_database');
+  const h = await env.start('lavaBackupVerify', uniqueId('lava-verify'), { store: 'backup-store', requestedBy: 'alice' });
+  const end = await settled(h);
+  assert.equal(end.status, 'Completed', `${end.lastError}`);
+  const out = ((await h.result()) as { output: VerifyOutput }).output;
+  assert.equal(out.bundle, bundle, '"latest" is the bundle just made');
+  assert.deepEqual(out.restoredRows, manifest.rows, 'row counts after the restore are the manifest\'s');
+  assert.equal(out.files, Object.keys(manifest.files).length);
+  assert.match(out.scratchServer, /^\d+$/);
+  // Never the live server: the lab's PostgreSQL has no new database, and no scratch cluster is left.
+  assert.equal(superuser('select count(*) from pg_database'), before);
+  assert.equal(store('ls -d /tmp/runbooks-scratch-pg.* 2>/dev/null | wc -l').trim(), '0');
+});
+
+test('lavaBackupVerify names a flipped byte, a missing file and a bundle with a different file set', async () => {
+  // Two copies with later stamps, so the original stays intact for the other tests.
+  const dir = bundle.slice(0, bundle.lastIndexOf('/'));
+  const stamp = (s: number): string => new Date(Date.now() + s * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const broken = `${dir}/${stamp(3600)}-broken`;
+  store(`cp -a ${bundle} ${broken}`);
+  try {
+    const size = Number(store(`stat -c %s ${broken}/configuration.tar`).trim());
+    // Flip one bit of one byte in the middle of the file; the size stays the same.
+    store(`python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(${Math.floor(size / 2)}); b=f.read(1); f.seek(${Math.floor(size / 2)}); f.write(bytes([b[0]^1])); f.close()' ${broken}/configuration.tar`);
+    store(`rm ${broken}/job-output.tar`);
+
+    const bad = await env.start('lavaBackupVerify', uniqueId('lava-verify-bad'), { store: 'backup-store', bundle: broken, requestedBy: 'alice' });
+    const end = await settled(bad);
+    assert.equal(end.status, 'Failed', 'a corrupted bundle fails verification (it is not parked for a retry)');
+    const { message } = await failureOf(bad);
+    assert.match(message, /configuration\.tar: sha256 \w+… differs from the manifest/);
+    assert.match(message, /job-output\.tar is missing/);
+    assert.doesNotMatch(message, /lava-server\.sql/, 'the intact dump is not blamed');
+
+    // The intact bundle passes its own checks, but a sibling lacking a file is named.
+    const good = await env.start('lavaBackupVerify', uniqueId('lava-verify-set'), { store: 'backup-store', bundle, requestedBy: 'alice' });
+    assert.equal((await settled(good)).status, 'Failed');
+    const set = await failureOf(good);
+    assert.match(set.message, new RegExp(`bundle ${broken.slice(dir.length + 1)} lacks job-output\\.tar`));
+    assert.doesNotMatch(set.message, /sha256/);
   } finally {
-    await w.stop();
+    store(`rm -rf ${broken}`);
+  }
+});
+
+test('a pg_dump that fails leaves the bundle incomplete and older bundles untouched', async () => {
+  const dir = bundle.slice(0, bundle.lastIndexOf('/'));
+  store(`rm -rf ${dir}/*-fail.partial ${dir}/*-fail.incomplete`); // left by an earlier, interrupted run of this test
+  const sealedBefore = store(`ls -1 ${dir} | grep -vE '\\.(partial|incomplete)$'`);
+  const manifestBefore = store(`sha256sum ${bundle}/manifest.json ${bundle}/lava-server.sql`);
+  // A real pg_dump failure: a table the LAVA role may not read (pg_dump: permission denied).
+  superuser('create table runbooks_unreadable (x int); revoke all on runbooks_unreadable from public');
+  try {
+    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-fail'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'fail' });
+    const parked = await settled(h);
+    assert.equal(parked.status, 'Parked');
+    assert.equal(parked.parked?.step, 'dump the database');
+    assert.match(parked.parked!.error, /permission denied/);
+    assert.equal(store(`ls -d ${dir}/*-fail.partial | wc -l`).trim(), '1', 'the unsealed bundle is a .partial');
+    await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'pg_dump fails: fix grants first' }] });
+    assert.equal((await failureOf(h)).type, 'Aborted');
+
+    const incomplete = store(`ls -d ${dir}/*-fail.incomplete`).trim();
+    assert.match(store(`cat ${incomplete}/INCOMPLETE`), /ended before the bundle was sealed/);
+    assert.equal(store(`ls -d ${dir}/*-fail ${dir}/*-fail.partial 2>/dev/null | wc -l`).trim(), '0', 'never sealed, nothing left partial');
+    assert.equal(store(`ls -1 ${dir} | grep -vE '\\.(partial|incomplete)$'`), sealedBefore, 'no sealed bundle added or pruned');
+    assert.equal(store(`sha256sum ${bundle}/manifest.json ${bundle}/lava-server.sql`), manifestBefore, 'the older bundle is untouched');
+    store(`rm -rf ${incomplete}`);
+  } finally {
+    superuser('drop table if exists runbooks_unreadable');
+  }
+});
+
+test('a store without room stops the backup before anything is written', async () => {
+  const dir = 'backups/lava/lava-master';
+  // A 1 MiB file system over the bundle directory, in the store host's own mount namespace.
+  store(`sudo -n mount -t tmpfs -o size=1m,mode=700,uid=$(id -u) runbooks-full ~/${dir}`);
+  try {
+    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-full'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'full' });
+    const parked = await settled(h);
+    assert.equal(parked.status, 'Parked');
+    assert.equal(parked.parked?.step, 'check free space on the store');
+    assert.match(parked.parked!.error, /backup-store has \d+ bytes free, the backup needs about \d+/);
+    await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'store is full' }] });
+    assert.equal((await failureOf(h)).type, 'Aborted');
+    assert.equal(store(`ls -A ~/${dir} | wc -l`).trim(), '0', 'nothing was written');
+  } finally {
+    store(`sudo -n umount ~/${dir}`);
+  }
+});
+
+test('lavaWorkerBackup keeps the worker config, its token (0600) and PDU scripts; verify passes it', async () => {
+  const pdu = '/usr/local/bin/runbooks-test-pdu';
+  execFileSync('sh', ['-c', `printf '#!/bin/sh\\necho "pdu $*"\\n' > ${pdu} && chmod 755 ${pdu}`]);
+  try {
+    const h = await env.start('lavaWorkerBackup', uniqueId('lava-worker-backup'), {
+      worker: 'lava-worker',
+      store: 'backup-store',
+      pduScripts: [pdu, '/usr/local/bin/runbooks-no-such-pdu'],
+      requestedBy: 'alice',
+    });
+    const end = await settled(h);
+    assert.equal(end.status, 'Completed', `${end.parked?.step}: ${end.parked?.error}`);
+    const out = ((await h.result()) as { output: { bundle: string; files: { present: string[]; absent: string[] }; versions: Record<string, string> } }).output;
+    assert.match(out.bundle, /^backups\/lava-worker\/lava-worker\/\d{8}T\d{6}Z$/);
+    assert.ok(out.files.absent.includes('usr/local/bin/runbooks-no-such-pdu'), 'a missing PDU script is recorded as absent');
+    assert.ok(out.versions['lava-dispatcher']);
+    assert.equal(store(`stat -c %a ${out.bundle}`).trim(), '700');
+    const listing = store(`tar -tvf ${out.bundle}/worker.tar`);
+    assert.match(listing, /^-rw------- \S+ +\d+ \S+ \S+ var\/lib\/lava\/dispatcher\/worker\/token$/m, 'the token keeps its 0600 mode');
+    assert.match(listing, / etc\/lava-dispatcher\/lava-worker$/m);
+    assert.match(listing, / usr\/local\/bin\/runbooks-test-pdu$/m);
+    const token = readFileSync('/var/lib/lava/dispatcher/worker/token', 'utf8').trim();
+    assert.ok(token.length >= 16);
+    assert.ok(!JSON.stringify(await h.fetchHistory()).includes(token), 'the worker token is not in history');
+
+    const v = await env.start('lavaBackupVerify', uniqueId('lava-verify-worker'), { store: 'backup-store', bundle: out.bundle, requestedBy: 'alice' });
+    assert.equal((await settled(v)).status, 'Completed');
+    const vo = ((await v.result()) as { output: VerifyOutput }).output;
+    assert.equal(vo.restoredRows, undefined, 'a worker bundle has no database to restore');
+  } finally {
+    execFileSync('rm', ['-f', pdu]);
+  }
+});
+
+test('encryption at rest: the store holds only age ciphertext; verify decrypts on the worker and restores', async () => {
+  const keys = scratchDir('age');
+  const identity = join(keys, 'identity.txt');
+  execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+  const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+  // One worker on the task queue at a time, so the encrypting one is the one that runs the activities.
+  await worker.stop();
+  const encrypting = await env.startWorker({ config: { backups: { ageRecipients: [recipient], ageIdentityFile: identity } } });
+  let encryptedBundle = '';
+  try {
+    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-age'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'age' });
+    const end = await settled(h);
+    assert.equal(end.status, 'Completed', `${end.parked?.step}: ${end.parked?.error}`);
+    const out = ((await h.result()) as { output: { bundle: string; encrypted: boolean } }).output;
+    encryptedBundle = out.bundle;
+    assert.equal(out.encrypted, true);
+    const manifest = JSON.parse(store(`cat ${encryptedBundle}/manifest.json`)) as Manifest & { encryption: { tool: string; recipients: string[] } };
+    assert.deepEqual(Object.keys(manifest.files).sort(), ['configuration.tar.age', 'job-output.tar.age', 'lava-server.sql.age', 'packages.tar.age']);
+    assert.deepEqual(manifest.encryption, { tool: 'age', recipients: [recipient] });
+    for (const f of Object.keys(manifest.files)) assert.equal(store(`head -c 21 ${encryptedBundle}/${f}`), 'age-encryption.org/v1', f);
+    assert.equal(store(`grep -c 'PostgreSQL database dump' ${encryptedBundle}/lava-server.sql.age || true`).trim(), '0', 'no readable dump on the store');
+
+    const v = await env.start('lavaBackupVerify', uniqueId('lava-verify-age'), { store: 'backup-store', bundle: encryptedBundle, requestedBy: 'alice' });
+    const ve = await settled(v);
+    assert.equal(ve.status, 'Completed', `${ve.lastError}`);
+    assert.deepEqual(((await v.result()) as { output: VerifyOutput }).output.restoredRows, manifest.rows, 'decrypted, restored, same row counts');
+  } finally {
+    await encrypting.stop();
+    worker = await env.startWorker();
+  }
+  try {
+    // A worker without the private key cannot restore-test it, and says which setting is missing.
+    const v = await env.start('lavaBackupVerify', uniqueId('lava-verify-nokey'), { store: 'backup-store', bundle: encryptedBundle, requestedBy: 'alice' });
+    assert.equal((await settled(v)).status, 'Failed');
+    assert.match((await failureOf(v)).message, /no backups\.ageIdentityFile/);
+  } finally {
+    store(`rm -rf ${encryptedBundle}`);
   }
 });

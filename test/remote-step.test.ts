@@ -2,6 +2,7 @@
 // first execution (after a dropped SSH link or a worker crash) and a one-shot command starts ONCE; an
 // idempotent command that failed is started again; output, exit codes and audit are complete.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +11,7 @@ import { AuditStore } from '../activities/audit-store.js';
 import { makeRunCommand, type RunCommandRequest } from '../activities/command.js';
 import { makePipeCommands, type PipeResult } from '../activities/pipe.js';
 import { SshPool } from '../activities/ssh.js';
+import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
 import { local, remote, type CommandResult } from '../workflows/commands.js';
 import { dropSshSessions, onHost, scratchDir, uniqueId, waitFor } from './harness.js';
@@ -131,7 +133,7 @@ describe('remote steps', () => {
 
 describe('streaming between hosts', () => {
   test('stdout of one host streams into stdin of another with flat worker memory, counted and hashed', async () => {
-    const pipe = makePipeCommands(ssh);
+    const pipe = makePipeCommands(ssh, loadWorkerConfig());
     const wf = uniqueId('pipe');
     const MiB = 256;
     const rssBefore = process.memoryUsage().rss;
@@ -157,12 +159,54 @@ describe('streaming between hosts', () => {
   });
 
   test('a failing source fails the pipe with both exit codes, non-zero first', async () => {
-    const pipe = makePipeCommands(ssh);
+    const pipe = makePipeCommands(ssh, loadWorkerConfig());
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('pipe-fail'), runId: 'run-1' } });
     await assert.rejects(
       env.run(pipe, { from: remote('lava-master', ['sh', '-c', 'echo partial; echo "pg_dump: error: connection lost" >&2; exit 1']), to: remote('backup-store', ['cat']), step: 'stream' }),
       (e: { type?: string; message: string }) => e.type === 'CommandFailed' && /from exit 1 \(pg_dump: error: connection lost\), to exit 0/.test(e.message),
     );
+  });
+});
+
+describe('encryption at rest through the pipe (age on the worker)', () => {
+  test('the store receives only ciphertext; decrypting on the way back gives the source bytes', async () => {
+    const dir = scratchDir('age');
+    const identity = join(dir, 'identity.txt');
+    execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+    const base = loadWorkerConfig();
+    const pipe = makePipeCommands(ssh, { ...base, backups: { ageRecipients: [recipient], ageIdentityFile: identity } });
+    const wf = uniqueId('pipe-age');
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
+    const source = `seq 1 200000 | sed 's/^/secret row /'`;
+    const sent = (await env.run(pipe, {
+      from: remote('lava-master', ['sh', '-c', source]),
+      to: remote('backup-store', ['sh', '-c', 'cat > "$HOME/$1.age" && sha256sum < "$HOME/$1.age" | cut -d" " -f1', 'x', wf]),
+      step: 'encrypt',
+      transform: { encryptTo: [recipient] },
+    })) as PipeResult;
+    const atSource = onHost(inventory, 'lava-master', `${source} | sha256sum | cut -d' ' -f1`).trim();
+    assert.equal(sent.sourceSha256, atSource, 'the plaintext hash is the source\'s');
+    assert.equal(sent.sha256, sent.toStdoutTail.trim(), 'the hash of what was sent = the hash of what the store holds');
+    assert.notEqual(sent.sha256, sent.sourceSha256);
+    assert.equal(onHost(inventory, 'backup-store', `head -c 21 "$HOME/${wf}.age"`), 'age-encryption.org/v1');
+    assert.equal(onHost(inventory, 'backup-store', `grep -c 'secret row' "$HOME/${wf}.age" || true`).trim(), '0', 'no plaintext on the store');
+
+    const back = (await env.run(pipe, {
+      from: remote('backup-store', ['sh', '-c', 'cat "$HOME/$1.age"', 'x', wf]),
+      to: remote('lava-master', ['sh', '-c', 'sha256sum | cut -d" " -f1']),
+      step: 'decrypt',
+      transform: { decrypt: true },
+    })) as PipeResult;
+    assert.equal(back.toStdoutTail.trim(), atSource, 'decrypted = the source, byte for byte');
+
+    // A worker without the identity file refuses clearly instead of streaming garbage.
+    const keyless = makePipeCommands(ssh, { ...base, backups: { ageRecipients: [recipient], ageIdentityFile: null } });
+    await assert.rejects(
+      env.run(keyless, { from: remote('backup-store', ['cat', '/dev/null']), to: remote('lava-master', ['cat']), step: 'decrypt', transform: { decrypt: true } }),
+      (e: { type?: string; message: string }) => e.type === 'InvalidConfig' && /ageIdentityFile/.test(e.message),
+    );
+    onHost(inventory, 'backup-store', `rm -f "$HOME/${wf}.age"`);
   });
 });
 

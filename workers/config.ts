@@ -27,6 +27,17 @@ export const WorkerConfigSchema = z.object({
   uiBaseUrl: z.string().url().default('http://127.0.0.1:8233'),
   notify: z.object({ webhookUrl: z.string().url().nullable().default(null) }).default({ webhookUrl: null }),
   approvals: z.object({ allowedSigners: z.string().nullable().default(null) }).default({ allowedSigners: null }),
+  /**
+   * Encryption at rest of backup bundles with age: the worker encrypts each stream to these public keys
+   * before it reaches the store, so the store never holds a readable dump. The private key (identity
+   * file) is needed only by a worker that runs restore tests; it never enters a run's input or history.
+   */
+  backups: z
+    .object({
+      ageRecipients: z.array(z.string().regex(/^age1[0-9a-z]{58}$/, 'an age public key (age1…)')).default([]),
+      ageIdentityFile: z.string().nullable().default(null),
+    })
+    .default({ ageRecipients: [], ageIdentityFile: null }),
   policies: z.object({
     default: GatePolicySchema,
     runbooks: z
@@ -57,6 +68,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_WEBHOOK_URL) c.notify.webhookUrl = env.RUNBOOK_WEBHOOK_URL;
   if (env.RUNBOOK_UI_URL) c.uiBaseUrl = env.RUNBOOK_UI_URL;
   if (env.RUNBOOK_ALLOWED_SIGNERS) c.approvals.allowedSigners = env.RUNBOOK_ALLOWED_SIGNERS;
+  if (env.RUNBOOK_BACKUP_AGE_RECIPIENTS) c.backups.ageRecipients = env.RUNBOOK_BACKUP_AGE_RECIPIENTS.split(',').map((r) => r.trim()).filter(Boolean);
+  if (env.RUNBOOK_BACKUP_AGE_IDENTITY) c.backups.ageIdentityFile = env.RUNBOOK_BACKUP_AGE_IDENTITY;
   c.dataDir = resolve(c.dataDir);
   return { ...c, path };
 }

@@ -3,10 +3,14 @@
 import type { z } from 'zod';
 import { HostFactsInput } from './host-facts.js';
 import { LabDrillInput } from './lab-drill.js';
+import { LavaBackupVerifyInput } from './lava-backup-verify.js';
 import { LavaMasterBackupInput } from './lava-master-backup.js';
+import { LavaWorkerBackupInput } from './lava-worker-backup.js';
 
 export const runbookInputs: Record<string, z.ZodType> = {
   hostFacts: HostFactsInput,
   labDrill: LabDrillInput,
   lavaMasterBackup: LavaMasterBackupInput,
+  lavaWorkerBackup: LavaWorkerBackupInput,
+  lavaBackupVerify: LavaBackupVerifyInput,
 };

@@ -66,3 +66,13 @@ export function lastLine(text: string): string {
   const lines = text.trimEnd().split('\n');
   return (lines[lines.length - 1] ?? '').slice(0, 200);
 }
+
+/**
+ * The line of a failed command's output that says why: the last one that reads like an error. Tools often
+ * end with context rather than the cause (pg_dump: "error: ... permission denied", then "detail: Query was").
+ */
+export function failureLine(text: string): string {
+  const lines = text.trimEnd().split('\n');
+  const why = [...lines].reverse().find((l) => /\b(error|fatal|denied|cannot|can't|failed|no such|not found)\b/i.test(l));
+  return (why ?? lines[lines.length - 1] ?? '').slice(0, 200);
+}

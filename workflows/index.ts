@@ -3,3 +3,5 @@ export { hostFacts } from './host-facts.js';
 export { labDrill } from './lab-drill.js';
 export { hostLease } from './host-lease.js';
 export { lavaMasterBackup } from './lava-master-backup.js';
+export { lavaWorkerBackup } from './lava-worker-backup.js';
+export { lavaBackupVerify } from './lava-backup-verify.js';

@@ -81,19 +81,6 @@ export function rowCounts(master: string, db: LavaDatabase): RemoteCommand {
   return remote(master, psqlAs(db, sql));
 }
 
-export function freeBytes(store: string, dir: string): RemoteCommand {
-  return remote(store, ['sh', '-c', 'mkdir -p "$1" && df -PB1 "$1" | awk "NR==2 {print \\$4}"', 'df', dir]);
-}
-
-export function makePrivateDir(store: string, dir: string): RemoteCommand {
-  return remote(store, ['sh', '-c', 'umask 077 && mkdir -p "$1" && chmod 700 "$1"', 'mkdir', dir]);
-}
-
-/** Receives a stream into a private file (0600) under a temporary name inside the bundle. */
-export function receiveFile(store: string, path: string): RemoteCommand {
-  return remote(store, ['sh', '-c', 'umask 077 && cat > "$1"', 'receive', path]);
-}
-
 /** Low priority on the master: a backup must not starve a running LAVA. */
 const gentle = ['nice', '-n', '10', 'ionice', '-c', '3'];
 
@@ -131,43 +118,38 @@ export function tarPaths(master: string, paths: string[]): RemoteCommand {
   return remote(master, [...gentle, 'tar', '-C', '/', '-cf', '-', '--', ...paths], { sudo: true });
 }
 
-// Writes manifest.json: every file with size and sha256, plus what the runbook measured; refuses when the
-// dump on disk is not the dump that was streamed. Then seals the bundle: 0600 files, 0700 dir, final name.
-const SEAL = `
-import hashlib, json, os, sys
-tmp, final, meta = sys.argv[1], sys.argv[2], json.load(sys.stdin)
-files = {}
-for root, _, names in os.walk(tmp):
-    for n in sorted(names):
-        p = os.path.join(root, n); h = hashlib.sha256()
-        with open(p, 'rb') as f:
-            for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
-        files[os.path.relpath(p, tmp)] = {'size': os.path.getsize(p), 'sha256': h.hexdigest()}
-for name, expect in meta['streamed'].items():
-    if files.get(name, {}).get('sha256') != expect:
-        sys.exit('%s on the store differs from what was streamed' % name)
-meta['files'] = files
-with open(os.path.join(tmp, 'manifest.json'), 'w') as f: json.dump(meta, f, indent=2, sort_keys=True)
-for root, dirs, names in os.walk(tmp):
-    for n in names: os.chmod(os.path.join(root, n), 0o600)
-    for d in dirs: os.chmod(os.path.join(root, d), 0o700)
-os.chmod(tmp, 0o700)
-os.rename(tmp, final)
-print(json.dumps({'bundle': final, 'files': len(files) + 1}))
-`;
+/**
+ * What a LAVA worker host needs back after a rebuild (LAVA's "Creating Backups": the worker's config and
+ * token, serial console and udev setup). Optional ones that are absent are recorded as absent.
+ */
+export const LAVA_WORKER_PATHS = [
+  'etc/lava-dispatcher/lava-worker',
+  'var/lib/lava/dispatcher/worker/token',
+  'etc/lava-dispatcher/dispatcher.yaml',
+  'etc/lava-dispatcher/dispatcher.d',
+  'etc/ser2net.yaml',
+  'etc/ser2net.conf',
+  'etc/udev/rules.d',
+  'etc/default/ser2net',
+  'etc/default/tftpd-hpa',
+];
 
-export function sealBundle(store: string, tmp: string, final: string, meta: unknown): RemoteCommand {
-  return remote(store, ['python3', '-c', SEAL, tmp, final], { stdin: JSON.stringify(meta) });
-}
-
-/** Keeps the newest `keep` sealed bundles; incomplete ones (*.partial) older than a day go too. */
-export function pruneBundles(store: string, dir: string, keep: number): RemoteCommand {
-  return remote(store, [
+/** lava-dispatcher's version and the base system, as a worker restore reinstalls them. */
+export function workerVersions(worker: string): RemoteCommand {
+  return remote(worker, [
     'sh',
     '-c',
-    'cd "$1" && ls -1d 20*[0-9TZ]* 2>/dev/null | grep -v "\\.partial$" | sort -r | tail -n +"$(($2 + 1))" | while read -r b; do rm -rf -- "$b" && echo "removed $b"; done; find . -maxdepth 1 -name "*.partial" -mtime +0 -exec rm -rf -- {} + ; true',
-    'prune',
-    dir,
-    String(keep),
+    'f=$1; shift; dpkg-query -W -f "$f" "$@" 2>/dev/null | grep -P "\\tinstalled$" | cut -f1,2; echo "debian_version\t$(cat /etc/debian_version)"',
+    'versions',
+    '${Package}\\t${Version}\\t${db:Status-Status}\\n',
+    'lava-dispatcher',
+    'lava-common',
+    'ser2net',
   ]);
+}
+
+/** presentPaths' answer: which paths exist and which do not. */
+export function presence(stdout: string): { present: string[]; absent: string[] } {
+  const lines = stdout.trim().split('\n');
+  return { present: lines.filter((l) => l.startsWith('present ')).map((l) => l.slice(8)), absent: lines.filter((l) => l.startsWith('absent ')).map((l) => l.slice(7)) };
 }

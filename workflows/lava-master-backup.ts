@@ -1,30 +1,31 @@
 // lavaMasterBackup: LAVA's "Creating Backups" as a runbook. One self-contained, dated bundle per run on the
 // backup store: the database dump, package versions and the exact .deb files, configuration, job output,
 // and a manifest of every file's size and sha256. The bundle is built under <name>.partial and only
-// renamed to its final name once the manifest checks out, so an interrupted backup never counts.
+// renamed to its final name once the manifest checks out, so an interrupted backup never counts; a run that
+// fails or is aborted leaves it as <name>.incomplete. Older bundles are pruned only after the new one has
+// been checked file by file on the store.
 import { z } from 'zod';
+import type { BackupEncryption } from '../activities/backup-store.js';
 import type { PipeResult } from '../activities/pipe.js';
 import { describeCommand, type CommandResult } from './commands.js';
 import { common, hostName } from './input-fields.js';
+import { freeBytes, makePrivateDir, pruneBundles, receiveFile, sealBundle } from './backup-store.js';
 import {
   baseSystem,
   downloadPackages,
   dumpDatabase,
-  freeBytes,
   LAVA_CONFIG_PATHS,
   LAVA_JOB_OUTPUT,
-  makePrivateDir,
   measureMaster,
   packageVersions,
+  presence,
   presentPaths,
-  pruneBundles,
   readDatabaseSettings,
-  receiveFile,
   rowCounts,
-  sealBundle,
   tarPaths,
   type LavaDatabase,
 } from './lava-commands.js';
+import { checkSealedBundle, markBundleIncomplete } from './bundle-steps.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
 export const LavaMasterBackupInput = z.strictObject({
@@ -33,23 +34,41 @@ export const LavaMasterBackupInput = z.strictObject({
   label: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and "-"').optional(),
   /** Sealed bundles to keep on the store (older ones are removed after the new one is sealed). */
   keep: z.number().int().min(1).max(365).default(7),
+  /** Bandwidth cap for each stream master → store, in MiB/s (the master's disk and link are shared). */
+  bandwidthMiBps: z.number().positive().max(10_000).optional(),
   ...common,
 });
 type Input = z.infer<typeof LavaMasterBackupInput>;
 type Ctx = RunContext<Input>;
 
 const out = (r: CommandResult[]): string => r.map((x) => x.stdoutTail).join('');
-const bundleDir = (i: Input): string => `backups/lava/${i.master}`;
+/** Where LAVA master bundles live on the store (relative to the backup user's home). */
+export const LAVA_BUNDLE_ROOT = 'backups/lava';
+const bundleDir = (i: Input): string => `${LAVA_BUNDLE_ROOT}/${i.master}`;
 const bundleName = (ctx: Ctx): string => ctx.startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z') + (ctx.input.label ? `-${ctx.input.label}` : '');
 const partial = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleName(ctx)}.partial`;
+const sealed = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleName(ctx)}`;
+const MiB = 1024 * 1024;
+const encryption = (ctx: Ctx): BackupEncryption => ctx.get<BackupEncryption>('encryption');
+/** The file's name on the store: encrypted files say so. */
+const stored = (ctx: Ctx, file: string): string => (encryption(ctx).tool === 'age' ? `${file}.age` : file);
+const STREAMED = ['lava-server.sql', 'packages.tar', 'configuration.tar', 'job-output.tar'];
 const db = (ctx: Ctx): LavaDatabase => ctx.get<LavaDatabase>('database');
 const pipe = (name: string, from: (ctx: Ctx) => ReturnType<typeof dumpDatabase>, file: string) =>
   call<Input>(
     name,
     'pipeCommands',
-    (ctx) => ({ from: from(ctx), to: receiveFile(ctx.input.store, `${partial(ctx)}/${file}`), step: name }),
+    (ctx) => ({
+      from: from(ctx),
+      to: receiveFile(ctx.input.store, `${partial(ctx)}/${stored(ctx, file)}`),
+      step: name,
+      limitBytesPerSecond: ctx.input.bandwidthMiBps ? Math.round(ctx.input.bandwidthMiBps * MiB) : undefined,
+      transform: encryption(ctx).tool === 'age' ? { encryptTo: encryption(ctx).recipients } : undefined,
+    }),
     // A missing earlier result is shown as "depends on …" by the engine.
-    (ctx) => [`${describeCommand(from(ctx))} | ${ctx.input.store}$ cat > ${partial(ctx)}/${file}`],
+    (ctx) => [
+      `${describeCommand(from(ctx))}${encryption(ctx).tool === 'age' ? ' | worker$ age --encrypt' : ''} | ${ctx.input.store}$ cat > ${partial(ctx)}/${stored(ctx, file)}`,
+    ],
     { idempotent: true, as: file, timeout: '4 hours' },
   );
 
@@ -98,10 +117,12 @@ export const lavaMasterBackup = runbook({
       idempotent: true,
       readOnly: true,
       as: 'config',
-      parse: (r) => {
-        const lines = out(r).trim().split('\n');
-        return { present: lines.filter((l) => l.startsWith('present ')).map((l) => l.slice(8)), absent: lines.filter((l) => l.startsWith('absent ')).map((l) => l.slice(7)) };
-      },
+      parse: (r) => presence(out(r)),
+    }),
+    call<Input>('read the encryption settings', 'backupEncryption', () => ({}), () => ['worker config: backups.ageRecipients'], {
+      idempotent: true,
+      readOnly: true,
+      as: 'encryption',
     }),
     step('create the bundle directory', (ctx) => makePrivateDir(i.store, partial(ctx)), { idempotent: true }),
     pipe('dump the database', (ctx) => dumpDatabase(i.master, db(ctx)), 'lava-server.sql'),
@@ -111,7 +132,7 @@ export const lavaMasterBackup = runbook({
     step(
       'write the manifest and seal the bundle',
       (ctx) =>
-        sealBundle(i.store, partial(ctx), `${bundleDir(i)}/${bundleName(ctx)}`, {
+        sealBundle(i.store, partial(ctx), sealed(ctx), {
           runbook: 'lavaMasterBackup',
           runbookVersion: 1,
           workflowId: ctx.workflowId,
@@ -122,17 +143,26 @@ export const lavaMasterBackup = runbook({
           versions: ctx.get('versions'),
           base: ctx.get('base'),
           configuration: ctx.get('config'),
-          streamed: Object.fromEntries(
-            ['lava-server.sql', 'packages.tar', 'configuration.tar', 'job-output.tar'].map((f) => [f, ctx.get<PipeResult>(f).sha256]),
-          ),
+          encryption: encryption(ctx),
+          // sha256 of each file as the master produced it (before encryption, if any).
+          plaintext: Object.fromEntries(STREAMED.map((f) => [f, ctx.get<PipeResult>(f).sourceSha256])),
+          streamed: Object.fromEntries(STREAMED.map((f) => [stored(ctx, f), ctx.get<PipeResult>(f).sha256])),
         }),
-      { idempotent: false, as: 'sealed', parse: (r) => JSON.parse(out(r)) },
+      // Sealing twice is harmless (a second run reports the sealed bundle), so a retry is safe.
+      { idempotent: true, as: 'sealed', parse: (r) => JSON.parse(out(r)) },
     ),
+    checkSealedBundle<Input>(i.store, sealed),
     step('remove bundles beyond retention', () => pruneBundles(i.store, bundleDir(i), i.keep), { idempotent: true }),
+  ],
+  // An interrupted bundle is renamed *.incomplete (with the reason inside): never counted, never pruned
+  // as if it were a backup, and no older bundle is touched.
+  cleanup: (i) => [
+    markBundleIncomplete<Input>(i.store, sealed),
   ],
   output: (ctx) => ({
     bundle: ctx.get<{ bundle: string }>('sealed').bundle,
-    database: { bytes: ctx.get<PipeResult>('lava-server.sql').bytes, sha256: ctx.get<PipeResult>('lava-server.sql').sha256 },
+    database: { bytes: ctx.get<PipeResult>('lava-server.sql').sourceBytes, sha256: ctx.get<PipeResult>('lava-server.sql').sourceSha256 },
+    encrypted: encryption(ctx).tool !== 'none',
     rows: ctx.get('rows'),
     versions: ctx.get('versions'),
   }),

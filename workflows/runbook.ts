@@ -68,6 +68,13 @@ export interface StepOptions<I> {
   expect?: (value: unknown, ctx: RunContext<I>) => string | undefined;
   /** Per-attempt time limit for the step's activity, e.g. '2h'. */
   timeout?: string;
+  /**
+   * A failed `expect` ends the run as Failed instead of parking it: for verifications, whose finding is
+   * the answer (nobody can "retry" a corrupted backup into a good one).
+   */
+  verdict?: boolean;
+  /** Run only when this holds, decided from earlier results (e.g. only for an encrypted bundle); else recorded as skipped. */
+  when?: (ctx: RunContext<I>) => boolean;
 }
 
 export interface StepEntry<I> {
@@ -390,6 +397,12 @@ class Run {
     if (this.view.dryRun) {
       this.plan.push({ kind: 'step', name: e.name, effect, commands: this.describeStep(e) });
     }
+    if (e.opts.when && !e.opts.when(this.ctx())) {
+      record.state = 'skipped';
+      record.lastOutput = 'not needed for this run';
+      this.view.stepsDone++;
+      return;
+    }
     for (let decisionRound = 0; ; decisionRound++) {
       this.refresh();
       try {
@@ -402,7 +415,8 @@ class Run {
         return;
       } catch (err) {
         if (isCancellation(err)) throw err;
-        if (FATAL.includes(failureType(err) ?? '')) {
+        const type = failureType(err) ?? '';
+        if (FATAL.includes(type) || (e.opts.verdict && type === 'CheckFailed')) {
           // A changed host key or a host missing from the inventory cannot be fixed by retrying this run:
           // the run fails at once (cleanup and lease release still happen).
           record.state = 'failed';
