@@ -47,19 +47,30 @@ export interface PipeResult {
 
 const TAIL = 2048;
 
-function openChannel(ssh: SshPool, host: string, argv: string[]): Promise<ClientChannel> {
+interface OpenChannel {
+  ch: ClientChannel;
+  /** The exit code; listening starts inside the exec callback, before any await, so a command that ends at
+   * once (a small file's `cat`) cannot finish before anyone listens. */
+  exit: Promise<number>;
+}
+
+function openChannel(ssh: SshPool, host: string, argv: string[], note: (why: string) => void): Promise<OpenChannel> {
   return ssh.connect(host).then(
     (c) =>
       new Promise((resolve, reject) =>
-        c.exec(quoteArgv(argv), (err, ch) => (err ? reject(err) : resolve(ch))),
+        c.exec(quoteArgv(argv), (err, ch) => (err ? reject(err) : resolve({ ch, exit: exitOf(ch, note) }))),
       ),
   );
 }
 
-function exitOf(ch: ClientChannel): Promise<number> {
+/** The remote exit code; 255 (ssh's own) with the signal noted when the command died of one or gave none. */
+function exitOf(ch: ClientChannel, note: (why: string) => void): Promise<number> {
   return new Promise((resolve) => {
     let code = 255;
-    ch.on('exit', (c: number | null) => (code = c ?? 255));
+    ch.on('exit', (c: number | null, signal?: string) => {
+      code = c ?? 255;
+      if (c === null) note(`killed by ${signal ?? 'a signal'}`);
+    });
     ch.on('close', () => resolve(code));
   });
 }
@@ -79,10 +90,9 @@ export function makePipeCommands(ssh: SshPool, config: WorkerConfig) {
     const keep = (k: keyof typeof tails, b: Buffer): void => {
       tails[k] = (tails[k] + b.toString('utf8')).slice(-TAIL);
     };
-    const src = await openChannel(ssh, req.from.host, effectiveArgv(req.from));
-    const dst = await openChannel(ssh, req.to.host, effectiveArgv(req.to));
-    const fromExit = exitOf(src);
-    const toExit = exitOf(dst);
+    const from = await openChannel(ssh, req.from.host, effectiveArgv(req.from), (why) => keep('fromErr', Buffer.from(`\n${why}`)));
+    const to = await openChannel(ssh, req.to.host, effectiveArgv(req.to), (why) => keep('toErr', Buffer.from(`\n${why}`)));
+    const [src, dst, fromExit, toExit] = [from.ch, to.ch, from.exit, to.exit];
     src.stderr.on('data', (b: Buffer) => keep('fromErr', b));
     dst.on('data', (b: Buffer) => keep('toOut', b));
     dst.stderr.on('data', (b: Buffer) => keep('toErr', b));
@@ -126,14 +136,17 @@ export function makePipeCommands(ssh: SshPool, config: WorkerConfig) {
         const code = await filterExit;
         if (code !== 0) filterFailed = `${filterArgv[0]} ${filterArgv[1]} exit ${code}: ${failureLine(filterErr)}`;
       } else {
-        await pipeline(src, sourceMeter, meter, dst);
+        // No transform: what leaves the source is what arrives, hashed once (hashing is a visible share of
+        // the CPU a backup costs on a small machine).
+        await pipeline(src, meter, dst);
       }
       const [f, t] = await Promise.all([fromExit, toExit]);
+      const sha256 = hash.digest('hex');
       const result: PipeResult = {
         bytes,
-        sha256: hash.digest('hex'),
-        sourceBytes,
-        sourceSha256: sourceHash.digest('hex'),
+        sha256,
+        sourceBytes: filterArgv.length ? sourceBytes : bytes,
+        sourceSha256: filterArgv.length ? sourceHash.digest('hex') : sha256,
         durationMs: Date.now() - started,
         fromExit: f,
         toExit: t,
@@ -142,12 +155,13 @@ export function makePipeCommands(ssh: SshPool, config: WorkerConfig) {
         toStderrTail: tails.toErr,
       };
       if (filterFailed) {
-        throw ApplicationFailure.create({ message: `pipe ${req.from.host} → ${req.to.host} failed: ${filterFailed}`, type: 'CommandFailed', details: [result] });
+        throw ApplicationFailure.create({ message: `pipe ${req.from.host} → ${req.to.host} failed: ${filterFailed}`, type: 'PipeFailed', details: [result] });
       }
       if (f !== 0 || t !== 0) {
         throw ApplicationFailure.create({
           message: `pipe ${req.from.host} → ${req.to.host} failed: from exit ${f}${result.fromStderrTail ? ` (${failureLine(result.fromStderrTail)})` : ''}, to exit ${t}${result.toStderrTail ? ` (${failureLine(result.toStderrTail)})` : ''}`,
-          type: 'CommandFailed',
+          // Retryable: a pipe always starts afresh into a temporary name (see the top of this file).
+          type: 'PipeFailed',
           details: [result],
         });
       }

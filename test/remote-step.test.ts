@@ -163,7 +163,7 @@ describe('streaming between hosts', () => {
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('pipe-fail'), runId: 'run-1' } });
     await assert.rejects(
       env.run(pipe, { from: remote('lava-master', ['sh', '-c', 'echo partial; echo "pg_dump: error: connection lost" >&2; exit 1']), to: remote('backup-store', ['cat']), step: 'stream' }),
-      (e: { type?: string; message: string }) => e.type === 'CommandFailed' && /from exit 1 \(pg_dump: error: connection lost\), to exit 0/.test(e.message),
+      (e: { type?: string; message: string }) => e.type === 'PipeFailed' && /from exit 1 \(pg_dump: error: connection lost\), to exit 0/.test(e.message),
     );
   });
 });

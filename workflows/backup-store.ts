@@ -88,22 +88,24 @@ export function pruneBundles(store: string, dir: string, keep: number): RemoteCo
 // the bundle and its sealed siblings (same directory), newest first.
 const FIND = `
 import json, os, re, sys
-root, want = sys.argv[1], sys.argv[2]
-sealed = re.compile(sys.argv[3])
+root, want, sealed = sys.argv[1], sys.argv[2], re.compile(sys.argv[3])
+host = sys.argv[4] if len(sys.argv) > 4 else ''
 def bundles(d):
     return sorted((os.path.join(d, n) for n in os.listdir(d) if sealed.match(n) and os.path.isdir(os.path.join(d, n))), key=os.path.basename, reverse=True) if os.path.isdir(d) else []
 if want == 'latest':
-    every = [b for h in (sorted(os.listdir(root)) if os.path.isdir(root) else []) for b in bundles(os.path.join(root, h))]
-    if not every: sys.exit('no sealed bundle under %s' % root)
+    hosts = [host] if host else (sorted(os.listdir(root)) if os.path.isdir(root) else [])
+    every = [b for h in hosts for b in bundles(os.path.join(root, h))]
+    if not every: sys.exit('no sealed bundle under %s' % os.path.join(root, host))
     bundle = max(every, key=os.path.basename)
 else:
-    bundle = os.path.normpath(want)
-    if not os.path.isdir(bundle): sys.exit('no bundle %s' % bundle)
+    bundle = os.path.normpath(os.path.join(root, host, want) if host and sealed.match(want) else want)
+    if not os.path.isdir(bundle): sys.exit('no bundle %s on the store' % bundle)
 print(json.dumps({'bundle': bundle, 'siblings': bundles(os.path.dirname(bundle))}))
 `;
 
-export function findBundle(store: string, root: string, bundle: string): RemoteCommand {
-  return remote(store, ['python3', '-c', FIND, root, bundle, SEALED_BUNDLE.source]);
+/** `bundle`: "latest", a bundle path, or (with `host`) a bare bundle name under root/host. */
+export function findBundle(store: string, root: string, bundle: string, host?: string): RemoteCommand {
+  return remote(store, ['python3', '-c', FIND, root, bundle, SEALED_BUNDLE.source, ...(host ? [host] : [])]);
 }
 
 // Every file of the manifest: present, same size, same sha256; and nothing on disk the manifest does not
@@ -203,4 +205,20 @@ print(json.dumps(out))
 
 export function scratchRestore(store: string, dump: string, owner: string, tables: string[]): RemoteCommand {
   return remote(store, ['nice', '-n', '10', 'python3', '-c', SCRATCH_RESTORE, dump, owner, ...tables.filter((t) => /^[a-z_][a-z0-9_]*$/.test(t))]);
+}
+
+// Selected fields of a bundle's manifest, compact (a command's output tail is 4 KB).
+const READ_MANIFEST = `
+import json, os, sys
+m = json.load(open(os.path.join(sys.argv[1], 'manifest.json')))
+print(json.dumps({k: m.get(k) for k in sys.argv[2:]}, separators=(',', ':')))
+`;
+
+export function readManifest(store: string, bundle: string, keys: string[]): RemoteCommand {
+  return remote(store, ['python3', '-c', READ_MANIFEST, bundle, ...keys]);
+}
+
+/** Streams one bundle file out of the store (into a pipe). */
+export function sendFile(store: string, path: string): RemoteCommand {
+  return remote(store, ['cat', '--', path]);
 }

@@ -5,7 +5,9 @@ import { HostFactsInput } from './host-facts.js';
 import { LabDrillInput } from './lab-drill.js';
 import { LavaBackupVerifyInput } from './lava-backup-verify.js';
 import { LavaMasterBackupInput } from './lava-master-backup.js';
+import { LavaMasterRestoreInput } from './lava-master-restore.js';
 import { LavaWorkerBackupInput } from './lava-worker-backup.js';
+import { LavaWorkerRestoreInput } from './lava-worker-restore.js';
 
 export const runbookInputs: Record<string, z.ZodType> = {
   hostFacts: HostFactsInput,
@@ -13,4 +15,6 @@ export const runbookInputs: Record<string, z.ZodType> = {
   lavaMasterBackup: LavaMasterBackupInput,
   lavaWorkerBackup: LavaWorkerBackupInput,
   lavaBackupVerify: LavaBackupVerifyInput,
+  lavaMasterRestore: LavaMasterRestoreInput,
+  lavaWorkerRestore: LavaWorkerRestoreInput,
 };

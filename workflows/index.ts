@@ -5,3 +5,5 @@ export { hostLease } from './host-lease.js';
 export { lavaMasterBackup } from './lava-master-backup.js';
 export { lavaWorkerBackup } from './lava-worker-backup.js';
 export { lavaBackupVerify } from './lava-backup-verify.js';
+export { lavaMasterRestore } from './lava-master-restore.js';
+export { lavaWorkerRestore } from './lava-worker-restore.js';

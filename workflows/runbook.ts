@@ -73,6 +73,11 @@ export interface StepOptions<I> {
    * the answer (nobody can "retry" a corrupted backup into a good one).
    */
   verdict?: boolean;
+  /**
+   * The operator may retry or abort this step when it parks, never skip it: what follows is only safe
+   * once it passed (e.g. a restored database with unapplied migrations must not be touched further).
+   */
+  noSkip?: string;
   /** Run only when this holds, decided from earlier results (e.g. only for an encrypted bundle); else recorded as skipped. */
   when?: (ctx: RunContext<I>) => boolean;
 }
@@ -189,6 +194,7 @@ class Run {
   private pendingVerdicts: { approval: Approval; verdict: 'approved' | 'rejected'; via: 'update' | 'signal' }[] = [];
   private openGate?: { name: string; fingerprint: string; plan: string[]; policy: GatePolicy; approvals: string[] };
   private leased: string[] = [];
+  private parkedNoSkip?: string;
 
   constructor(
     private readonly def: RunbookDefinition<z.ZodType>,
@@ -301,6 +307,7 @@ class Run {
       return 'a decision is {"decision": "retry"|"skip"|"abort", "operator": "<you>", "reason": "<why>"}';
     }
     if (!this.view.parked) return 'nothing is parked';
+    if (d.decision === 'skip' && this.parkedNoSkip) return `step "${this.view.parked.step}" cannot be skipped: ${this.parkedNoSkip}`;
     return undefined;
   }
 
@@ -344,7 +351,7 @@ class Run {
         if (e.type === 'gate') await this.runGate(e, i);
         else await this.runStep(e);
       }
-      const output = this.def.output?.(this.ctx());
+      const output = this.outputOf();
       this.setStatus('Completed');
       return this.result(output);
     } catch (err) {
@@ -361,6 +368,16 @@ class Run {
       for (const p of this.pendingVerdicts.splice(0)) this.ignore('approval', p.approval, 'the run has ended');
       this.pendingDecision = undefined;
       await condition(allHandlersFinished);
+    }
+  }
+
+  /** What the run returns; a dry run's output may need results of steps that were only planned. */
+  private outputOf(): unknown {
+    try {
+      return this.def.output?.(this.ctx());
+    } catch (err) {
+      if (this.view.dryRun && err instanceof MissingResult) return undefined;
+      throw err;
     }
   }
 
@@ -427,7 +444,9 @@ class Run {
         record.error = errorText(err);
         this.view.audit.failed++;
         this.view.lastError = `${e.name}: ${record.error}`;
+        this.parkedNoSkip = e.opts.noSkip;
         const d = await this.park(e.name, record.error);
+        this.parkedNoSkip = undefined;
         if (d.decision === 'skip') {
           record.state = 'skipped';
           this.view.stepsDone++;
@@ -541,7 +560,14 @@ class Run {
 
   // ---- gates ----------------------------------------------------------------------------------------
   private gatePlan(g: GateEntry<I>, index: number): string[] {
-    const lines = [...(g.note?.(this.ctx()) ?? [])];
+    const lines: string[] = [];
+    try {
+      lines.push(...(g.note?.(this.ctx()) ?? []));
+    } catch (err) {
+      // A dry run plans gates whose notes read results of steps that only planned: say so.
+      if (!(err instanceof MissingResult)) throw err;
+      lines.push(`(details depend on the result of step "${err.step}")`);
+    }
     for (let j = index + 1; j < this.entries.length; j++) {
       const next = this.entries[j]!;
       if (next.type === 'gate') break;

@@ -1,0 +1,17 @@
+// `npm run bench -- <name>`: which benchmark to run. Each one runs at import, so only the chosen one is loaded.
+//   steps (default)  bench/step-overhead.ts: what one runbook step costs end to end
+//   backup           bench/backup.ts: lavaMasterBackup's dump throughput vs raw ssh pg_dump, worker RSS
+//                    (takes LAVA over: run it as `flock /tmp/lava-global.lock npm run bench -- backup`)
+const benches: Record<string, () => Promise<unknown>> = {
+  steps: () => import('./step-overhead.js'),
+  'step-overhead': () => import('./step-overhead.js'),
+  backup: () => import('./backup.js'),
+};
+
+const name = process.argv[2] ?? 'steps';
+const run = benches[name];
+if (!run) {
+  console.error(`unknown benchmark "${name}"; one of: ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
+}
+await run();

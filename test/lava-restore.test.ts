@@ -1,0 +1,223 @@
+// LAVA restores on the lab's REAL lava-server 2023.01 + PostgreSQL, in order:
+// 1. a base backup, taken with one job caught RUNNING; a worker restore is refused while devices are in service;
+// 2. a dry run lists every step and command, runs no `migrate`, and changes nothing;
+// 3. a bundle recording an older lava-server than the installed one is refused in preflight;
+// 4. a dump missing one django_migrations row parks the run after the DB restore; skip is refused; nothing
+//    after the migration check runs;
+// 5. full cycle: damage (a new job, device dictionaries deleted, database dropped) → restore → devices,
+//    workers, jobs and dictionaries are the backup's, all devices Maintenance, the running job failed;
+// 6. lavaWorkerRestore puts back a clobbered worker token (0600) and the worker comes back Online.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { after, afterEach, before, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { LabOptions } from '../scripts/lab/layout.js';
+import { lavaUp } from '../scripts/lab/lava.js';
+import type { RunbookResult } from '../workflows/runbook.js';
+import { failureOf, onHost, refusedUpdate, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+
+let env: TestEnv;
+let lab: LabOptions;
+let worker: RunningWorker;
+let base = ''; // the base bundle's path on the store
+let runningJob = 0;
+let before_: { devices: string; workers: string; jobs: string; dictionaries: string } | undefined;
+
+before(async () => {
+  env = await testEnv();
+  lab = JSON.parse(process.env.RUNBOOK_TEST_LAB!) as LabOptions;
+  await lavaUp(lab);
+  worker = await env.startWorker();
+});
+afterEach(async () => env?.endRuns());
+after(async () => {
+  await worker?.stop();
+  await env?.close();
+});
+
+const store = (script: string): string => onHost(env.inventory, 'backup-store', script);
+const master = (script: string): string => onHost(env.inventory, 'lava-master', script);
+const sql = (q: string, db = 'lavaserver'): string =>
+  execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(lab.pgPort), '-U', 'postgres', '-d', db, '-c', q], { encoding: 'utf8' }).trim();
+const DICTS = '/etc/lava-server/dispatcher-config/devices';
+const dictionaries = (): string => readdirSync(DICTS).sort().map((f) => `${f} ${execFileSync('sha256sum', [`${DICTS}/${f}`], { encoding: 'utf8' }).split(' ')[0]}`).join('\n');
+const snapshot = () => ({
+  devices: sql('select hostname, device_type_id, worker_host_id from lava_scheduler_app_device order by 1'),
+  workers: sql('select hostname, health from lava_scheduler_app_worker order by 1'),
+  jobs: sql('select id, description from lava_scheduler_app_testjob order by 1'),
+  dictionaries: dictionaries(),
+});
+const serviceRunning = (s: string): boolean => master(`sudo -n service ${s} status >/dev/null 2>&1 && echo yes || echo no`).trim() === 'yes';
+
+/** Waits for the run to reach one of `states` (or end), returning its view. */
+function reach(h: WorkflowHandle, states: string[], timeoutMs = 300_000) {
+  return waitFor(`the run to reach ${states.join('/')}`, async () => {
+    const v = await status(h);
+    return [...states, 'Completed', 'Failed', 'Aborted', 'Parked'].includes(v.status) && v;
+  }, timeoutMs);
+}
+
+/** Approves each gate in turn as bob (the requester is alice: four eyes). */
+async function approve(h: WorkflowHandle, gates: string[]): Promise<void> {
+  for (const gate of gates) {
+    const v = await waitFor(`gate ${gate}`, async () => {
+      const s = await status(h);
+      if (['Completed', 'Failed', 'Aborted', 'Parked'].includes(s.status)) return s;
+      return s.openGate?.name === gate && s;
+    }, 300_000);
+    assert.equal(v.openGate?.name, gate, `expected gate ${gate}, got ${v.status}: ${v.parked?.step ?? ''} ${v.parked?.error ?? v.lastError ?? ''}`);
+    await h.executeUpdate('approve', { args: [{ gate, approver: 'bob', reason: `test: ${gate}` }] });
+  }
+}
+
+/** A copy of the base bundle under a later stamp, changed by `edit` (a python snippet with b = bundle dir). */
+function variant(label: string, offsetS: number, edit: string): string {
+  const dir = base.slice(0, base.lastIndexOf('/'));
+  const name = `${new Date(Date.now() + offsetS * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${label}`;
+  store(`cp -a ${base} ${dir}/${name}`);
+  store(`python3 - ${dir}/${name} <<'PY'
+import hashlib, json, os, sys
+b = sys.argv[1]
+m = json.load(open(os.path.join(b, 'manifest.json')))
+${edit}
+def reseal(f):
+    data = open(os.path.join(b, f), 'rb').read()
+    m['files'][f] = {'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()}
+    m.setdefault('plaintext', {})[f] = m['files'][f]['sha256']
+for f in list(m['files']): reseal(f)
+json.dump(m, open(os.path.join(b, 'manifest.json'), 'w'), indent=2, sort_keys=True)
+PY`);
+  return name;
+}
+
+test('base backup with a job caught running; a worker restore is refused while devices are in service', async () => {
+  // A master in service, whatever an earlier run of this file left: services up, devices Good.
+  for (const svc of ['lava-server-gunicorn', 'lava-publisher', 'lava-scheduler']) master(`sudo -n service ${svc} start`);
+  for (const d of ['qemu01', 'qemu02']) master(`sudo -n lava-server manage devices update --health GOOD ${d}`);
+  // The worker is stopped so nothing touches the job we mark RUNNING (the restore will start it again).
+  master('sudo -n service lava-worker stop');
+  runningJob = Number(sql('select min(id) from lava_scheduler_app_testjob'));
+  sql(`update lava_scheduler_app_testjob set state = 3 where id = ${runningJob}`);
+  before_ = snapshot();
+  const h = await env.start('lavaMasterBackup', uniqueId('restore-base'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'restore-base' });
+  const v = await reach(h, []);
+  assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
+  base = ((await h.result()) as { output: { bundle: string } }).output.bundle;
+
+  const wb = await env.start('lavaWorkerBackup', uniqueId('restore-wbase'), { worker: 'lava-master', store: 'backup-store', requestedBy: 'alice' });
+  assert.equal((await reach(wb, [])).status, 'Completed');
+  master('sudo -n service lava-worker start');
+  const wr = await env.start('lavaWorkerRestore', uniqueId('worker-refused'), { worker: 'lava-master', master: 'lava-master', store: 'backup-store', bundle: 'latest', requestedBy: 'alice' });
+  assert.equal((await reach(wr, [])).status, 'Failed');
+  assert.match((await failureOf(wr)).message, /devices on lava-master still in service: qemu01/);
+});
+
+test('dry run: every step and command, no migrate anywhere, nothing changed', async () => {
+  const jobs = sql('select count(*) from lava_scheduler_app_testjob');
+  const h = await env.start('lavaMasterRestore', uniqueId('restore-dry'), { master: 'lava-master', store: 'backup-store', bundle: base.split('/').pop(), requestedBy: 'alice', dryRun: true });
+  const res = (await h.result()) as RunbookResult;
+  assert.equal(res.status, 'Completed');
+  const names = res.plan!.map((p) => p.name);
+  for (const n of ['check every file against the manifest', 'compare the lava-server version', 'maintenance-window', 'stop the LAVA services', 'replace-database', 'dump the current database to the store', 'replace the database', 'check migrations (never migrate)', 'put every device into maintenance', 'restore the configuration', 'fail the jobs that were running', 'reopen', 'start the web UI']) {
+    assert.ok(names.includes(n), `plan has "${n}": ${names.join(' | ')}`);
+  }
+  assert.ok(names.indexOf('replace-database') < names.indexOf('replace the database') && names.indexOf('replace the database') < names.indexOf('check migrations (never migrate)'));
+  const commands = res.plan!.flatMap((p) => p.commands);
+  assert.ok(commands.some((c) => c.includes('showmigrations --plan')));
+  assert.deepEqual(commands.filter((c) => /\b(migrate|makemigrations)\b/.test(c)), [], 'no migrate in any planned command');
+  // …nor in any command the LAVA runbooks can build (argv words in the sources).
+  for (const f of readdirSync('workflows').filter((n) => n.startsWith('lava-'))) {
+    assert.doesNotMatch(readFileSync(`workflows/${f}`, 'utf8'), /['"](migrate|makemigrations)['"]/, f);
+  }
+  assert.equal(sql('select count(*) from lava_scheduler_app_testjob'), jobs);
+  assert.ok(serviceRunning('lava-scheduler') && serviceRunning('lava-server-gunicorn'), 'services untouched');
+  assert.equal(master('ls /var/tmp/runbooks-restore 2>/dev/null | wc -l').trim(), '0');
+});
+
+test('a bundle recorded with an older lava-server than the installed one is refused in preflight', async () => {
+  const name = variant('oldver', 3600, "m['versions']['lava-server'] = '2022.11+10.0'");
+  try {
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-newer'), { master: 'lava-master', store: 'backup-store', bundle: name, requestedBy: 'alice' });
+    assert.equal((await reach(h, [])).status, 'Failed');
+    const installed = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lava-server'], { encoding: 'utf8' });
+    assert.ok((await failureOf(h)).message.includes(`installed lava-server ${installed} is newer than the bundle's 2022.11+10.0`));
+    assert.ok(serviceRunning('lava-scheduler'), 'nothing was stopped');
+  } finally {
+    store(`rm -rf ${base.slice(0, base.lastIndexOf('/'))}/${name}`);
+  }
+});
+
+test('an unapplied migration parks the run after the database restore; it cannot be skipped', async () => {
+  // As if the database were older than the code: one lava_scheduler_app row of django_migrations gone.
+  const name = variant('nomig', 7200, `
+p = os.path.join(b, 'lava-server.sql'); lines = open(p).read().split('\\n')
+start = next(i for i, l in enumerate(lines) if l.startswith('COPY public.django_migrations '))
+end = lines.index('\\\\.', start)
+victim = max(i for i in range(start + 1, end) if lines[i].split('\\t')[1] == 'lava_scheduler_app')
+del lines[victim]
+open(p, 'w').write('\\n'.join(lines))`);
+  try {
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-nomig'), { master: 'lava-master', store: 'backup-store', bundle: name, requestedBy: 'alice' });
+    await approve(h, ['maintenance-window', 'replace-database']);
+    const v = await reach(h, []);
+    assert.equal(v.status, 'Parked', v.lastError);
+    assert.equal(v.parked?.step, 'check migrations (never migrate)');
+    assert.match(v.parked!.error, /1 migration\(s\) not applied \(lava_scheduler_app\.\d{4}_\w+\).*never run migrate/);
+    const why = await refusedUpdate(h.executeUpdate('decide', { args: [{ decision: 'skip', operator: 'bob', reason: 'try' }] }));
+    assert.match(why, /cannot be skipped/);
+    const ran = v.steps.map((s) => s.name);
+    assert.ok(ran.includes('replace the database'));
+    assert.ok(!ran.includes('put every device into maintenance'), `nothing after the check ran: ${ran.join(' | ')}`);
+    assert.equal(sql("select count(*) from lava_scheduler_app_device where health = 4"), '0', 'no device was put into maintenance');
+    await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'wrong bundle' }] });
+    assert.equal((await failureOf(h)).type, 'Aborted');
+    assert.ok(!serviceRunning('lava-scheduler'), 'services stay stopped for a human to look at');
+  } finally {
+    store(`rm -rf ${base.slice(0, base.lastIndexOf('/'))}/${name}`);
+  }
+});
+
+test('full cycle: damage the master, restore it, and it is the backup again', async () => {
+  assert.ok(before_);
+  // Damage: a job that was not in the backup, device dictionaries deleted, the database dropped.
+  sql(`DO $$ DECLARE cols text; BEGIN
+    SELECT string_agg(quote_ident(column_name), ',') INTO cols FROM information_schema.columns WHERE table_name = 'lava_scheduler_app_testjob' AND column_name <> 'id';
+    EXECUTE format('INSERT INTO lava_scheduler_app_testjob (%s) SELECT %s FROM lava_scheduler_app_testjob ORDER BY id LIMIT 1', cols, cols); END $$`);
+  assert.notEqual(sql('select count(*) from lava_scheduler_app_testjob'), String(before_.jobs.split('\n').length));
+  master(`sudo -n sh -c 'rm -f ${DICTS}/*'`);
+  sql('drop database lavaserver with (force)', 'postgres');
+
+  const h = await env.start('lavaMasterRestore', uniqueId('restore-full'), { master: 'lava-master', store: 'backup-store', bundle: base.split('/').pop(), requestedBy: 'alice' });
+  await approve(h, ['maintenance-window', 'replace-database', 'reopen']);
+  const v = await reach(h, []);
+  assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
+  const out = ((await h.result()) as { output: { failedJobs: string[]; devices: { hostname: string; health: string }[]; preRestoreDump: string } }).output;
+
+  const now = snapshot();
+  assert.equal(now.devices, before_.devices, 'devices are the backup\'s');
+  assert.equal(now.workers, before_.workers, 'workers are the backup\'s');
+  assert.equal(now.jobs, before_.jobs, 'jobs are the backup\'s (the new one is gone)');
+  assert.equal(now.dictionaries, before_.dictionaries, 'device dictionaries are back, byte for byte');
+  assert.deepEqual(out.failedJobs, [String(runningJob)]);
+  assert.equal(sql(`select state || ',' || health from lava_scheduler_app_testjob where id = ${runningJob}`), '5,2', 'the running job is Finished/Incomplete');
+  assert.ok(out.devices.length >= 2 && out.devices.every((d) => d.health === 'Maintenance'), JSON.stringify(out.devices));
+  assert.equal(master("sudo -n lava-server manage showmigrations --plan | grep -c '\\[ \\]' || true").trim(), '0');
+  for (const s of ['lava-scheduler', 'lava-publisher', 'lava-worker', 'lava-server-gunicorn']) assert.ok(serviceRunning(s), `${s} runs`);
+  assert.match(store(`head -c 200 ${out.preRestoreDump}`), /did not exist before the restore/, 'the (missing) database was recorded before the restore');
+  assert.equal(master('ls /var/tmp/runbooks-restore 2>/dev/null | wc -l').trim(), '0', 'no dump left on the master');
+});
+
+test('lavaWorkerRestore puts a clobbered token back (0600) and the worker is Online again', async () => {
+  const token = '/var/lib/lava/dispatcher/worker/token';
+  const good = readFileSync(token, 'utf8');
+  master(`sudo -n sh -c 'echo not-the-token > ${token}'`);
+  const h = await env.start('lavaWorkerRestore', uniqueId('worker-restore'), { worker: 'lava-master', master: 'lava-master', store: 'backup-store', bundle: 'latest', requestedBy: 'alice' });
+  await approve(h, ['replace-worker-config']);
+  const v = await reach(h, []);
+  assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
+  assert.equal(readFileSync(token, 'utf8'), good);
+  assert.equal(master(`sudo -n stat -c %a ${token}`).trim(), '600');
+  assert.match(master('sudo -n lava-server manage workers details lava-worker-1'), /^state\s*: Online$/m);
+  assert.ok(!JSON.stringify(await h.fetchHistory()).includes(good.trim()), 'the token is not in history');
+});
