@@ -6,6 +6,7 @@ import { AuditStore } from './audit-store.js';
 import { makeRunCommand } from './command.js';
 import { makeBackupStoreActivities } from './backup-store.js';
 import { makeHostFacts } from './host-facts.js';
+import { makeOpenstackActivities } from './openstack.js';
 import { makePipeCommands } from './pipe.js';
 import { makeAdminActivities } from './runbook-admin.js';
 import { SshPool } from './ssh.js';
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDeps) {
       collectHostFacts: makeHostFacts(ssh),
       pipeCommands: makePipeCommands(ssh, deps.config),
       ...makeBackupStoreActivities(deps.config),
+      ...makeOpenstackActivities(deps.config),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),
     },
     close: () => ssh.closeAll(),

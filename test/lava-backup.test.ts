@@ -11,41 +11,22 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import type { LabOptions } from '../scripts/lab/layout.js';
-import { lavaUp } from '../scripts/lab/lava.js';
-import type { WorkflowHandle } from '@temporalio/client';
-import { failureOf, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { failureOf, scratchDir, uniqueId, type TestEnv } from './harness.js';
+import { saveHistory } from './history-files.js';
+import { lavaSuite, settled } from './lava-suite.js';
 
+const suite = lavaSuite();
+const { store, sql: superuser } = suite;
 let env: TestEnv;
 let lab: LabOptions;
-let worker: RunningWorker;
+before(async () => {
+  await suite.ready;
+  ({ env, lab } = suite);
+});
 /** The bundle the first test makes; later tests verify it, copy it and corrupt the copies. */
 let bundle = '';
-before(async () => {
-  env = await testEnv();
-  lab = JSON.parse(process.env.RUNBOOK_TEST_LAB!) as LabOptions;
-  await lavaUp(lab); // installs nothing when installed; points the machine's LAVA at this lab's PostgreSQL
-  worker = await env.startWorker();
-});
-// A test that fails while its run is parked must not leave the store leased to the next test.
-afterEach(async () => env?.endRuns());
-after(async () => {
-  await worker?.stop();
-  await env?.close();
-});
-
-const store = (script: string): string => onHost(env.inventory, 'backup-store', script);
-const superuser = (sql: string, db = 'lavaserver'): string =>
-  execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(lab.pgPort), '-U', 'postgres', '-d', db, '-c', sql], { encoding: 'utf8' });
-
-/** A parked step would wait for a human forever: wait for the run to end or park, whichever comes first. */
-function settled(h: WorkflowHandle, timeoutMs = 300_000) {
-  return waitFor('the run to finish, fail or park', async () => {
-    const v = await status(h);
-    return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
-  }, timeoutMs);
-}
 
 interface Manifest {
   files: Record<string, { size: number; sha256: string }>;
@@ -62,6 +43,7 @@ test('a backup bundle is self-contained, private, verifiable and restorable', as
     const res = (await h.result()) as { status: string; output: { bundle: string; rows: Record<string, number> } };
     assert.equal(res.status, 'Completed');
     bundle = res.output.bundle;
+    await saveHistory(h, 'lavaMasterBackup');
     assert.match(bundle, /^backups\/lava\/lava-master\/\d{8}T\d{6}Z-test$/);
 
     // Private: the bundle holds what a restore needs, including database content.
@@ -118,7 +100,7 @@ interface VerifyOutput {
 test('lavaBackupVerify restores the newest bundle on a scratch PostgreSQL and passes it', async () => {
   assert.ok(bundle, 'the backup test made a bundle');
   const manifest = JSON.parse(store(`cat ${bundle}/manifest.json`)) as Manifest;
-  const before = superuser('select count(*) from pg_database');
+  const databases = superuser('select count(*) from pg_database');
   const h = await env.start('lavaBackupVerify', uniqueId('lava-verify'), { store: 'backup-store', requestedBy: 'alice' });
   const end = await settled(h);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
@@ -128,7 +110,7 @@ test('lavaBackupVerify restores the newest bundle on a scratch PostgreSQL and pa
   assert.equal(out.files, Object.keys(manifest.files).length);
   assert.match(out.scratchServer, /^\d+$/);
   // Never the live server: the lab's PostgreSQL has no new database, and no scratch cluster is left.
-  assert.equal(superuser('select count(*) from pg_database'), before);
+  assert.equal(superuser('select count(*) from pg_database'), databases);
   assert.equal(store('ls -d /tmp/runbooks-scratch-pg.* 2>/dev/null | wc -l').trim(), '0');
 });
 
@@ -148,6 +130,7 @@ test('lavaBackupVerify names a flipped byte, a missing file and a bundle with a 
     const end = await settled(bad);
     assert.equal(end.status, 'Failed', 'a corrupted bundle fails verification (it is not parked for a retry)');
     const { message } = await failureOf(bad);
+    await saveHistory(bad, 'lavaBackupVerify-corrupt');
     assert.match(message, /configuration\.tar: sha256 \w+… differs from the manifest/);
     assert.match(message, /job-output\.tar is missing/);
     assert.doesNotMatch(message, /lava-server\.sql/, 'the intact dump is not blamed');
@@ -249,8 +232,7 @@ test('encryption at rest: the store holds only age ciphertext; verify decrypts o
   execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
   const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
   // One worker on the task queue at a time, so the encrypting one is the one that runs the activities.
-  await worker.stop();
-  const encrypting = await env.startWorker({ config: { backups: { ageRecipients: [recipient], ageIdentityFile: identity } } });
+  await suite.replaceWorker({ backups: { ageRecipients: [recipient], ageIdentityFile: identity } });
   let encryptedBundle = '';
   try {
     const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-age'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'age' });
@@ -270,8 +252,7 @@ test('encryption at rest: the store holds only age ciphertext; verify decrypts o
     assert.equal(ve.status, 'Completed', `${ve.lastError}`);
     assert.deepEqual(((await v.result()) as { output: VerifyOutput }).output.restoredRows, manifest.rows, 'decrypted, restored, same row counts');
   } finally {
-    await encrypting.stop();
-    worker = await env.startWorker();
+    await suite.replaceWorker();
   }
   try {
     // A worker without the private key cannot restore-test it, and says which setting is missing.

@@ -10,36 +10,24 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { after, afterEach, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { LabOptions } from '../scripts/lab/layout.js';
-import { lavaUp } from '../scripts/lab/lava.js';
 import type { RunbookResult } from '../workflows/runbook.js';
-import { failureOf, onHost, refusedUpdate, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { failureOf, refusedUpdate, status, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { saveHistory } from './history-files.js';
+import { lavaSuite, settled } from './lava-suite.js';
 
+const suite = lavaSuite();
+const { store, master, sql } = suite;
 let env: TestEnv;
-let lab: LabOptions;
-let worker: RunningWorker;
+before(async () => {
+  await suite.ready;
+  ({ env } = suite);
+});
 let base = ''; // the base bundle's path on the store
 let runningJob = 0;
 let before_: { devices: string; workers: string; jobs: string; dictionaries: string } | undefined;
 
-before(async () => {
-  env = await testEnv();
-  lab = JSON.parse(process.env.RUNBOOK_TEST_LAB!) as LabOptions;
-  await lavaUp(lab);
-  worker = await env.startWorker();
-});
-afterEach(async () => env?.endRuns());
-after(async () => {
-  await worker?.stop();
-  await env?.close();
-});
-
-const store = (script: string): string => onHost(env.inventory, 'backup-store', script);
-const master = (script: string): string => onHost(env.inventory, 'lava-master', script);
-const sql = (q: string, db = 'lavaserver'): string =>
-  execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(lab.pgPort), '-U', 'postgres', '-d', db, '-c', q], { encoding: 'utf8' }).trim();
 const DICTS = '/etc/lava-server/dispatcher-config/devices';
 const dictionaries = (): string => readdirSync(DICTS).sort().map((f) => `${f} ${execFileSync('sha256sum', [`${DICTS}/${f}`], { encoding: 'utf8' }).split(' ')[0]}`).join('\n');
 const snapshot = () => ({
@@ -49,14 +37,6 @@ const snapshot = () => ({
   dictionaries: dictionaries(),
 });
 const serviceRunning = (s: string): boolean => master(`sudo -n service ${s} status >/dev/null 2>&1 && echo yes || echo no`).trim() === 'yes';
-
-/** Waits for the run to reach one of `states` (or end), returning its view. */
-function reach(h: WorkflowHandle, states: string[], timeoutMs = 300_000) {
-  return waitFor(`the run to reach ${states.join('/')}`, async () => {
-    const v = await status(h);
-    return [...states, 'Completed', 'Failed', 'Aborted', 'Parked'].includes(v.status) && v;
-  }, timeoutMs);
-}
 
 /** Approves each gate in turn as bob (the requester is alice: four eyes). */
 async function approve(h: WorkflowHandle, gates: string[]): Promise<void> {
@@ -101,15 +81,15 @@ test('base backup with a job caught running; a worker restore is refused while d
   sql(`update lava_scheduler_app_testjob set state = 3 where id = ${runningJob}`);
   before_ = snapshot();
   const h = await env.start('lavaMasterBackup', uniqueId('restore-base'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'restore-base' });
-  const v = await reach(h, []);
+  const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   base = ((await h.result()) as { output: { bundle: string } }).output.bundle;
 
   const wb = await env.start('lavaWorkerBackup', uniqueId('restore-wbase'), { worker: 'lava-master', store: 'backup-store', requestedBy: 'alice' });
-  assert.equal((await reach(wb, [])).status, 'Completed');
+  assert.equal((await settled(wb)).status, 'Completed');
   master('sudo -n service lava-worker start');
   const wr = await env.start('lavaWorkerRestore', uniqueId('worker-refused'), { worker: 'lava-master', master: 'lava-master', store: 'backup-store', bundle: 'latest', requestedBy: 'alice' });
-  assert.equal((await reach(wr, [])).status, 'Failed');
+  assert.equal((await settled(wr)).status, 'Failed');
   assert.match((await failureOf(wr)).message, /devices on lava-master still in service: qemu01/);
 });
 
@@ -139,7 +119,7 @@ test('a bundle recorded with an older lava-server than the installed one is refu
   const name = variant('oldver', 3600, "m['versions']['lava-server'] = '2022.11+10.0'");
   try {
     const h = await env.start('lavaMasterRestore', uniqueId('restore-newer'), { master: 'lava-master', store: 'backup-store', bundle: name, requestedBy: 'alice' });
-    assert.equal((await reach(h, [])).status, 'Failed');
+    assert.equal((await settled(h)).status, 'Failed');
     const installed = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lava-server'], { encoding: 'utf8' });
     assert.ok((await failureOf(h)).message.includes(`installed lava-server ${installed} is newer than the bundle's 2022.11+10.0`));
     assert.ok(serviceRunning('lava-scheduler'), 'nothing was stopped');
@@ -160,7 +140,7 @@ open(p, 'w').write('\\n'.join(lines))`);
   try {
     const h = await env.start('lavaMasterRestore', uniqueId('restore-nomig'), { master: 'lava-master', store: 'backup-store', bundle: name, requestedBy: 'alice' });
     await approve(h, ['maintenance-window', 'replace-database']);
-    const v = await reach(h, []);
+    const v = await settled(h);
     assert.equal(v.status, 'Parked', v.lastError);
     assert.equal(v.parked?.step, 'check migrations (never migrate)');
     assert.match(v.parked!.error, /1 migration\(s\) not applied \(lava_scheduler_app\.\d{4}_\w+\).*never run migrate/);
@@ -172,6 +152,7 @@ open(p, 'w').write('\\n'.join(lines))`);
     assert.equal(sql("select count(*) from lava_scheduler_app_device where health = 4"), '0', 'no device was put into maintenance');
     await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'wrong bundle' }] });
     assert.equal((await failureOf(h)).type, 'Aborted');
+    await saveHistory(h, 'lavaMasterRestore-migration-parked');
     assert.ok(!serviceRunning('lava-scheduler'), 'services stay stopped for a human to look at');
   } finally {
     store(`rm -rf ${base.slice(0, base.lastIndexOf('/'))}/${name}`);
@@ -190,9 +171,10 @@ test('full cycle: damage the master, restore it, and it is the backup again', as
 
   const h = await env.start('lavaMasterRestore', uniqueId('restore-full'), { master: 'lava-master', store: 'backup-store', bundle: base.split('/').pop(), requestedBy: 'alice' });
   await approve(h, ['maintenance-window', 'replace-database', 'reopen']);
-  const v = await reach(h, []);
+  const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   const out = ((await h.result()) as { output: { failedJobs: string[]; devices: { hostname: string; health: string }[]; preRestoreDump: string } }).output;
+  await saveHistory(h, 'lavaMasterRestore-full-cycle');
 
   const now = snapshot();
   assert.equal(now.devices, before_.devices, 'devices are the backup\'s');
@@ -214,7 +196,7 @@ test('lavaWorkerRestore puts a clobbered token back (0600) and the worker is Onl
   master(`sudo -n sh -c 'echo not-the-token > ${token}'`);
   const h = await env.start('lavaWorkerRestore', uniqueId('worker-restore'), { worker: 'lava-master', master: 'lava-master', store: 'backup-store', bundle: 'latest', requestedBy: 'alice' });
   await approve(h, ['replace-worker-config']);
-  const v = await reach(h, []);
+  const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   assert.equal(readFileSync(token, 'utf8'), good);
   assert.equal(master(`sudo -n stat -c %a ${token}`).trim(), '600');

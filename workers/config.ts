@@ -44,6 +44,20 @@ export const WorkerConfigSchema = z.object({
       .record(z.string(), z.object({ default: PartialGatePolicy.optional(), gates: z.record(z.string(), PartialGatePolicy).optional() }))
       .default({}),
   }),
+  /**
+   * OpenStack clouds (openstack* runbooks): credentials come from a standard clouds.yaml on this worker, never
+   * from a run's input. cloudsYaml null = the standard search (OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
+   * ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml). Our own bounded waits: the client's
+   * `--wait` has none and never treats a `killed` image as failure.
+   */
+  openstack: z
+    .object({
+      cloudsYaml: z.string().nullable().default(null),
+      pollSeconds: z.number().positive().max(10).default(5), // at most 10: a wait heartbeats between polls (20 s heartbeat timeout)
+      imageTimeoutSeconds: z.number().int().positive().default(3600),
+      serverTimeoutSeconds: z.number().int().positive().default(1800),
+    })
+    .default({ cloudsYaml: null, pollSeconds: 5, imageTimeoutSeconds: 3600, serverTimeoutSeconds: 1800 }),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -70,6 +84,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_ALLOWED_SIGNERS) c.approvals.allowedSigners = env.RUNBOOK_ALLOWED_SIGNERS;
   if (env.RUNBOOK_BACKUP_AGE_RECIPIENTS) c.backups.ageRecipients = env.RUNBOOK_BACKUP_AGE_RECIPIENTS.split(',').map((r) => r.trim()).filter(Boolean);
   if (env.RUNBOOK_BACKUP_AGE_IDENTITY) c.backups.ageIdentityFile = env.RUNBOOK_BACKUP_AGE_IDENTITY;
+  if (env.RUNBOOK_OPENSTACK_CLOUDS) c.openstack.cloudsYaml = env.RUNBOOK_OPENSTACK_CLOUDS;
   c.dataDir = resolve(c.dataDir);
   return { ...c, path };
 }

@@ -1,6 +1,7 @@
-// Steps every backup runbook ends with: check the sealed bundle on the store before anything older is
-// pruned, and on failure or abort mark the unsealed one incomplete.
-import { checkBundle, markIncomplete } from './backup-store.js';
+// Steps backup runbooks end with (check the sealed bundle on the store before anything older is pruned;
+// on failure or abort mark the unsealed one incomplete) and restore runbooks begin with (find the bundle,
+// refuse before any change unless every file checks out).
+import { checkBundle, findBundle, markIncomplete } from './backup-store.js';
 import type { CommandResult } from './commands.js';
 import { step, type RunContext, type StepEntry } from './runbook.js';
 
@@ -20,4 +21,23 @@ export function markBundleIncomplete<I>(store: string, bundle: (ctx: RunContext<
   return step<I>('mark the bundle incomplete', (ctx) => markIncomplete(store, bundle(ctx), `run ${ctx.workflowId} ended before the bundle was sealed`), {
     idempotent: true,
   });
+}
+
+/** Finds the bundle ("latest" or a name, under root/host) as `found`, then refuses the run unless it checks out. */
+export function findCheckedBundle<I>(store: string, root: string, bundle: string, host: string): StepEntry<I>[] {
+  const found = (ctx: RunContext<I>): string => ctx.get<{ bundle: string }>('found').bundle;
+  const out = (r: CommandResult[]): string => r.map((x) => x.stdoutTail).join('');
+  return [
+    step<I>('find the bundle', () => findBundle(store, root, bundle, host), { idempotent: true, readOnly: true, as: 'found', parse: (r) => JSON.parse(out(r)) }),
+    step<I>('check every file against the manifest', (ctx) => checkBundle(store, found(ctx)), {
+      idempotent: true,
+      readOnly: true,
+      verdict: true,
+      parse: (r) => JSON.parse(out(r)) as { problems: string[] },
+      expect: (v) => {
+        const problems = (v as { problems: string[] }).problems;
+        return problems.length ? `the bundle does not check out, nothing was changed: ${problems.join('; ')}` : undefined;
+      },
+    }),
+  ];
 }

@@ -8,6 +8,8 @@ import { LavaMasterBackupInput } from './lava-master-backup.js';
 import { LavaMasterRestoreInput } from './lava-master-restore.js';
 import { LavaWorkerBackupInput } from './lava-worker-backup.js';
 import { LavaWorkerRestoreInput } from './lava-worker-restore.js';
+import { OpenstackRollbackInput } from './openstack-rollback.js';
+import { OpenstackSnapshotInput } from './openstack-snapshot.js';
 
 export const runbookInputs: Record<string, z.ZodType> = {
   hostFacts: HostFactsInput,
@@ -17,4 +19,6 @@ export const runbookInputs: Record<string, z.ZodType> = {
   lavaBackupVerify: LavaBackupVerifyInput,
   lavaMasterRestore: LavaMasterRestoreInput,
   lavaWorkerRestore: LavaWorkerRestoreInput,
+  openstackSnapshot: OpenstackSnapshotInput,
+  openstackRollback: OpenstackRollbackInput,
 };

@@ -7,3 +7,5 @@ export { lavaWorkerBackup } from './lava-worker-backup.js';
 export { lavaBackupVerify } from './lava-backup-verify.js';
 export { lavaMasterRestore } from './lava-master-restore.js';
 export { lavaWorkerRestore } from './lava-worker-restore.js';
+export { openstackSnapshot } from './openstack-snapshot.js';
+export { openstackRollback } from './openstack-rollback.js';

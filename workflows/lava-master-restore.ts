@@ -6,7 +6,7 @@
 // background services and read their logs; gate reopen before the web UI comes back.
 import { z } from 'zod';
 import type { BackupEncryption } from '../activities/backup-store.js';
-import { checkBundle, findBundle, makePrivateDir, readManifest, receiveFile, sendFile } from './backup-store.js';
+import { makePrivateDir, readManifest, receiveFile, sendFile } from './backup-store.js';
 import { describeCommand, remote, type CommandResult, type RemoteCommand } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { baseSystem, readDatabaseSettings, type LavaDatabase } from './lava-commands.js';
@@ -36,6 +36,7 @@ import {
   showMigrations,
   startAndCheck,
 } from './lava-restore-commands.js';
+import { findCheckedBundle } from './bundle-steps.js';
 import { call, gate, runbook, step, type RunContext } from './runbook.js';
 
 export const LavaMasterRestoreInput = z.strictObject({
@@ -110,17 +111,7 @@ export const lavaMasterRestore = runbook({
   leases: (i) => [i.master, i.store],
   steps: (i) => [
     // ---- preflight: read-only, refuses before any change ------------------------------------------
-    step('find the bundle', () => findBundle(i.store, LAVA_BUNDLE_ROOT, i.bundle, i.master), { idempotent: true, readOnly: true, as: 'found', parse: (r) => JSON.parse(out(r)) }),
-    step('check every file against the manifest', (ctx) => checkBundle(i.store, found(ctx)), {
-      idempotent: true,
-      readOnly: true,
-      verdict: true,
-      parse: (r) => JSON.parse(out(r)) as { problems: string[] },
-      expect: (v) => {
-        const p = (v as { problems: string[] }).problems;
-        return p.length ? `the bundle does not check out, nothing was changed: ${p.join('; ')}` : undefined;
-      },
-    }),
+    ...findCheckedBundle<Input>(i.store, LAVA_BUNDLE_ROOT, i.bundle, i.master),
     step('read the manifest', (ctx) => readManifest(i.store, found(ctx), ['versions', 'base', 'database', 'rows', 'encryption', 'plaintext', 'files', 'createdAt']), {
       idempotent: true,
       readOnly: true,

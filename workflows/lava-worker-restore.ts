@@ -4,7 +4,7 @@
 // half-restored worker) and lava-dispatcher is at the version the bundle recorded.
 import { z } from 'zod';
 import { describeCommand, type CommandResult } from './commands.js';
-import { checkBundle, findBundle, readManifest, sendFile } from './backup-store.js';
+import { readManifest, sendFile } from './backup-store.js';
 import { common, hostName } from './input-fields.js';
 import {
   compareInstalled,
@@ -19,6 +19,7 @@ import {
 } from './lava-restore-commands.js';
 import { LAVA_WORKER_BUNDLE_ROOT } from './lava-worker-backup.js';
 import { healthOf } from './lava-master-restore.js';
+import { findCheckedBundle } from './bundle-steps.js';
 import { call, gate, runbook, step, type RunContext } from './runbook.js';
 
 export const LavaWorkerRestoreInput = z.strictObject({
@@ -45,14 +46,7 @@ export const lavaWorkerRestore = runbook({
   hosts: (i) => [i.worker, i.master, i.store],
   leases: (i) => [i.worker],
   steps: (i) => [
-    step('find the bundle', () => findBundle(i.store, LAVA_WORKER_BUNDLE_ROOT, i.bundle, i.worker), { idempotent: true, readOnly: true, as: 'found', parse: (r) => JSON.parse(out(r)) }),
-    step('check every file against the manifest', (ctx) => checkBundle(i.store, found(ctx)), {
-      idempotent: true,
-      readOnly: true,
-      verdict: true,
-      parse: (r) => JSON.parse(out(r)) as { problems: string[] },
-      expect: (v) => ((v as { problems: string[] }).problems.length ? `the bundle does not check out, nothing was changed: ${(v as { problems: string[] }).problems.join('; ')}` : undefined),
-    }),
+    ...findCheckedBundle<Input>(i.store, LAVA_WORKER_BUNDLE_ROOT, i.bundle, i.worker),
     step('read the manifest', (ctx) => readManifest(i.store, found(ctx), ['versions', 'encryption', 'files', 'paths']), {
       idempotent: true,
       readOnly: true,
