@@ -141,6 +141,10 @@ export const lavaMasterBackup = runbook({
           database: db(ctx),
           rows: ctx.get('rows'),
           versions: ctx.get('versions'),
+          // Backported packages (~bpo) must come from the same backports suite on a restore.
+          backports: Object.entries(ctx.get<Record<string, string>>('versions'))
+            .filter(([, v]) => v.includes('~bpo'))
+            .map(([p]) => p),
           base: ctx.get('base'),
           configuration: ctx.get('config'),
           encryption: encryption(ctx),
