@@ -8,7 +8,7 @@
 //    workers, jobs and dictionaries are the backup's, all devices Maintenance, the running job failed;
 // 6. lavaWorkerRestore puts back a clobbered worker token (0600) and the worker comes back Online.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -188,6 +188,49 @@ test('full cycle: damage the master, restore it, and it is the backup again', as
   for (const s of ['lava-scheduler', 'lava-publisher', 'lava-worker', 'lava-server-gunicorn']) assert.ok(serviceRunning(s), `${s} runs`);
   assert.match(store(`head -c 200 ${out.preRestoreDump}`), /did not exist before the restore/, 'the (missing) database was recorded before the restore');
   assert.equal(master('ls /var/tmp/runbooks-restore 2>/dev/null | wc -l').trim(), '0', 'no dump left on the master');
+});
+
+test('kill -9 of the worker inside the database replacement and again around the configuration restore: nothing runs twice', async () => {
+  // The production worker process, so that SIGKILL is a real crash; this file's worker steps aside.
+  await suite.stopWorker();
+  const processes: ChildProcess[] = [];
+  const workerProcess = (): ChildProcess => {
+    const w = spawn(process.execPath, ['build/workers/main.js'], { env: { ...process.env, RUNBOOK_METRICS_PORT: '0', RUNBOOK_LOG_LEVEL: 'WARN' }, stdio: 'ignore' });
+    processes.push(w);
+    return w;
+  };
+  const crash = async (w: ChildProcess): Promise<void> => {
+    w.kill('SIGKILL');
+    if (w.exitCode === null && w.signalCode === null) await new Promise((r) => w.once('exit', r));
+  };
+  try {
+    let w = workerProcess();
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-crash'), { master: 'lava-master', store: 'backup-store', bundle: base.split('/').pop(), requestedBy: 'alice' });
+    await approve(h, ['maintenance-window', 'replace-database']);
+    // Crash points: inside the one-shot database replacement, then anywhere from maintenance to the
+    // configuration restore (these steps take a second or two each, so a poll reliably lands in them).
+    const points = [['replace the database'], ['put every device into maintenance', 'prove no device is Good, Looping or Unknown', 'restore the configuration', 'reconcile the database role password']];
+    for (const names of points) {
+      await waitFor(`one of "${names.join('", "')}" to run`, async () => names.includes((await status(h)).currentStep ?? ''), 120_000);
+      await crash(w);
+      w = workerProcess();
+    }
+    await approve(h, ['reopen']);
+    const v = await settled(h);
+    assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
+    // The host's audit log has one line per execution, keyed by run key: each key must appear once.
+    const perKey = master(`awk -F'\\t' -v w='${h.workflowId}.' 'index($2, w) == 1 {print $2}' ~/.runbooks/audit.log | sort | uniq -c | awk '{print $1}' | sort -u`).trim();
+    assert.equal(perKey, '1', 'no command of the run was executed twice on the master');
+    // The run's one one-shot command is the database replacement: executed once, whatever the crashes.
+    const oneShot = master(`awk -F'\\t' -v w='${h.workflowId}.' 'index($2, w) == 1 && $3 == "once" {print $2}' ~/.runbooks/audit.log`).trim().split('\n');
+    assert.equal(oneShot.length, 1, `one one-shot execution: ${oneShot.join(', ')}`);
+    const attempts = (await h.fetchHistory()).events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(attempts.some((a) => (a ?? 1) > 1), 'an activity was attempted again after a crash');
+    assert.equal(sql('select count(*) from lava_scheduler_app_testjob'), String(before_!.jobs.split('\n').length));
+  } finally {
+    for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    await suite.replaceWorker();
+  }
 });
 
 test('lavaWorkerRestore puts a clobbered token back (0600) and the worker is Online again', async () => {

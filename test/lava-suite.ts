@@ -15,6 +15,8 @@ export interface LavaSuite {
   lab: LabOptions;
   /** Settles when env and lab are set (hooks of one file do not wait for each other's promises). */
   ready: Promise<void>;
+  /** Stops this file's in-process worker (e.g. to let a worker process take over); replaceWorker() starts one. */
+  stopWorker(): Promise<void>;
   /** Stops the worker and starts one with these config overrides (none: the default again). */
   replaceWorker(config?: Partial<WorkerConfig>): Promise<void>;
   store(script: string): string;
@@ -29,6 +31,10 @@ export function lavaSuite(): LavaSuite {
   let isReady!: () => void;
   const s = {
     ready: new Promise<void>((resolve) => (isReady = resolve)),
+    stopWorker: async () => {
+      await worker?.stop();
+      worker = undefined;
+    },
     replaceWorker: async (config?: Partial<WorkerConfig>) => {
       await worker?.stop();
       worker = await s.env.startWorker({ config });
