@@ -1,7 +1,7 @@
 // Steps backup runbooks end with (check the sealed bundle on the store before anything older is pruned;
 // on failure or abort mark the unsealed one incomplete) and restore runbooks begin with (find the bundle,
 // refuse before any change unless every file checks out).
-import { checkBundle, findBundle, markIncomplete } from './backup-store.js';
+import { checkBundle, findBundle, markIncomplete, pruneBundles, sealBundle } from './backup-store.js';
 import type { CommandResult } from './commands.js';
 import { step, type RunContext, type StepEntry } from './runbook.js';
 
@@ -39,5 +39,26 @@ export function findCheckedBundle<I>(store: string, root: string, bundle: string
         return problems.length ? `the bundle does not check out, nothing was changed: ${problems.join('; ')}` : undefined;
       },
     }),
+  ];
+}
+
+/**
+ * The end of every backup: write the manifest and seal (as `sealed`), check the sealed bundle file by
+ * file, and only then prune bundles beyond `keep` in `dir`.
+ */
+export function sealCheckPrune<I>(
+  store: string,
+  bundle: { partial: (ctx: RunContext<I>) => string; sealed: (ctx: RunContext<I>) => string; dir: string; keep: number },
+  manifest: (ctx: RunContext<I>) => Record<string, unknown>,
+): StepEntry<I>[] {
+  return [
+    step<I>('write the manifest and seal the bundle', (ctx) => sealBundle(store, bundle.partial(ctx), bundle.sealed(ctx), manifest(ctx)), {
+      // Sealing twice is harmless (a second run reports the sealed bundle), so a retry is safe.
+      idempotent: true,
+      as: 'sealed',
+      parse: (r) => JSON.parse(r.map((x) => x.stdoutTail).join('')),
+    }),
+    checkSealedBundle<I>(store, bundle.sealed),
+    step<I>('remove bundles beyond retention', () => pruneBundles(store, bundle.dir, bundle.keep), { idempotent: true }),
   ];
 }

@@ -9,7 +9,7 @@ import type { BackupEncryption } from '../activities/backup-store.js';
 import type { PipeResult } from '../activities/pipe.js';
 import { describeCommand, type CommandResult } from './commands.js';
 import { common, hostName } from './input-fields.js';
-import { freeBytes, makePrivateDir, pruneBundles, receiveFile, sealBundle } from './backup-store.js';
+import { freeBytes, makePrivateDir, receiveFile } from './backup-store.js';
 import {
   baseSystem,
   downloadPackages,
@@ -25,7 +25,7 @@ import {
   tarPaths,
   type LavaDatabase,
 } from './lava-commands.js';
-import { checkSealedBundle, markBundleIncomplete } from './bundle-steps.js';
+import { markBundleIncomplete, sealCheckPrune } from './bundle-steps.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
 export const LavaMasterBackupInput = z.strictObject({
@@ -129,34 +129,26 @@ export const lavaMasterBackup = runbook({
     pipe('fetch the exact .deb files', (ctx) => downloadPackages(i.master, ctx.get('versions')), 'packages.tar'),
     pipe('archive the configuration', (ctx) => tarPaths(i.master, ctx.get<{ present: string[] }>('config').present), 'configuration.tar'),
     pipe('archive the job output', () => tarPaths(i.master, [LAVA_JOB_OUTPUT]), 'job-output.tar'),
-    step(
-      'write the manifest and seal the bundle',
-      (ctx) =>
-        sealBundle(i.store, partial(ctx), sealed(ctx), {
-          runbook: 'lavaMasterBackup',
-          runbookVersion: 1,
-          workflowId: ctx.workflowId,
-          master: i.master,
-          createdAt: ctx.startedAt.toISOString(),
-          database: db(ctx),
-          rows: ctx.get('rows'),
-          versions: ctx.get('versions'),
-          // Backported packages (~bpo) must come from the same backports suite on a restore.
-          backports: Object.entries(ctx.get<Record<string, string>>('versions'))
-            .filter(([, v]) => v.includes('~bpo'))
-            .map(([p]) => p),
-          base: ctx.get('base'),
-          configuration: ctx.get('config'),
-          encryption: encryption(ctx),
-          // sha256 of each file as the master produced it (before encryption, if any).
-          plaintext: Object.fromEntries(STREAMED.map((f) => [f, ctx.get<PipeResult>(f).sourceSha256])),
-          streamed: Object.fromEntries(STREAMED.map((f) => [stored(ctx, f), ctx.get<PipeResult>(f).sha256])),
-        }),
-      // Sealing twice is harmless (a second run reports the sealed bundle), so a retry is safe.
-      { idempotent: true, as: 'sealed', parse: (r) => JSON.parse(out(r)) },
-    ),
-    checkSealedBundle<Input>(i.store, sealed),
-    step('remove bundles beyond retention', () => pruneBundles(i.store, bundleDir(i), i.keep), { idempotent: true }),
+    ...sealCheckPrune<Input>(i.store, { partial, sealed, dir: bundleDir(i), keep: i.keep }, (ctx) => ({
+      runbook: 'lavaMasterBackup',
+      runbookVersion: 1,
+      workflowId: ctx.workflowId,
+      master: i.master,
+      createdAt: ctx.startedAt.toISOString(),
+      database: db(ctx),
+      rows: ctx.get('rows'),
+      versions: ctx.get('versions'),
+      // Backported packages (~bpo) must come from the same backports suite on a restore.
+      backports: Object.entries(ctx.get<Record<string, string>>('versions'))
+        .filter(([, v]) => v.includes('~bpo'))
+        .map(([p]) => p),
+      base: ctx.get('base'),
+      configuration: ctx.get('config'),
+      encryption: encryption(ctx),
+      // sha256 of each file as the master produced it (before encryption, if any).
+      plaintext: Object.fromEntries(STREAMED.map((f) => [f, ctx.get<PipeResult>(f).sourceSha256])),
+      streamed: Object.fromEntries(STREAMED.map((f) => [stored(ctx, f), ctx.get<PipeResult>(f).sha256])),
+    })),
   ],
   // An interrupted bundle is renamed *.incomplete (with the reason inside): never counted, never pruned
   // as if it were a backup, and no older bundle is touched.

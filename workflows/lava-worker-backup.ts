@@ -4,11 +4,11 @@
 import { z } from 'zod';
 import type { BackupEncryption } from '../activities/backup-store.js';
 import type { PipeResult } from '../activities/pipe.js';
-import { makePrivateDir, pruneBundles, receiveFile, sealBundle } from './backup-store.js';
+import { makePrivateDir, receiveFile } from './backup-store.js';
 import { describeCommand, type CommandResult } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { LAVA_WORKER_PATHS, presence, presentPaths, tarPaths, workerVersions } from './lava-commands.js';
-import { checkSealedBundle, markBundleIncomplete } from './bundle-steps.js';
+import { markBundleIncomplete, sealCheckPrune } from './bundle-steps.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
 /** An absolute path without "..": PDU control scripts live wherever the site put them. */
@@ -82,25 +82,18 @@ export const lavaWorkerBackup = runbook({
       ],
       { idempotent: true, as: 'worker.tar', timeout: '1 hour' },
     ),
-    step(
-      'write the manifest and seal the bundle',
-      (ctx) =>
-        sealBundle(i.store, partial(ctx), sealed(ctx), {
-          runbook: 'lavaWorkerBackup',
-          runbookVersion: 1,
-          workflowId: ctx.workflowId,
-          worker: i.worker,
-          createdAt: ctx.startedAt.toISOString(),
-          versions: ctx.get('versions'),
-          paths: ctx.get('files'),
-          encryption: encryption(ctx),
-          plaintext: { 'worker.tar': ctx.get<PipeResult>('worker.tar').sourceSha256 },
-          streamed: { [archive(ctx)]: ctx.get<PipeResult>('worker.tar').sha256 },
-        }),
-      { idempotent: true, as: 'sealed', parse: (r) => JSON.parse(out(r)) },
-    ),
-    checkSealedBundle<Input>(i.store, sealed),
-    step('remove bundles beyond retention', () => pruneBundles(i.store, bundleDir(i), i.keep), { idempotent: true }),
+    ...sealCheckPrune<Input>(i.store, { partial, sealed, dir: bundleDir(i), keep: i.keep }, (ctx) => ({
+      runbook: 'lavaWorkerBackup',
+      runbookVersion: 1,
+      workflowId: ctx.workflowId,
+      worker: i.worker,
+      createdAt: ctx.startedAt.toISOString(),
+      versions: ctx.get('versions'),
+      paths: ctx.get('files'),
+      encryption: encryption(ctx),
+      plaintext: { 'worker.tar': ctx.get<PipeResult>('worker.tar').sourceSha256 },
+      streamed: { [archive(ctx)]: ctx.get<PipeResult>('worker.tar').sha256 },
+    })),
   ],
   cleanup: (i) => [
     markBundleIncomplete<Input>(i.store, sealed),
