@@ -16,6 +16,7 @@ import type { LabOptions } from '../scripts/lab/layout.js';
 import { failureOf, scratchDir, uniqueId, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 import { lavaSuite, settled } from './lava-suite.js';
+import { bundleStamp } from '../workflows/backup-store.js';
 
 const suite = lavaSuite();
 const { store, sql: superuser } = suite;
@@ -117,7 +118,7 @@ test('lavaBackupVerify restores the newest bundle on a scratch PostgreSQL and pa
 test('lavaBackupVerify names a flipped byte, a missing file and a bundle with a different file set', async () => {
   // Two copies with later stamps, so the original stays intact for the other tests.
   const dir = bundle.slice(0, bundle.lastIndexOf('/'));
-  const stamp = (s: number): string => new Date(Date.now() + s * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = (s: number): string => bundleStamp(new Date(Date.now() + s * 1000));
   const broken = `${dir}/${stamp(3600)}-broken`;
   store(`cp -a ${bundle} ${broken}`);
   try {

@@ -16,6 +16,7 @@ import type { RunbookResult } from '../workflows/runbook.js';
 import { failureOf, refusedUpdate, status, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 import { lavaSuite, settled } from './lava-suite.js';
+import { bundleStamp } from '../workflows/backup-store.js';
 
 const suite = lavaSuite();
 const { store, master, sql } = suite;
@@ -54,7 +55,7 @@ async function approve(h: WorkflowHandle, gates: string[]): Promise<void> {
 /** A copy of the base bundle under a later stamp, changed by `edit` (a python snippet with b = bundle dir). */
 function variant(label: string, offsetS: number, edit: string): string {
   const dir = base.slice(0, base.lastIndexOf('/'));
-  const name = `${new Date(Date.now() + offsetS * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${label}`;
+  const name = `${bundleStamp(new Date(Date.now() + offsetS * 1000))}-${label}`;
   store(`cp -a ${base} ${dir}/${name}`);
   store(`python3 - ${dir}/${name} <<'PY'
 import hashlib, json, os, sys

@@ -8,6 +8,11 @@ import { remote, type RemoteCommand } from './commands.js';
 /** Sealed bundle names: a UTC stamp and an optional label, nothing else (so *.partial never matches). */
 export const SEALED_BUNDLE = /^[0-9]{8}T[0-9]{6}Z(-[a-z0-9-]+)?$/; // POSIX ERE too: grep -E uses it
 
+/** A bundle's name stamp: the run's start in UTC, e.g. 20261122T020000Z (sorts by time, no ":" in paths). */
+export function bundleStamp(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
 export function freeBytes(store: string, dir: string): RemoteCommand {
   return remote(store, ['sh', '-c', 'mkdir -p "$1" && df -PB1 "$1" | awk "NR==2 {print \\$4}"', 'df', dir]);
 }

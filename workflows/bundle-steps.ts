@@ -1,15 +1,17 @@
 // Steps backup runbooks end with (check the sealed bundle on the store before anything older is pruned;
 // on failure or abort mark the unsealed one incomplete) and restore runbooks begin with (find the bundle,
 // refuse before any change unless every file checks out).
+import type { BackupEncryption } from '../activities/backup-store.js';
+import type { PipeRequest } from '../activities/pipe.js';
 import { checkBundle, findBundle, markIncomplete, pruneBundles, sealBundle } from './backup-store.js';
-import type { CommandResult } from './commands.js';
-import { step, type RunContext, type StepEntry } from './runbook.js';
+import { stdoutOf } from './commands.js';
+import { call, step, type RunContext, type StepEntry } from './runbook.js';
 
 export function checkSealedBundle<I>(store: string, bundle: (ctx: RunContext<I>) => string): StepEntry<I> {
   return step<I>('check the sealed bundle', (ctx) => checkBundle(store, bundle(ctx)), {
     idempotent: true,
     readOnly: true,
-    parse: (r: CommandResult[]) => JSON.parse(r.map((x) => x.stdoutTail).join('')) as { problems: string[] },
+    parse: (r) => JSON.parse(stdoutOf(r)) as { problems: string[] },
     expect: (v) => {
       const problems = (v as { problems: string[] }).problems;
       return problems.length ? `the new bundle does not check out: ${problems.join('; ')}` : undefined;
@@ -26,14 +28,13 @@ export function markBundleIncomplete<I>(store: string, bundle: (ctx: RunContext<
 /** Finds the bundle ("latest" or a name, under root/host) as `found`, then refuses the run unless it checks out. */
 export function findCheckedBundle<I>(store: string, root: string, bundle: string, host: string): StepEntry<I>[] {
   const found = (ctx: RunContext<I>): string => ctx.get<{ bundle: string }>('found').bundle;
-  const out = (r: CommandResult[]): string => r.map((x) => x.stdoutTail).join('');
   return [
-    step<I>('find the bundle', () => findBundle(store, root, bundle, host), { idempotent: true, readOnly: true, as: 'found', parse: (r) => JSON.parse(out(r)) }),
+    step<I>('find the bundle', () => findBundle(store, root, bundle, host), { idempotent: true, readOnly: true, as: 'found', parse: (r) => JSON.parse(stdoutOf(r)) }),
     step<I>('check every file against the manifest', (ctx) => checkBundle(store, found(ctx)), {
       idempotent: true,
       readOnly: true,
       verdict: true,
-      parse: (r) => JSON.parse(out(r)) as { problems: string[] },
+      parse: (r) => JSON.parse(stdoutOf(r)) as { problems: string[] },
       expect: (v) => {
         const problems = (v as { problems: string[] }).problems;
         return problems.length ? `the bundle does not check out, nothing was changed: ${problems.join('; ')}` : undefined;
@@ -56,9 +57,23 @@ export function sealCheckPrune<I>(
       // Sealing twice is harmless (a second run reports the sealed bundle), so a retry is safe.
       idempotent: true,
       as: 'sealed',
-      parse: (r) => JSON.parse(r.map((x) => x.stdoutTail).join('')),
+      parse: (r) => JSON.parse(stdoutOf(r)),
     }),
     checkSealedBundle<I>(store, bundle.sealed),
     step<I>('remove bundles beyond retention', () => pruneBundles(store, bundle.dir, bundle.keep), { idempotent: true }),
   ];
+}
+
+/** Reads the worker's encryption-at-rest settings (public keys only) as `encryption`. */
+export function readEncryption<I>(): StepEntry<I> {
+  return call<I>('read the encryption settings', 'backupEncryption', () => ({}), () => ['worker config: backups.ageRecipients'], {
+    idempotent: true,
+    readOnly: true,
+    as: 'encryption',
+  });
+}
+
+/** The pipe transform that encrypts to the configured recipients, or none when encryption is off. */
+export function encryptionTransform(e: BackupEncryption): PipeRequest['transform'] {
+  return e.tool === 'age' ? { encryptTo: e.recipients } : undefined;
 }

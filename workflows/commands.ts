@@ -61,6 +61,11 @@ export function describeCommand(c: Command): string {
   return `${where}${sudo}${words.join(' ')}`;
 }
 
+/** The standard output of a step's commands, in order (each a tail: steps print small answers). */
+export function stdoutOf(results: CommandResult[]): string {
+  return results.map((r) => r.stdoutTail).join('');
+}
+
 /** The last non-empty line of some output, at most 200 characters: for status lines and error messages. */
 export function lastLine(text: string): string {
   const lines = text.trimEnd().split('\n');

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { checkBundle, compareFileSets, findBundle, scratchRestore } from './backup-store.js';
 import type { PipeResult } from '../activities/pipe.js';
-import { remote, type CommandResult } from './commands.js';
+import { remote, stdoutOf, type CommandResult } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { LAVA_BUNDLE_ROOT } from './lava-master-backup.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
@@ -46,7 +46,7 @@ interface FileSets {
   diffs: { bundle: string; missing: string[]; extra: string[] }[];
 }
 
-const json = <T>(r: CommandResult[]): T => JSON.parse(r.map((x) => x.stdoutTail).join('')) as T;
+const json = <T>(r: CommandResult[]): T => JSON.parse(stdoutOf(r)) as T;
 const encrypted = (ctx: RunContext<Input>): boolean => (ctx.get<Checked>('checksums').manifest.encryption?.tool ?? 'none') === 'age';
 /** A master bundle has a dump and row counts to compare; a worker bundle has neither. */
 const hasDump = (ctx: RunContext<Input>): boolean => Boolean(ctx.get<Checked>('checksums').manifest.database && ctx.get<Checked>('checksums').manifest.rows);

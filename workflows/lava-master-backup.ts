@@ -7,9 +7,9 @@
 import { z } from 'zod';
 import type { BackupEncryption } from '../activities/backup-store.js';
 import type { PipeResult } from '../activities/pipe.js';
-import { describeCommand, type CommandResult } from './commands.js';
+import { describeCommand, stdoutOf } from './commands.js';
 import { common, hostName } from './input-fields.js';
-import { freeBytes, makePrivateDir, receiveFile } from './backup-store.js';
+import { bundleStamp, freeBytes, makePrivateDir, receiveFile } from './backup-store.js';
 import {
   baseSystem,
   downloadPackages,
@@ -25,7 +25,7 @@ import {
   tarPaths,
   type LavaDatabase,
 } from './lava-commands.js';
-import { markBundleIncomplete, sealCheckPrune } from './bundle-steps.js';
+import { encryptionTransform, markBundleIncomplete, readEncryption, sealCheckPrune } from './bundle-steps.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
 export const LavaMasterBackupInput = z.strictObject({
@@ -41,11 +41,10 @@ export const LavaMasterBackupInput = z.strictObject({
 type Input = z.infer<typeof LavaMasterBackupInput>;
 type Ctx = RunContext<Input>;
 
-const out = (r: CommandResult[]): string => r.map((x) => x.stdoutTail).join('');
 /** Where LAVA master bundles live on the store (relative to the backup user's home). */
 export const LAVA_BUNDLE_ROOT = 'backups/lava';
 const bundleDir = (i: Input): string => `${LAVA_BUNDLE_ROOT}/${i.master}`;
-const bundleName = (ctx: Ctx): string => ctx.startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z') + (ctx.input.label ? `-${ctx.input.label}` : '');
+const bundleName = (ctx: Ctx): string => bundleStamp(ctx.startedAt) + (ctx.input.label ? `-${ctx.input.label}` : '');
 const partial = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleName(ctx)}.partial`;
 const sealed = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleName(ctx)}`;
 const MiB = 1024 * 1024;
@@ -63,7 +62,7 @@ const pipe = (name: string, from: (ctx: Ctx) => ReturnType<typeof dumpDatabase>,
       to: receiveFile(ctx.input.store, `${partial(ctx)}/${stored(ctx, file)}`),
       step: name,
       limitBytesPerSecond: ctx.input.bandwidthMiBps ? Math.round(ctx.input.bandwidthMiBps * MiB) : undefined,
-      transform: encryption(ctx).tool === 'age' ? { encryptTo: encryption(ctx).recipients } : undefined,
+      transform: encryptionTransform(encryption(ctx)),
     }),
     // A missing earlier result is shown as "depends on …" by the engine.
     (ctx) => [
@@ -78,20 +77,20 @@ export const lavaMasterBackup = runbook({
   hosts: (i) => [i.master, i.store],
   leases: (i) => [i.store],
   steps: (i) => [
-    step('read database settings', () => readDatabaseSettings(i.master), { idempotent: true, readOnly: true, as: 'database', parse: (r) => JSON.parse(out(r)) }),
+    step('read database settings', () => readDatabaseSettings(i.master), { idempotent: true, readOnly: true, as: 'database', parse: (r) => JSON.parse(stdoutOf(r)) }),
     step('measure database and media', (ctx) => measureMaster(i.master, db(ctx)), {
       idempotent: true,
       readOnly: true,
       as: 'sizes',
       parse: (r) => {
-        const [dbBytes, mediaBytes] = out(r).trim().split('\n').map(Number);
+        const [dbBytes, mediaBytes] = stdoutOf(r).trim().split('\n').map(Number);
         return { dbBytes, mediaBytes };
       },
     }),
     step('check free space on the store', () => freeBytes(i.store, bundleDir(i)), {
       idempotent: true,
       readOnly: true,
-      parse: (r) => Number(out(r).trim()),
+      parse: (r) => Number(stdoutOf(r).trim()),
       // A plain SQL dump is usually smaller than the database on disk; twice the total leaves room.
       expect: (free, ctx) => {
         const s = ctx.get<{ dbBytes: number; mediaBytes: number }>('sizes');
@@ -103,27 +102,23 @@ export const lavaMasterBackup = runbook({
       idempotent: true,
       readOnly: true,
       as: 'rows',
-      parse: (r) => Object.fromEntries(out(r).trim().split('\n').map((l) => [l.split('|')[0], Number(l.split('|')[1])])),
+      parse: (r) => Object.fromEntries(stdoutOf(r).trim().split('\n').map((l) => [l.split('|')[0], Number(l.split('|')[1])])),
     }),
     step('record package versions', () => packageVersions(i.master), {
       idempotent: true,
       readOnly: true,
       as: 'versions',
-      parse: (r) => Object.fromEntries(out(r).trim().split('\n').map((l) => l.split('\t') as [string, string])),
+      parse: (r) => Object.fromEntries(stdoutOf(r).trim().split('\n').map((l) => l.split('\t') as [string, string])),
       expect: (v) => ((v as Record<string, string>)['lava-server'] ? undefined : 'lava-server is not installed on the master'),
     }),
-    step('record base system', () => baseSystem(i.master), { idempotent: true, readOnly: true, as: 'base', parse: (r) => out(r).trim().split('\n') }),
+    step('record base system', () => baseSystem(i.master), { idempotent: true, readOnly: true, as: 'base', parse: (r) => stdoutOf(r).trim().split('\n') }),
     step('find configuration files', () => presentPaths(i.master, LAVA_CONFIG_PATHS), {
       idempotent: true,
       readOnly: true,
       as: 'config',
-      parse: (r) => presence(out(r)),
+      parse: (r) => presence(stdoutOf(r)),
     }),
-    call<Input>('read the encryption settings', 'backupEncryption', () => ({}), () => ['worker config: backups.ageRecipients'], {
-      idempotent: true,
-      readOnly: true,
-      as: 'encryption',
-    }),
+    readEncryption<Input>(),
     step('create the bundle directory', (ctx) => makePrivateDir(i.store, partial(ctx)), { idempotent: true }),
     pipe('dump the database', (ctx) => dumpDatabase(i.master, db(ctx)), 'lava-server.sql'),
     pipe('fetch the exact .deb files', (ctx) => downloadPackages(i.master, ctx.get('versions')), 'packages.tar'),

@@ -6,8 +6,8 @@
 // background services and read their logs; gate reopen before the web UI comes back.
 import { z } from 'zod';
 import type { BackupEncryption } from '../activities/backup-store.js';
-import { makePrivateDir, readManifest, receiveFile, sendFile } from './backup-store.js';
-import { describeCommand, remote, type CommandResult, type RemoteCommand } from './commands.js';
+import { bundleStamp, makePrivateDir, readManifest, receiveFile, sendFile } from './backup-store.js';
+import { describeCommand, remote, stdoutOf, type CommandResult, type RemoteCommand } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { baseSystem, readDatabaseSettings, type LavaDatabase } from './lava-commands.js';
 import { LAVA_BUNDLE_ROOT } from './lava-master-backup.js';
@@ -20,6 +20,7 @@ import {
   extractTar,
   failRunningJobs,
   freeBytesAt,
+  healthOf,
   holdingPage,
   LAVA_BACKGROUND,
   LAVA_LOGS,
@@ -36,7 +37,7 @@ import {
   showMigrations,
   startAndCheck,
 } from './lava-restore-commands.js';
-import { findCheckedBundle } from './bundle-steps.js';
+import { encryptionTransform, findCheckedBundle, readEncryption } from './bundle-steps.js';
 import { call, gate, runbook, step, type RunContext } from './runbook.js';
 
 export const LavaMasterRestoreInput = z.strictObject({
@@ -66,15 +67,14 @@ interface Manifest {
 const NEEDED = ['lava-server.sql', 'configuration.tar', 'job-output.tar'];
 const PRE_RESTORE_ROOT = 'backups/lava-pre-restore';
 
-const out = (r: CommandResult[]): string => r.map((x) => x.stdoutTail).join('');
-const lines = (r: CommandResult[]): string[] => out(r).split('\n').filter(Boolean);
+const lines = (r: CommandResult[]): string[] => stdoutOf(r).split('\n').filter(Boolean);
 const found = (ctx: Ctx): string => ctx.get<{ bundle: string }>('found').bundle;
 const manifest = (ctx: Ctx): Manifest => ctx.get<Manifest>('manifest');
 const db = (ctx: Ctx): LavaDatabase => ctx.get<LavaDatabase>('database');
 const encrypted = (ctx: Ctx): boolean => manifest(ctx).encryption?.tool === 'age';
 /** This run's private directory on the master; workflow ids may hold characters a path should not. */
 const runDir = (ctx: Ctx): string => `${RESTORE_ROOT}/${ctx.workflowId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
-const stamp = (ctx: Ctx): string => ctx.startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = (ctx: Ctx): string => bundleStamp(ctx.startedAt);
 /** The sha256 a fetched (decrypted) file must have: the plaintext's, recorded by the backup. */
 const expectedSha = (m: Manifest, f: string): string | undefined => m.plaintext?.[f] ?? m.files[f]?.sha256;
 const storedName = (ctx: Ctx, f: string): string => (encrypted(ctx) ? `${f}.age` : f);
@@ -91,19 +91,6 @@ function fetch(file: string) {
   );
 }
 
-/** Hostname and health of every device from `devices list --all --csv`. */
-export const healthOf = (csv: string): { hostname: string; health: string }[] =>
-  csv
-    .trim()
-    .split(/\r?\n/)
-    .slice(1)
-    .filter(Boolean)
-    .map((l) => {
-      // `devices list --csv` writes CRLF line ends (Python's csv module).
-      const [hostname = '', , , health = ''] = l.trim().split(',');
-      return { hostname, health };
-    });
-
 export const lavaMasterRestore = runbook({
   name: 'lavaMasterRestore',
   input: LavaMasterRestoreInput,
@@ -116,7 +103,7 @@ export const lavaMasterRestore = runbook({
       idempotent: true,
       readOnly: true,
       as: 'manifest',
-      parse: (r) => JSON.parse(out(r)),
+      parse: (r) => JSON.parse(stdoutOf(r)),
       verdict: true,
       expect: (m) => (NEEDED.every((f) => (m as Manifest).files[f] || (m as Manifest).files[`${f}.age`]) ? undefined : `the bundle lacks one of ${NEEDED.join(', ')}`),
     }),
@@ -124,7 +111,7 @@ export const lavaMasterRestore = runbook({
       idempotent: true,
       readOnly: true,
       as: 'database',
-      parse: (r) => JSON.parse(out(r)),
+      parse: (r) => JSON.parse(stdoutOf(r)),
       verdict: true,
       expect: (v) => {
         const d = v as LavaDatabase;
@@ -137,14 +124,14 @@ export const lavaMasterRestore = runbook({
       idempotent: true,
       readOnly: true,
       as: 'database exists',
-      parse: (r) => out(r).trim() === '1',
+      parse: (r) => stdoutOf(r).trim() === '1',
     }),
     step('compare the lava-server version', (ctx) => compareInstalled(i.master, 'lava-server', manifest(ctx).versions['lava-server'] ?? '0'), {
       idempotent: true,
       readOnly: true,
       as: 'installed',
       parse: (r) => {
-        const [relation = '', version = ''] = out(r).trim().split(' ');
+        const [relation = '', version = ''] = stdoutOf(r).trim().split(' ');
         return { relation, version };
       },
       verdict: true,
@@ -162,7 +149,7 @@ export const lavaMasterRestore = runbook({
       idempotent: true,
       readOnly: true,
       as: 'base',
-      parse: (r) => out(r).trim().split('\n'),
+      parse: (r) => stdoutOf(r).trim().split('\n'),
       verdict: true,
       expect: (v, ctx) => {
         const major = (lines: string[]): string => (lines.find((l) => l.startsWith('debian_version ')) ?? '').split(' ')[1]?.split('.')[0] ?? '?';
@@ -178,13 +165,13 @@ export const lavaMasterRestore = runbook({
     step('check free space on the master', () => freeBytesAt(i.master, '/var/tmp'), {
       idempotent: true,
       readOnly: true,
-      parse: (r) => Number(out(r).trim()),
+      parse: (r) => Number(stdoutOf(r).trim()),
       expect: (free, ctx) => {
         const need = 2 * Object.values(manifest(ctx).files).reduce((a, f) => a + f.size, 0);
         return (free as number) < need ? `${i.master} has ${free} bytes free in /var/tmp, the restore needs about ${need}` : undefined;
       },
     }),
-    call<Input>('read the encryption settings', 'backupEncryption', () => ({}), () => ['worker config: backups.ageRecipients'], { idempotent: true, readOnly: true, as: 'encryption' }),
+    readEncryption<Input>(),
     i.holdingPage && step('check a holding page is possible', () => holdingPage(i.master, 'check'), { idempotent: true, readOnly: true }),
 
     gate('maintenance-window', (ctx) => [
@@ -230,7 +217,7 @@ export const lavaMasterRestore = runbook({
         from: dumpCurrentDatabase(i.master, db(ctx)),
         to: receiveFile(i.store, `${PRE_RESTORE_ROOT}/${i.master}/${stamp(ctx)}.sql${ctx.get<BackupEncryption>('encryption').tool === 'age' ? '.age' : ''}`),
         step: 'dump the current database to the store',
-        transform: ctx.get<BackupEncryption>('encryption').tool === 'age' ? { encryptTo: ctx.get<BackupEncryption>('encryption').recipients } : undefined,
+        transform: encryptionTransform(ctx.get<BackupEncryption>('encryption')),
       }),
       (ctx) => [`${describeCommand(dumpCurrentDatabase(i.master, db(ctx)))} | ${i.store}$ cat > ${PRE_RESTORE_ROOT}/${i.master}/${stamp(ctx)}.sql`],
       { idempotent: true, as: 'pre-restore dump', timeout: '6 hours' },
@@ -289,7 +276,7 @@ export const lavaMasterRestore = runbook({
       idempotent: true,
       readOnly: true,
       as: 'devices',
-      parse: (r) => healthOf(out(r)),
+      parse: (r) => healthOf(stdoutOf(r)),
       expect: (v) => {
         const bad = (v as { hostname: string; health: string }[]).filter((d) => !['Maintenance', 'Retired'].includes(d.health));
         return bad.length ? `devices not in Maintenance or Retired: ${bad.map((d) => `${d.hostname} ${d.health}`).join(', ')}` : undefined;

@@ -118,6 +118,19 @@ export function devicesCsv(master: string): RemoteCommand {
   return lavaManage(master, ['devices', 'list', '--all', '--csv']);
 }
 
+/** Hostname and health of every device from `devices list --all --csv`. */
+export const healthOf = (csv: string): { hostname: string; health: string }[] =>
+  csv
+    .trim()
+    .split(/\r?\n/)
+    .slice(1)
+    .filter(Boolean)
+    .map((l) => {
+      // `devices list --csv` writes CRLF line ends (Python's csv module).
+      const [hostname = '', , , health = ''] = l.trim().split(',');
+      return { hostname, health };
+    });
+
 export function extractTar(host: string, tar: string, members: string[] = []): RemoteCommand {
   return remote(host, ['tar', '-C', '/', '-xpf', tar, ...(members.length ? ['--', ...members] : [])], { sudo: true });
 }

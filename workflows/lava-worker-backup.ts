@@ -4,11 +4,11 @@
 import { z } from 'zod';
 import type { BackupEncryption } from '../activities/backup-store.js';
 import type { PipeResult } from '../activities/pipe.js';
-import { makePrivateDir, receiveFile } from './backup-store.js';
-import { describeCommand, type CommandResult } from './commands.js';
+import { bundleStamp, makePrivateDir, receiveFile } from './backup-store.js';
+import { describeCommand, stdoutOf } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { LAVA_WORKER_PATHS, presence, presentPaths, tarPaths, workerVersions } from './lava-commands.js';
-import { markBundleIncomplete, sealCheckPrune } from './bundle-steps.js';
+import { encryptionTransform, markBundleIncomplete, readEncryption, sealCheckPrune } from './bundle-steps.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
 /** An absolute path without "..": PDU control scripts live wherever the site put them. */
@@ -29,10 +29,8 @@ type Input = z.infer<typeof LavaWorkerBackupInput>;
 type Ctx = RunContext<Input>;
 
 export const LAVA_WORKER_BUNDLE_ROOT = 'backups/lava-worker';
-const out = (r: CommandResult[]): string => r.map((x) => x.stdoutTail).join('');
 const bundleDir = (i: Input): string => `${LAVA_WORKER_BUNDLE_ROOT}/${i.worker}`;
-const stamp = (ctx: Ctx): string => ctx.startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-const sealed = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${stamp(ctx)}`;
+const sealed = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleStamp(ctx.startedAt)}`;
 const partial = (ctx: Ctx): string => `${sealed(ctx)}.partial`;
 const present = (ctx: Ctx): string[] => ctx.get<{ present: string[] }>('files').present;
 const encryption = (ctx: Ctx): BackupEncryption => ctx.get<BackupEncryption>('encryption');
@@ -48,25 +46,21 @@ export const lavaWorkerBackup = runbook({
       idempotent: true,
       readOnly: true,
       as: 'versions',
-      parse: (r) => Object.fromEntries(out(r).trim().split('\n').map((l) => l.split('\t') as [string, string])),
+      parse: (r) => Object.fromEntries(stdoutOf(r).trim().split('\n').map((l) => l.split('\t') as [string, string])),
       expect: (v) => ((v as Record<string, string>)['lava-dispatcher'] ? undefined : `lava-dispatcher is not installed on ${i.worker}`),
     }),
     step('find the worker files', () => presentPaths(i.worker, [...LAVA_WORKER_PATHS, ...i.pduScripts.map((p) => p.slice(1))]), {
       idempotent: true,
       readOnly: true,
       as: 'files',
-      parse: (r) => presence(out(r)),
+      parse: (r) => presence(stdoutOf(r)),
       // Without its config and token a worker cannot talk to the master: such a backup would be useless.
       expect: (v) => {
         const missing = ['etc/lava-dispatcher/lava-worker', 'var/lib/lava/dispatcher/worker/token'].filter((p) => !(v as { present: string[] }).present.includes(p));
         return missing.length ? `${i.worker} has no ${missing.map((p) => `/${p}`).join(' and no ')}` : undefined;
       },
     }),
-    call<Input>('read the encryption settings', 'backupEncryption', () => ({}), () => ['worker config: backups.ageRecipients'], {
-      idempotent: true,
-      readOnly: true,
-      as: 'encryption',
-    }),
+    readEncryption<Input>(),
     step('create the bundle directory', (ctx) => makePrivateDir(i.store, partial(ctx)), { idempotent: true }),
     call<Input>(
       'archive the worker files',
@@ -75,7 +69,7 @@ export const lavaWorkerBackup = runbook({
         from: tarPaths(i.worker, present(ctx)),
         to: receiveFile(i.store, `${partial(ctx)}/${archive(ctx)}`),
         step: 'archive the worker files',
-        transform: encryption(ctx).tool === 'age' ? { encryptTo: encryption(ctx).recipients } : undefined,
+        transform: encryptionTransform(encryption(ctx)),
       }),
       (ctx) => [
         `${describeCommand(tarPaths(i.worker, present(ctx)))}${encryption(ctx).tool === 'age' ? ' | worker$ age --encrypt' : ''} | ${i.store}$ cat > ${partial(ctx)}/${archive(ctx)}`,

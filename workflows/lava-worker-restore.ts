@@ -3,13 +3,14 @@
 // Refuses unless the master answers with every device in Maintenance or Retired (no job may land on a
 // half-restored worker) and lava-dispatcher is at the version the bundle recorded.
 import { z } from 'zod';
-import { describeCommand, type CommandResult } from './commands.js';
+import { describeCommand, stdoutOf } from './commands.js';
 import { readManifest, sendFile } from './backup-store.js';
 import { common, hostName } from './input-fields.js';
 import {
   compareInstalled,
   devicesCsv,
   fileModes,
+  healthOf,
   LAVA_LOGS,
   receiveTarMembers,
   serviceAll,
@@ -18,7 +19,6 @@ import {
   workerName,
 } from './lava-restore-commands.js';
 import { LAVA_WORKER_BUNDLE_ROOT } from './lava-worker-backup.js';
-import { healthOf } from './lava-master-restore.js';
 import { findCheckedBundle } from './bundle-steps.js';
 import { call, gate, runbook, step, type RunContext } from './runbook.js';
 
@@ -34,7 +34,6 @@ type Ctx = RunContext<Input>;
 
 const TOKEN = 'var/lib/lava/dispatcher/worker/token';
 const CONFIG = 'etc/lava-dispatcher/lava-worker';
-const out = (r: CommandResult[]): string => r.map((x) => x.stdoutTail).join('');
 const found = (ctx: Ctx): string => ctx.get<{ bundle: string }>('found').bundle;
 const manifest = (ctx: Ctx) => ctx.get<{ versions: Record<string, string>; encryption?: { tool: string }; files: Record<string, unknown> }>('manifest');
 const encrypted = (ctx: Ctx): boolean => manifest(ctx).encryption?.tool === 'age';
@@ -51,7 +50,7 @@ export const lavaWorkerRestore = runbook({
       idempotent: true,
       readOnly: true,
       as: 'manifest',
-      parse: (r) => JSON.parse(out(r)),
+      parse: (r) => JSON.parse(stdoutOf(r)),
       verdict: true,
       expect: (m) => {
         const present = (m as { paths?: { present: string[] } }).paths?.present ?? [];
@@ -63,7 +62,7 @@ export const lavaWorkerRestore = runbook({
       idempotent: true,
       readOnly: true,
       verdict: true,
-      parse: (r) => healthOf(out(r)),
+      parse: (r) => healthOf(stdoutOf(r)),
       expect: (v) => {
         const live = (v as { hostname: string; health: string }[]).filter((d) => !['Maintenance', 'Retired'].includes(d.health));
         return live.length ? `devices on ${i.master} still in service: ${live.map((d) => `${d.hostname} ${d.health}`).join(', ')}; put them in Maintenance first` : undefined;
@@ -73,7 +72,7 @@ export const lavaWorkerRestore = runbook({
       idempotent: true,
       readOnly: true,
       verdict: true,
-      parse: (r) => out(r).trim().split(' '),
+      parse: (r) => stdoutOf(r).trim().split(' '),
       expect: (v, ctx) =>
         (v as string[])[0] === 'equal' ? undefined : `lava-dispatcher on ${i.worker} is ${(v as string[])[1]}, the bundle recorded ${manifest(ctx).versions['lava-dispatcher']}: install that version first`,
     }),
@@ -94,18 +93,18 @@ export const lavaWorkerRestore = runbook({
     step('check the token is private', () => fileModes(i.worker, [`/${TOKEN}`]), {
       idempotent: true,
       readOnly: true,
-      parse: (r) => out(r).trim(),
+      parse: (r) => stdoutOf(r).trim(),
       expect: (v) => ((v as string).startsWith('600 ') ? undefined : `the token is not 0600: ${v as string}`),
     }),
     step('start lava-worker', () => startAndCheck(i.worker, ['lava-worker'], LAVA_LOGS), {
       idempotent: true,
-      parse: (r) => out(r).trim().split('\n'),
+      parse: (r) => stdoutOf(r).trim().split('\n'),
       expect: (v) => {
         const errors = (v as string[]).filter((l) => l.startsWith('error '));
         return errors.length ? `errors in the worker log since the start: ${errors.join(' | ')}` : undefined;
       },
     }),
-    step('read the worker name', () => workerName(i.worker), { idempotent: true, readOnly: true, as: 'name', parse: (r) => out(r).trim() }),
+    step('read the worker name', () => workerName(i.worker), { idempotent: true, readOnly: true, as: 'name', parse: (r) => stdoutOf(r).trim() }),
     step('check the worker is online on the master', (ctx) => waitWorkerOnline(i.master, ctx.get<string>('name')), { idempotent: true, readOnly: true }),
   ],
   output: (ctx) => ({ bundle: found(ctx), worker: ctx.get<string>('name'), online: true }),
