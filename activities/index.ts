@@ -8,6 +8,7 @@ import { makeBackupStoreActivities } from './backup-store.js';
 import { makeHostFacts } from './host-facts.js';
 import { makeOpenstackActivities } from './openstack.js';
 import { makePipeCommands } from './pipe.js';
+import { makeRebootActivities } from './node-reboot.js';
 import { makeAdminActivities } from './runbook-admin.js';
 import { SshPool } from './ssh.js';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDeps) {
       runCommand: makeRunCommand(ssh, audit),
       collectHostFacts: makeHostFacts(ssh),
       pipeCommands: makePipeCommands(ssh, deps.config),
+      ...makeRebootActivities(ssh),
       ...makeBackupStoreActivities(deps.config),
       ...makeOpenstackActivities(deps.config),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),

@@ -1,11 +1,13 @@
-// npm run lab -- up|down|status [--with lava] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]
+// npm run lab -- up|down|status [--with lava] [--with sno] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]
 // `--with lava` adds the real LAVA master (lava-server 2023.01) on lava-master; see scripts/lab/lava.ts.
+// `--with sno` makes sno-node a booted ostree node with etcd (Single Node OpenShift stand-in); see scripts/lab/sno.ts.
 import { parseArgs } from 'node:util';
 import { defaultLabOptions, labDown, labStatus, labUp, LAB_HOSTS, type LabOptions } from './lab/lab.js';
 import { hostAddress } from './lab/layout.js';
 import { lavaDown, lavaStatus, lavaUp } from './lab/lava.js';
+import { snoUp } from './lab/sno.js';
 
-const USAGE = 'usage: node build/scripts/lab.js up|down|status [--with lava] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
+const USAGE = 'usage: node build/scripts/lab.js up|down|status [--with lava] [--with sno] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
 
 function parsePort(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -42,8 +44,9 @@ async function main(): Promise<number> {
     pgPort: parsePort('--pg-port', values['pg-port']),
   });
   const services = values.with ?? [];
-  for (const w of services) if (w !== 'lava') throw new Error(`--with knows only "lava", got "${w}"`);
+  for (const w of services) if (w !== 'lava' && w !== 'sno') throw new Error(`--with knows "lava" and "sno", got "${w}"`);
   const lava = services.includes('lava');
+  const sno = services.includes('sno');
   const t0 = performance.now();
   const took = () => `${((performance.now() - t0) / 1000).toFixed(2)} s`;
 
@@ -57,6 +60,10 @@ async function main(): Promise<number> {
       const info = await lavaUp(opts);
       console.log(`lava up in ${took()}: lava-server ${info.version}, database ${info.dbName} (user ${info.dbUser}) on 127.0.0.1:${opts.pgPort}`);
       console.log(`  workers ${info.workers.join(' ')}; devices ${info.devices.join(' ')}; ${info.jobs} jobs; http://127.0.0.1:8000/`);
+    }
+    if (sno) {
+      await snoUp(opts);
+      console.log(`sno up in ${took()}: sno-node boots an ostree deployment (rhcos 4.14; commits 4.15 and 4.16 ready to deploy), etcd on its address :2379`);
     }
     return 0;
   }

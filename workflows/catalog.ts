@@ -10,6 +10,8 @@ import { LavaWorkerBackupInput } from './lava-worker-backup.js';
 import { LavaWorkerRestoreInput } from './lava-worker-restore.js';
 import { OpenstackRollbackInput } from './openstack-rollback.js';
 import { OpenstackSnapshotInput } from './openstack-snapshot.js';
+import { SnoPreUpgradeBackupInput } from './sno-pre-upgrade-backup.js';
+import { SnoUpgradeRecoveryInput } from './sno-upgrade-recovery.js';
 
 export const runbookInputs: Record<string, z.ZodType> = {
   hostFacts: HostFactsInput,
@@ -21,4 +23,6 @@ export const runbookInputs: Record<string, z.ZodType> = {
   lavaWorkerRestore: LavaWorkerRestoreInput,
   openstackSnapshot: OpenstackSnapshotInput,
   openstackRollback: OpenstackRollbackInput,
+  snoPreUpgradeBackup: SnoPreUpgradeBackupInput,
+  snoUpgradeRecovery: SnoUpgradeRecoveryInput,
 };

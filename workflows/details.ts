@@ -6,6 +6,7 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
   const done = v.steps.filter((s) => s.state === 'ok' || s.state === 'skipped' || s.state === 'planned').length;
   const lines = [
     `### ${v.runbook}${v.dryRun ? ' (dry run)' : ''}: ${v.status}`,
+    ...(v.phase ? [`Phase **${v.phase}**`] : []),
     `Requested by **${v.requestedBy}** · step ${Math.min(done + 1, v.stepsTotal ?? done + 1)} of ${v.stepsTotal ?? '?'}`,
   ];
   const current = v.steps[v.steps.length - 1];
@@ -20,7 +21,7 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
       '',
       'Decide (UI: Update `decide`):',
       '```',
-      `{"decision": "retry", "operator": "<you>", "reason": "<why>"}   # or "skip" / "abort"`,
+      `{"decision": "retry", "operator": "<you>", "reason": "<why>"}   # or "skip" / "abort" (/ "restart" where the procedure has one)`,
       ...decideCommands(workflowId),
       '```',
     );

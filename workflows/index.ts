@@ -9,3 +9,5 @@ export { lavaMasterRestore } from './lava-master-restore.js';
 export { lavaWorkerRestore } from './lava-worker-restore.js';
 export { openstackSnapshot } from './openstack-snapshot.js';
 export { openstackRollback } from './openstack-rollback.js';
+export { snoPreUpgradeBackup } from './sno-pre-upgrade-backup.js';
+export { snoUpgradeRecovery } from './sno-upgrade-recovery.js';

@@ -15,7 +15,7 @@ export interface Approval {
   signature?: string;
 }
 
-export type DecisionKind = 'retry' | 'skip' | 'abort';
+export type DecisionKind = 'retry' | 'skip' | 'abort' | 'restart';
 export interface Decision {
   decision: DecisionKind;
   operator: string;
@@ -66,6 +66,8 @@ export interface RunbookView {
   requestedBy: string;
   dryRun: boolean;
   status: RunbookStatusValue;
+  /** The procedure's own state names, for runbooks that declare phases (e.g. PreparingToStart … Succeeded). */
+  phase?: string;
   currentStep?: string;
   stepsDone: number;
   stepsTotal?: number;

@@ -9,6 +9,7 @@ import {
   condition,
   isCancellation,
   log,
+  TimeoutFailure,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -37,7 +38,7 @@ import { renderDetails } from './details.js';
 import { planFingerprint } from './fingerprint.js';
 import { invalidInput } from './input-fields.js';
 import { approvalRefusal, gatePolicy, type GatePolicy, type RunbookPolicy } from './policy.js';
-import { RunbookGate, RunbookHosts, RunbookName, RunbookStatus, type RunbookStatusValue } from './search-attributes.js';
+import { RunbookGate, RunbookHosts, RunbookName, RunbookPhase, RunbookStatus, type RunbookStatusValue } from './search-attributes.js';
 
 /** What earlier steps produced, by step name (or `as` alias). */
 export interface RunContext<I> {
@@ -48,6 +49,10 @@ export interface RunContext<I> {
   startedAt: Date;
   results: Record<string, unknown>;
   get<T>(name: string): T;
+  /** How often an operator restarted the run from `restartFrom` (0 on the first pass). */
+  restarts: number;
+  /** When the current phase was entered (or re-entered after an operator's decision): phase deadlines. */
+  phaseSince: Date;
 }
 
 type Builder<I, T> = (ctx: RunContext<I>) => T;
@@ -80,6 +85,8 @@ export interface StepOptions<I> {
   noSkip?: string;
   /** Run only when this holds, decided from earlier results (e.g. only for an encrypted bundle); else recorded as skipped. */
   when?: (ctx: RunContext<I>) => boolean;
+  /** The run's visible phase (search attribute RunbookPhase) from this step on, for runbooks that declare `phases`. */
+  phase?: string;
 }
 
 export interface StepEntry<I> {
@@ -96,6 +103,8 @@ export interface GateEntry<I> {
   name: string;
   /** Extra lines for the plan shown at the gate, before the commands of the steps it guards. */
   note?: Builder<I, string[]>;
+  /** Open the gate only when this holds (e.g. only when there is something to delete). */
+  when?: (ctx: RunContext<I>) => boolean;
 }
 
 export type Entry<I> = StepEntry<I> | GateEntry<I>;
@@ -117,8 +126,8 @@ export function call<I>(
 }
 
 /** A human approval before what follows. The plan shown is the commands of the steps up to the next gate. */
-export function gate<I>(name: string, note?: Builder<I, string[]>): GateEntry<I> {
-  return { type: 'gate', name, note };
+export function gate<I>(name: string, note?: Builder<I, string[]>, opts: { when?: (ctx: RunContext<I>) => boolean } = {}): GateEntry<I> {
+  return { type: 'gate', name, note, when: opts.when };
 }
 
 export interface RunbookDefinition<S extends z.ZodType> {
@@ -133,6 +142,13 @@ export interface RunbookDefinition<S extends z.ZodType> {
   cleanup?: (input: z.infer<S>) => StepEntry<z.infer<S>>[];
   /** What the run returns on success. */
   output?: (ctx: RunContext<z.infer<S>>) => unknown;
+  /**
+   * Visible phases (search attribute RunbookPhase, current details): steps name theirs with `phase`; a parked
+   * step shows `timeout` when its time limit ran out (partial, can be continued) and `error` otherwise; `done` at the end.
+   */
+  phases?: { error: string; timeout: string; done: string };
+  /** The gate or step an operator's `restart` decision goes back to (the procedure's "--restart"). */
+  restartFrom?: string;
 }
 
 export interface PlanItem {
@@ -180,6 +196,7 @@ export function runbook<S extends z.ZodType>(def: RunbookDefinition<S>): (raw: u
 type I = any; // eslint-disable-line @typescript-eslint/no-explicit-any -- the engine is generic over inputs
 
 class Abort extends Error {}
+class Restart extends Error {}
 
 class Run {
   private readonly info = workflowInfo();
@@ -195,6 +212,9 @@ class Run {
   private openGate?: { name: string; fingerprint: string; plan: string[]; policy: GatePolicy; approvals: string[] };
   private leased: string[] = [];
   private parkedNoSkip?: string;
+  private parkedIndex = -1;
+  private restarts = 0;
+  private phaseSince = new Date(0);
 
   constructor(
     private readonly def: RunbookDefinition<z.ZodType>,
@@ -231,6 +251,8 @@ class Run {
         if (!(name in results)) throw new MissingResult(name);
         return results[name] as T;
       },
+      restarts: this.restarts,
+      phaseSince: this.phaseSince,
     };
   }
 
@@ -288,7 +310,7 @@ class Run {
       },
       {
         validator: validateDecision,
-        description: 'Decide a parked step: {"decision": "retry"|"skip"|"abort", "operator": "<you>", "reason": "<why>"}.',
+        description: 'Decide a parked step: {"decision": "retry"|"skip"|"abort"|"restart", "operator": "<you>", "reason": "<why>"}.',
       },
     );
     setHandler(
@@ -298,16 +320,21 @@ class Run {
         if (why) this.ignore('decision', d, why);
         else this.pendingDecision = d;
       },
-      { description: 'Durable decision for a parked step: {"decision": "retry"|"skip"|"abort", "operator", "reason"}.' },
+      { description: 'Durable decision for a parked step: {"decision": "retry"|"skip"|"abort"|"restart", "operator", "reason"}.' },
     );
   }
 
   private decisionRefusal(d: Decision): string | undefined {
-    if (!d || !['retry', 'skip', 'abort'].includes(d.decision) || typeof d.operator !== 'string' || !d.operator) {
-      return 'a decision is {"decision": "retry"|"skip"|"abort", "operator": "<you>", "reason": "<why>"}';
+    if (!d || !['retry', 'skip', 'abort', 'restart'].includes(d.decision) || typeof d.operator !== 'string' || !d.operator) {
+      return 'a decision is {"decision": "retry"|"skip"|"abort"|"restart", "operator": "<you>", "reason": "<why>"}';
     }
     if (!this.view.parked) return 'nothing is parked';
     if (d.decision === 'skip' && this.parkedNoSkip) return `step "${this.view.parked.step}" cannot be skipped: ${this.parkedNoSkip}`;
+    if (d.decision === 'restart') {
+      const from = this.restartIndex();
+      if (from < 0) return `${this.def.name} has no restart point; retry, skip or abort`;
+      if (this.parkedIndex <= from) return `restart goes back to "${this.def.restartFrom}", which this run has not passed yet; retry instead`;
+    }
     return undefined;
   }
 
@@ -348,10 +375,19 @@ class Run {
       }
       for (let i = 0; i < this.entries.length; i++) {
         const e = this.entries[i]!;
-        if (e.type === 'gate') await this.runGate(e, i);
-        else await this.runStep(e);
+        try {
+          if (e.type === 'gate') await this.runGate(e, i);
+          else await this.runStep(e, i);
+        } catch (err) {
+          if (!(err instanceof Restart)) throw err;
+          // The operator's "restart": everything from the restart point runs again, as new steps with new
+          // run keys (so one-shot commands really run again), and the gate there asks again.
+          this.restarts++;
+          i = this.restartIndex() - 1;
+        }
       }
       const output = this.outputOf();
+      if (this.def.phases) this.setPhase(this.def.phases.done);
       this.setStatus('Completed');
       return this.result(output);
     } catch (err) {
@@ -397,8 +433,19 @@ class Run {
     return r;
   }
 
+  private restartIndex(): number {
+    return this.def.restartFrom ? this.entries.findIndex((e) => e.name === this.def.restartFrom) : -1;
+  }
+
+  private setPhase(phase: string): void {
+    if (this.view.phase === phase) return;
+    this.phaseSince = new Date();
+    this.view.phase = phase;
+    upsertSearchAttributes([{ key: RunbookPhase, value: phase }]);
+  }
+
   // ---- steps ----------------------------------------------------------------------------------------
-  private async runStep(e: StepEntry<I>): Promise<void> {
+  private async runStep(e: StepEntry<I>, index = -1): Promise<void> {
     const effect = e.opts.readOnly ? 'read-only' : e.opts.idempotent ? 'idempotent' : 'once';
     const record: StepRecord = { index: this.view.steps.length + 1, name: e.name, state: 'running', attempts: 0 };
     this.view.steps.push(record);
@@ -420,6 +467,7 @@ class Run {
       this.view.stepsDone++;
       return;
     }
+    if (e.opts.phase && this.def.phases) this.setPhase(e.opts.phase);
     for (let decisionRound = 0; ; decisionRound++) {
       this.refresh();
       try {
@@ -445,8 +493,21 @@ class Run {
         this.view.audit.failed++;
         this.view.lastError = `${e.name}: ${record.error}`;
         this.parkedNoSkip = e.opts.noSkip;
+        this.parkedIndex = index;
+        if (this.def.phases) this.setPhase(isTimeout(err) ? this.def.phases.timeout : this.def.phases.error);
         const d = await this.park(e.name, record.error);
         this.parkedNoSkip = undefined;
+        this.parkedIndex = -1;
+        if (this.def.phases && e.opts.phase) {
+          // Continuing is a new window: a phase deadline counts from the decision, not from the first try.
+          this.view.phase = undefined;
+          this.setPhase(e.opts.phase);
+        }
+        if (d.decision === 'restart') {
+          record.state = 'failed';
+          record.error = `${record.error} (restarted from "${this.def.restartFrom}" by ${d.operator})`;
+          throw new Restart();
+        }
         if (d.decision === 'skip') {
           record.state = 'skipped';
           this.view.stepsDone++;
@@ -578,6 +639,16 @@ class Run {
   }
 
   private async runGate(g: GateEntry<I>, index: number): Promise<void> {
+    if (g.when) {
+      let open = true;
+      try {
+        open = g.when(this.ctx());
+      } catch (err) {
+        // A dry run decides on results of steps that were only planned: plan the gate.
+        if (!(this.view.dryRun && err instanceof MissingResult)) throw err;
+      }
+      if (!open) return;
+    }
     const planLines = this.gatePlan(g, index);
     const fingerprint = planFingerprint(planLines);
     if (this.view.dryRun) {
@@ -699,6 +770,13 @@ class Run {
 const NON_RETRYABLE = ['CommandFailed', 'HostKeyMismatch', 'UnknownHost', 'InvalidCommand', 'CheckFailed', 'CommandLost'];
 
 const FATAL = ['HostKeyMismatch', 'UnknownHost', 'InvalidCommand', 'InvalidConfig'];
+
+/** A step that ran out of time: its activity's time limit, or the host-side `timeout` of its command (exit 124). */
+function isTimeout(err: unknown): boolean {
+  if (err instanceof ActivityFailure) return isTimeout(err.cause);
+  if (err instanceof TimeoutFailure) return true;
+  return err instanceof ApplicationFailure && err.type === 'CommandFailed' && /: timed out after \d+s/.test(err.message);
+}
 
 function failureType(err: unknown): string | undefined {
   if (err instanceof ActivityFailure) return failureType(err.cause);

@@ -57,13 +57,13 @@ export function registerGates(program: Command): void {
     .command('decide')
     .description('decide a parked step: retry, skip or abort')
     .argument('<workflowId>')
-    .argument('<decision>', 'retry | skip | abort')
+    .argument('<decision>', 'retry | skip | abort | restart')
     .requiredOption('--as <name>', 'who you are')
     .requiredOption('--reason <text>', 'why; recorded')
     .option('--signal', 'send the `decision` signal instead of the Update')
     .option('--json', 'machine-readable output')
     .action(async (id: string, decision: string, o: { as: string; reason: string; signal?: boolean; json?: boolean }) => {
-      if (!['retry', 'skip', 'abort'].includes(decision)) throw new UsageError(`decision must be retry, skip or abort, got "${decision}"`);
+      if (!['retry', 'skip', 'abort', 'restart'].includes(decision)) throw new UsageError(`decision must be retry, skip, abort or restart, got "${decision}"`);
       const d = { decision, operator: o.as, reason: o.reason };
       await withClient(async (c) => {
         const h = c.workflow.getHandle(id);

@@ -22,6 +22,7 @@ import { knownHostsLine } from './ssh-client.js';
 import { writeInventory } from './inventory-file.js';
 import { assertPrerequisites } from './prerequisites.js';
 import { withLabLock } from './lab-lock.js';
+import { stopSnoNode } from './sno.js';
 
 export { LAB_HOSTS, type LabOptions } from './layout.js';
 
@@ -111,6 +112,7 @@ async function down(lab: LabLayout): Promise<void> {
     ...pidfiles.map((f) => stopHost(hostLayout(lab.dir, f.slice(0, -'.pid'.length), ''))),
     stopPostgres(lab),
   ]);
+  await stopSnoNode(lab.dir);
 }
 
 export async function labStatus(opts: LabOptions): Promise<{ up: boolean; hosts: Record<string, boolean>; postgres: boolean }> {
