@@ -136,10 +136,15 @@ async function runRemote(
     const m = /^rc (\d+) starts (\d+)/.exec(status.trim());
     if (m) return { exitCode: Number(m[1]), reattached: Number(m[2]) > 1 };
     if (status.trim() === 'running') throw new Error(`${c.host}: output stream ended while the command still runs; will re-attach`);
+    // An idempotent command that vanished is simply run again by the next attempt (mode "again" supersedes it).
+    if (!once) throw new Error(`${c.host}: the command's process is gone without an exit status; an idempotent command, so it runs again`);
     throw ApplicationFailure.create({
       message:
-        `${c.host}: the command's process is gone without an exit status (killed, or the host rebooted). ` +
-        `Check the host before deciding retry.`,
+        status.trim() === 'unstarted'
+          ? `${c.host}: the link was cut while this one-shot command was being started: the host recorded it (~/.runbooks/runs/${key}) ` +
+            `but has no process id and no exit status, so it may or may not have run. Check the host before deciding retry.`
+          : `${c.host}: the command's process is gone without an exit status (killed, or the host rebooted). ` +
+            `Check the host before deciding retry.`,
       type: 'CommandLost',
       nonRetryable: true,
     });

@@ -42,7 +42,8 @@ fi
 if [ "$mode" = status ]; then
   if [ -f "$d/rc" ]; then echo "rc $(cat "$d/rc") starts $(cat "$d/starts" 2>/dev/null | wc -l)"
   elif alive; then echo running
-  else echo lost; fi
+  elif [ -f "$d/pid" ]; then echo lost
+  else echo unstarted; fi
   exit 0
 fi
 if ! start "$@"; then

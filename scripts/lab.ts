@@ -63,7 +63,7 @@ async function main(): Promise<number> {
     }
     if (sno) {
       await snoUp(opts);
-      console.log(`sno up in ${took()}: sno-node boots an ostree deployment (rhcos 4.14; commits 4.15 and 4.16 ready to deploy), etcd on its address :2379`);
+      console.log(`sno up in ${took()}: sno-node boots an ostree deployment (rhcos 4.15, standby 4.14; commit 4.16 ready to deploy), etcd on its address :2379`);
     }
     return 0;
   }

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { loadCodecKeys } from '../workers/payload-codec.js';
 import { startCodecServer, type CodecServer } from './codec-server.js';
 import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
+import { snoUp } from './lab/sno.js';
 import { defaultDevServer, isServing, startDevServer, stopDevServer, temporalCli } from './temporal-server.js';
 
 async function main(): Promise<void> {
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
   const server = codec ? { ...defaultDevServer, uiCodecEndpoint: codec.url } : defaultDevServer;
   console.log('start: bringing up the lab hosts (sshd) and PostgreSQL');
   const { inventoryPath } = await labUp(lab);
+  // sno-node as a booted ostree node with etcd, so the SNO runbooks can be tried (scripts/lab/sno.ts).
+  await snoUp(lab);
   let dev: ChildProcess | undefined;
   if (isServing(server)) {
     console.log(`start: a Temporal server already answers on ${address}; using it`);

@@ -17,6 +17,7 @@ import type { LabOptions } from '../scripts/lab/layout.js';
 import { onSno, snoUp } from '../scripts/lab/sno.js';
 import type { RunbookView } from '../workflows/messages.js';
 import { status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { saveHistory } from './history-files.js';
 
 let env: TestEnv;
 let lab: LabOptions;
@@ -97,6 +98,7 @@ test('backup: leftovers and the standby deployment go only after their gates; ar
   const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   assert.equal(await phaseOf(h), 'Succeeded');
+  await saveHistory(h, 'snoPreUpgradeBackup-two-gates');
   const out = (await h.result()).output as { pinned: { version: string }; removedDeployments: string[]; manifest: { files: number }; etcdSnapshot: string };
   assert.equal(out.pinned.version, '4.15.0');
   assert.equal(out.removedDeployments.length, 1);
@@ -185,6 +187,7 @@ test('recovery: several standbys → undeploy, rollback, two stages across two r
     w = workerProcess();
     const v = await settled(h);
     assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
+    await saveHistory(h, 'snoUpgradeRecovery-full-two-crashes');
     const out = (await h.result()).output as { platform: { row: string }; rollbackReboot: { bootId: string }; stage1Reboot: { bootId: string } };
     assert.equal(out.platform.row, 'pinned-behind-standbys');
     assert.notEqual(out.rollbackReboot.bootId, bootsBefore);
@@ -231,4 +234,39 @@ test('a failed stage parks; restart runs the recovery again from stage 1 after i
   assert.equal(await calls('crio wipe -f'), wipesBefore + 2, 'stage 1 ran twice: once, then again after the restart');
   assert.equal((await etcd('get /registry/namespaces/after-backup-2')).trim(), '');
   assert.equal(v.decisions[0]?.decision, 'restart');
+  await saveHistory(h, 'snoUpgradeRecovery-restart');
+});
+
+test('a backup past its deadline shows Timeout and continues on retry', async () => {
+  // etcd answers slowly once: the snapshot runs past the Active phase's 30 s deadline (host-side timeout).
+  await node('mkdir -p /var/lib/lab-faults && echo 45 > /var/lib/lab-faults/cluster-backup-slow');
+  const h = await env.start('snoPreUpgradeBackup', uniqueId('sno-timeout'), { node: 'sno-node', marginMiB: 1, timeoutSeconds: 30, requestedBy: 'alice' });
+  await approve(h, 'clear-leftovers');
+  // The recovery before left the previous release (4.14) as a standby again.
+  await approve(h, 'remove-standby-deployments');
+  let v = await settled(h);
+  assert.equal(v.status, 'Parked');
+  assert.equal(v.parked?.step, 'etcd snapshot and static pod resources');
+  assert.match(v.parked!.error, /timed out after \d+s/);
+  assert.equal(await phaseOf(h), 'Timeout');
+  await h.executeUpdate('decide', { args: [{ decision: 'retry', operator: 'bob', reason: 'test: etcd is back' }] });
+  v = await settled(h);
+  assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
+  assert.equal(await phaseOf(h), 'Succeeded');
+});
+
+test('the standalone upgrade-recovery.sh recovers the node without Temporal: stage 1, reboot, --resume', async () => {
+  await etcd('put /registry/namespaces/script-test z');
+  await node('echo changed > /etc/script-test.conf');
+  const before = (await node('cat /proc/sys/kernel/random/boot_id')).trim();
+  const stage1 = await node('/var/recovery/upgrade-recovery.sh --dir /var/recovery');
+  assert.match(stage1, /stage 1 done: reboot now/);
+  assert.deepEqual((await node('cat /var/recovery/progress')).trim().split('\n'), ['started', 'restore_files']);
+  await node('systemctl reboot');
+  await waitFor('the node to reboot', async () => (await node('cat /proc/sys/kernel/random/boot_id').catch(() => before)).trim() !== before, 60_000);
+  const refused = await node('/var/recovery/upgrade-recovery.sh --dir /var/recovery 2>&1 || echo refused');
+  assert.match(refused, /a recovery is in progress .*use --resume or --restart/, 'without --resume the script refuses, as upgrade-recovery.sh does');
+  assert.match(await node('/var/recovery/upgrade-recovery.sh --dir /var/recovery --resume'), /recovery complete/);
+  assert.equal((await etcd('get /registry/namespaces/script-test')).trim(), '');
+  assert.equal((await node('ls /etc/script-test.conf /var/recovery/progress 2>/dev/null | wc -l')).trim(), '0');
 });

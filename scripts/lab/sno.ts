@@ -56,7 +56,8 @@ export interface SnoState {
   recoverySize?: string;
 }
 
-const DEFAULT_STATE: SnoState = { deployments: ['4.14'], pin: [], recoverySize: '256m' };
+/** An upgraded node: 4.15 booted, 4.14 its standby (what the pre-upgrade backup finds before the next upgrade). */
+const DEFAULT_STATE: SnoState = { deployments: ['4.14', '4.15'], pin: [], recoverySize: '256m' };
 
 /**
  * Makes sno-node the booted ostree node. With `state`, the node is rebuilt from scratch in that state

@@ -5,6 +5,8 @@ set -eu
 [ "${1:-}" = --force ] && shift
 DIR=${1:?usage: cluster-backup.sh [--force] DIR}
 echo "$(date -u +%FT%TZ) cluster-backup.sh $DIR" >> /var/log/lab-calls.log
+# Fault injection for the tests: a slow etcd (sleep as many seconds as the file says, once).
+if [ -e /var/lib/lab-faults/cluster-backup-slow ]; then s=$(cat /var/lib/lab-faults/cluster-backup-slow); rm -f /var/lib/lab-faults/cluster-backup-slow; sleep "$s"; fi
 . /etc/kubernetes/lab-etcd.env
 mkdir -p "$DIR"
 ts=$(date -u +%Y-%m-%d_%H%M%S)
