@@ -1,6 +1,9 @@
-// Step overhead: what one runbook step costs end to end (workflow task → activity → SSH → host-side run
-// key protocol → result in history), against a plain `ssh host true` with a fresh connection and over a
-// reused ssh2 connection. Prints a table and writes bench/results/step-overhead.json. Not a test.
+// P1, step overhead: what one runbook step costs end to end (workflow task → activity → SSH → host-side
+// run key protocol → result in history), side by side with the floor (`exec true` on one open ssh2
+// connection), a fresh OpenSSH `ssh host true`, and Ansible from Debian against the same sshd:
+// `raw: true` tasks and `command: true` tasks, pipelining and ControlPersist on. Per-step figures are
+// differences of runs with 1 and N steps/tasks, so start-up costs cancel out. Prints a table and writes
+// bench/results/step-overhead.json. Not a test.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +17,8 @@ import { loadInventory } from '../workers/inventory.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
 import type { RunbookResult } from '../workflows/runbook.js';
 
-const STEPS = Number(process.env.BENCH_STEPS ?? 50);
+const STEPS = Number(process.env.BENCH_STEPS ?? 100);
+const REPEATS = 3;
 const HOST = 'lava-worker';
 const root = join(process.cwd(), '.data', 'bench');
 
@@ -43,30 +47,35 @@ async function main(): Promise<void> {
     const pool = new SshPool(inventory);
     await pool.exec(HOST, 'true', {});
     const sshReused: number[] = [];
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < STEPS; i++) {
       const t = performance.now();
       await pool.exec(HOST, 'true', {});
       sshReused.push(performance.now() - t);
     }
     pool.closeAll();
 
+    const ansible = ansibleBench(root, h, lab.dir);
+
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });
     const nc = await NativeConnection.connect({ address });
     const config = { ...loadWorkerConfig(), dataDir: join(root, 'data') };
     const { worker, close } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client });
-    const wall: number[] = [];
+    const wallOne: number[] = [];
+    const wallMany: number[] = [];
     const perStep = await worker.runUntil(async () => {
       const res = (await client.workflow.execute('labDrill', {
         taskQueue: 'runbooks',
         workflowId: `bench-${Date.now()}`,
         args: [{ host: HOST, steps: STEPS, requestedBy: 'bench', dryRun: true }],
       })) as RunbookResult;
-      // Wall time per step includes workflow tasks and activity scheduling: the difference of two runs.
-      for (const n of [1, STEPS]) {
-        const t = performance.now();
-        await client.workflow.execute('labDrill', { taskQueue: 'runbooks', workflowId: `bench-wall-${n}-${Date.now()}`, args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true }] });
-        wall.push(performance.now() - t);
+      // Wall time per step includes workflow tasks and activity scheduling: the difference of runs with 1 and N steps.
+      for (let r = 0; r < REPEATS; r++) {
+        for (const n of [1, STEPS]) {
+          const t = performance.now();
+          await client.workflow.execute('labDrill', { taskQueue: 'runbooks', workflowId: `bench-wall-${n}-${r}-${Date.now()}`, args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true }] });
+          (n === 1 ? wallOne : wallMany).push(performance.now() - t);
+        }
       }
       return res.steps.filter((s) => s.state === 'ok').map((s) => s.durationMs!);
     });
@@ -80,8 +89,12 @@ async function main(): Promise<void> {
       sshFreshConnectionMs: stats(sshFresh),
       ssh2ReusedExecMs: stats(sshReused),
       stepCommandMs: stats(perStep),
-      stepWallMs: (wall[1]! - wall[0]!) / (STEPS - 1),
+      stepWallMs: (stats(wallMany).median - stats(wallOne).median) / (STEPS - 1),
+      ansibleRawMsPerTask: ansible.raw,
+      ansibleCommandMsPerTask: ansible.command,
+      ansibleVersion: ansible.version,
     };
+    const floor = result.ssh2ReusedExecMs.median;
     mkdirSync('bench/results', { recursive: true });
     writeFileSync('bench/results/step-overhead.json', JSON.stringify(result, null, 2));
     const f = (x: number): string => x.toFixed(1).padStart(8);
@@ -90,10 +103,47 @@ async function main(): Promise<void> {
     console.log(`${'exec true on a reused ssh2 connection'.padEnd(48)}${f(result.ssh2ReusedExecMs.median)} ${f(result.ssh2ReusedExecMs.p90)} ${f(result.ssh2ReusedExecMs.mean)}`);
     console.log(`${'runbook step: command incl. run-key protocol'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`);
     console.log(`${'runbook step: wall time per extra step'.padEnd(48)}${f(result.stepWallMs)}`);
+    console.log(`${`ansible-playbook raw: true, per extra task`.padEnd(48)}${f(result.ansibleRawMsPerTask)}`);
+    console.log(`${`ansible-playbook command: true, per extra task`.padEnd(48)}${f(result.ansibleCommandMsPerTask)}`);
+    console.log(`\nratios per step: runbook/floor ${(result.stepWallMs / floor).toFixed(1)}×, runbook/ansible raw ${(result.stepWallMs / result.ansibleRawMsPerTask).toFixed(2)}×, runbook/ansible command ${(result.stepWallMs / result.ansibleCommandMsPerTask).toFixed(2)}× (${result.ansibleVersion}; ${STEPS} steps, medians of ${REPEATS})`);
   } finally {
     await stopDevServer(dev);
     await labDown(lab);
   }
+}
+
+/**
+ * Ansible against the same sshd, as an SRE would tune it: pipelining on, ControlPersist on (Ansible's
+ * default ssh_args), no fact gathering, the lab's known_hosts. ms per extra task, medians of REPEATS.
+ */
+function ansibleBench(root: string, h: { address: string; port: number; user: string; identityFile: string }, labDir: string): { raw: number; command: number; version: string } {
+  const dir = join(root, 'ansible');
+  mkdirSync(join(dir, 'cp'), { recursive: true });
+  writeFileSync(join(dir, 'inventory.ini'), `target ansible_host=${h.address} ansible_port=${h.port} ansible_user=${h.user} ansible_ssh_private_key_file=${h.identityFile} ansible_python_interpreter=/usr/bin/python3\n`);
+  const env = {
+    ...process.env,
+    ANSIBLE_HOME: join(dir, 'home'),
+    ANSIBLE_PIPELINING: 'True',
+    ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'),
+    ANSIBLE_SSH_COMMON_ARGS: `-o UserKnownHostsFile=${join(labDir, 'ssh', 'known_hosts')} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes`,
+    ANSIBLE_NOCOLOR: '1',
+  };
+  const perTask = (module: string): number => {
+    const times = (n: number): number[] => {
+      const pb = join(dir, `${module}-${n}.yml`);
+      writeFileSync(pb, `- hosts: target\n  gather_facts: false\n  tasks:\n${Array.from({ length: n }, (_, i) => `    - name: t${i}\n      ansible.builtin.${module}: 'true'\n`).join('')}`);
+      const out: number[] = [];
+      for (let r = 0; r < REPEATS; r++) {
+        const t = performance.now();
+        execFileSync('ansible-playbook', ['-i', join(dir, 'inventory.ini'), pb], { env, stdio: 'ignore' });
+        out.push(performance.now() - t);
+      }
+      return out;
+    };
+    return (stats(times(STEPS)).median - stats(times(1)).median) / (STEPS - 1);
+  };
+  const version = execFileSync('ansible-playbook', ['--version'], { env, encoding: 'utf8' }).split('\n')[0]!.trim();
+  return { raw: perTask('raw'), command: perTask('command'), version };
 }
 
 main().catch((err) => {

@@ -205,6 +205,7 @@ test('lavaWorkerBackup keeps the worker config, its token (0600) and PDU scripts
     });
     const end = await settled(h);
     assert.equal(end.status, 'Completed', `${end.parked?.step}: ${end.parked?.error}`);
+    await saveHistory(h, 'lavaWorkerBackup');
     const out = ((await h.result()) as { output: { bundle: string; files: { present: string[]; absent: string[] }; versions: Record<string, string> } }).output;
     assert.match(out.bundle, /^backups\/lava-worker\/lava-worker\/\d{8}T\d{6}Z$/);
     assert.ok(out.files.absent.includes('usr/local/bin/runbooks-no-such-pdu'), 'a missing PDU script is recorded as absent');

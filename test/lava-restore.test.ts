@@ -242,6 +242,7 @@ test('lavaWorkerRestore puts a clobbered token back (0600) and the worker is Onl
   await approve(h, ['replace-worker-config']);
   const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
+  await saveHistory(h, 'lavaWorkerRestore');
   assert.equal(readFileSync(token, 'utf8'), good);
   assert.equal(master(`sudo -n stat -c %a ${token}`).trim(), '600');
   assert.match(master('sudo -n lava-server manage workers details lava-worker-1'), /^state\s*: Online$/m);

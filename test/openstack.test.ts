@@ -23,6 +23,7 @@ import { makeOpenstackActivities } from '../activities/openstack.js';
 import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
 import type { ImageView } from '../workflows/openstack-rules.js';
 import { failureOf, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { saveHistory } from './history-files.js';
 
 let env: TestEnv;
 let sim: CloudSim;
@@ -103,6 +104,7 @@ test('openstackSnapshot makes one active image with a real qcow2 and its checksu
   const end = await settled(h);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
   const out = ((await h.result()) as { output: { image: ImageView; reused: boolean; server: { name: string } } }).output;
+  await saveHistory(h, 'openstackSnapshot');
   assert.equal(out.image.status, 'active');
   assert.equal(out.reused, false);
   assert.equal(out.server.name, 'web-1');
@@ -215,6 +217,7 @@ test('openstackRollback: dry run changes nothing; the gate shows server, image a
   const end = await settled(h);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
   const out = ((await h.result()) as { output: { server: { id: string; status: string; addresses: string[] } } }).output;
+  await saveHistory(h, 'openstackRollback-approved');
   assert.deepEqual(out.server, { id, name: 'web-1', status: 'ACTIVE', addresses: [address] });
   assert.deepEqual([web1.imageId, web1.rebuilds, web1.status], [snapshot.id, 1, 'ACTIVE']);
   await assertNoPassword(h);
@@ -237,6 +240,7 @@ test('a rebuild stuck in REBUILD parks after its bound with a clear message; a s
   assert.equal(parked.status, 'Parked');
   assert.equal(parked.parked?.step, 'wait for the server');
   assert.match(parked.parked!.error, /server web-stuck is still REBUILD \(task rebuilding\) after 4 s \(openstack\.serverTimeoutSeconds\)/);
+  await saveHistory(h, 'openstackRollback-stuck-parked');
   assert.ok(Date.now() - t0 < 20_000, 'parked within the bound, no hang');
   await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'look at the hypervisor' }] });
   assert.equal((await failureOf(h)).type, 'Aborted');

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { workflowsPath } from '../workers/runbook-worker.js';
@@ -16,4 +17,15 @@ test('recorded histories replay against the current code', async () => {
     const history = JSON.parse(readFileSync(join(historiesDir, f), 'utf8'));
     await Worker.runReplayHistory({ workflowBundle }, history, workflowIdOf(f));
   }
+});
+
+test('a deliberate non-deterministic edit (a step inserted before the old ones) fails the replay', async () => {
+  const file = readdirSync(historiesDir).find((f) => f.startsWith('labDrill-approved__'));
+  assert.ok(file, 'the approved labDrill history is recorded');
+  const history = JSON.parse(readFileSync(join(historiesDir, file), 'utf8'));
+  const drifted = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./fixtures/drifted-workflows.js', import.meta.url)), logger: new DefaultLogger('WARN') });
+  await assert.rejects(Worker.runReplayHistory({ workflowBundle: drifted }, history, workflowIdOf(file)), (err: Error) => {
+    console.log(`replay: the drifted labDrill is refused: ${err.name}: ${err.message.split('\n')[0]}`);
+    return err.name === 'DeterminismViolationError';
+  });
 });

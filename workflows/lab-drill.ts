@@ -15,6 +15,8 @@ export const LabDrillInput = z
     holdSeconds: z.number().int().min(1).max(86_400).optional(),
     /** The dangerous step takes this long before writing (for crash drills inside a one-shot step). */
     markerDelaySeconds: z.number().int().min(1).max(3600).optional(),
+    /** No host lease: many drills on one host at once (the scale benchmark parks hundreds at the gate). */
+    shareHost: z.boolean().optional(),
     ...common,
   })
   .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
@@ -23,7 +25,7 @@ export const labDrill = runbook({
   name: 'labDrill',
   input: LabDrillInput,
   hosts: (i) => [i.host],
-  leases: (i) => [i.host],
+  leases: (i) => (i.shareHost ? [] : [i.host]),
   steps: (i) => [
     ...Array.from({ length: i.steps }, (_, k) =>
       k + 1 === i.failAt

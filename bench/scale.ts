@@ -1,0 +1,120 @@
+// P3, scale: one worker (this process, built like the production worker) carries PARKED runs of labDrill
+// waiting at their gate plus RUNNING ones holding a long remote command; then every parked run is approved
+// at once. Reports completion, the worker's peak RSS, and approval → next step latency p50/p95, taken from
+// the server's own event times (the update's completion → the next activity's scheduling). Not a test.
+// BENCH_PARKED (default 500) and BENCH_RUNNING (default 50) set the sizes.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
+import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
+import { loadWorkerConfig } from '../workers/config.js';
+import { loadInventory } from '../workers/inventory.js';
+import { createRunbookWorker } from '../workers/runbook-worker.js';
+import type { RunbookView } from '../workflows/messages.js';
+
+const PARKED = Number(process.env.BENCH_PARKED ?? 500);
+const RUNNING = Number(process.env.BENCH_RUNNING ?? 50);
+const HOSTS = ['lava-master', 'lava-worker', 'backup-store', 'hypervisor', 'cloud-client'];
+const root = join(process.cwd(), '.data', 'bench-scale');
+
+const peakRssMiB = (): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
+const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+
+/** Runs `f` over `items` with at most `n` in flight. */
+async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  }));
+  return out;
+}
+
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: 7273, uiPort: 8273, logFile: join(root, 'temporal.log') };
+  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: '127.0.70', pgPort: 5492 });
+  mkdirSync(root, { recursive: true });
+  // A fresh history database: the counts below are of this run's workflows only.
+  for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
+  const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
+  const address = `${server.ip}:${server.port}`;
+  try {
+    const inventory = loadInventory(inventoryPath);
+    const connection = await Connection.connect({ address });
+    const client = new Client({ connection });
+    const nc = await NativeConnection.connect({ address });
+    const config = { ...loadWorkerConfig(), dataDir: join(root, 'data') };
+    const { worker, close } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client });
+    const rssAtStart = process.memoryUsage().rss / 1024 / 1024;
+    const t0 = Date.now();
+    const result = await worker.runUntil(async () => {
+      const start = (i: number, input: object): Promise<WorkflowHandle> =>
+        client.workflow.start('labDrill', { taskQueue: 'runbooks', workflowId: `scale-${t0}-${i}`, args: [{ host: HOSTS[i % HOSTS.length], requestedBy: 'alice', shareHost: true, ...input }] });
+      const parked = await pool(Array.from({ length: PARKED }, (_, i) => i), 50, (i) => start(i, { steps: 1 }));
+      const running = await pool(Array.from({ length: RUNNING }, (_, i) => PARKED + i), 50, (i) => start(i, { steps: 1, holdSeconds: 120 }));
+      await until(`${PARKED} runs at their gate`, async () => {
+        const n = (await client.workflow.count('RunbookStatus = "AwaitingApproval"')).count;
+        return n >= PARKED;
+      }, 600_000);
+      const parkedAfterMs = Date.now() - t0;
+      const tApprove = Date.now();
+      await pool(parked, 50, (h) => h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'scale bench' }] }));
+      const approvedInMs = Date.now() - tApprove;
+      await pool(parked, 50, (h) => h.result());
+      const completedAfterApprovalMs = Date.now() - tApprove;
+      // Approval → next step, from the server's event times.
+      const latencies = await pool(parked, 20, async (h) => {
+        const events = (await h.fetchHistory()).events ?? [];
+        const upd = events.findIndex((e) => e.workflowExecutionUpdateCompletedEventAttributes);
+        const next = events.slice(upd + 1).find((e) => e.activityTaskScheduledEventAttributes);
+        const ms = (e: (typeof events)[number] | undefined): number => Number(e?.eventTime?.seconds ?? 0) * 1000 + (e?.eventTime?.nanos ?? 0) / 1e6;
+        return ms(next) - ms(events[upd]);
+      });
+      const runningStates = await pool(running, 25, async (h) => (await h.query<RunbookView>('status')).status);
+      for (const h of running) await h.terminate('bench done');
+      return { parkedAfterMs, approvedInMs, completedAfterApprovalMs, latencies, runningStillRunning: runningStates.filter((s) => s === 'Running').length };
+    });
+    close();
+    await nc.close();
+    await connection.close();
+    const out = {
+      at: new Date().toISOString(),
+      machine: 'lab loopback hosts, 2 vCPU, dev server (SQLite) on the same machine',
+      parked: PARKED,
+      running: RUNNING,
+      allParkedAtGateAfterS: result.parkedAfterMs / 1000,
+      approvalsSentInS: result.approvedInMs / 1000,
+      allCompletedAfterApprovalS: result.completedAfterApprovalMs / 1000,
+      runningRunsStillRunning: result.runningStillRunning,
+      workerRssAtStartMiB: Math.round(rssAtStart),
+      workerPeakRssMiB: Math.round(peakRssMiB()),
+      approvalToNextStepMs: { p50: pct(result.latencies, 0.5), p95: pct(result.latencies, 0.95), max: Math.max(...result.latencies) },
+    };
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync('bench/results/scale.json', JSON.stringify(out, null, 2));
+    console.log(JSON.stringify(out, null, 2));
+    console.log(`\n${PARKED} parked + ${RUNNING} running on one worker: all ${PARKED} completed ${out.allCompletedAfterApprovalS.toFixed(1)} s after the approvals began; peak RSS ${out.workerPeakRssMiB} MiB (target < 1024); approval → next step p50 ${out.approvalToNextStepMs.p50.toFixed(0)} ms, p95 ${out.approvalToNextStepMs.p95.toFixed(0)} ms (target p95 < 250)`);
+  } finally {
+    await stopDevServer(dev);
+    await labDown(lab);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
