@@ -3,7 +3,7 @@
 // at once. Reports completion, the worker's peak RSS, and approval → next step latency p50/p95, taken from
 // the server's own event times (the update's completion → the next activity's scheduling). Not a test.
 // BENCH_PARKED (default 500) and BENCH_RUNNING (default 50) set the sizes.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -19,7 +19,6 @@ const RUNNING = Number(process.env.BENCH_RUNNING ?? 50);
 const HOSTS = ['lava-master', 'lava-worker', 'backup-store', 'hypervisor', 'cloud-client'];
 const root = join(process.cwd(), '.data', 'bench-scale');
 
-const peakRssMiB = (): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
 const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
 
 /** Runs `f` over `items` with at most `n` in flight. */
@@ -59,7 +58,10 @@ async function main(): Promise<void> {
     const nc = await NativeConnection.connect({ address });
     const config = { ...loadWorkerConfig(), dataDir: join(root, 'data') };
     const { worker, close } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client });
+    // Sampled from here on: the process's lifetime peak (VmHWM) would include webpack bundling the workflows.
     const rssAtStart = process.memoryUsage().rss / 1024 / 1024;
+    let rssPeak = rssAtStart;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss / 1024 / 1024)), 200);
     const t0 = Date.now();
     const result = await worker.runUntil(async () => {
       const start = (i: number, input: object): Promise<WorkflowHandle> =>
@@ -79,15 +81,18 @@ async function main(): Promise<void> {
       // Approval → next step, from the server's event times.
       const latencies = await pool(parked, 20, async (h) => {
         const events = (await h.fetchHistory()).events ?? [];
-        const upd = events.findIndex((e) => e.workflowExecutionUpdateCompletedEventAttributes);
+        // The update is accepted when the worker takes it; the marker step's activity is scheduled in a later task.
+        const upd = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
         const next = events.slice(upd + 1).find((e) => e.activityTaskScheduledEventAttributes);
-        const ms = (e: (typeof events)[number] | undefined): number => Number(e?.eventTime?.seconds ?? 0) * 1000 + (e?.eventTime?.nanos ?? 0) / 1e6;
-        return ms(next) - ms(events[upd]);
+        if (upd < 0 || !next) throw new Error(`${h.workflowId}: no update or no next step in history`);
+        const ms = (e: (typeof events)[number]): number => Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+        return ms(next) - ms(events[upd]!);
       });
       const runningStates = await pool(running, 25, async (h) => (await h.query<RunbookView>('status')).status);
       for (const h of running) await h.terminate('bench done');
       return { parkedAfterMs, approvedInMs, completedAfterApprovalMs, latencies, runningStillRunning: runningStates.filter((s) => s === 'Running').length };
     });
+    clearInterval(sampler);
     close();
     await nc.close();
     await connection.close();
@@ -101,7 +106,8 @@ async function main(): Promise<void> {
       allCompletedAfterApprovalS: result.completedAfterApprovalMs / 1000,
       runningRunsStillRunning: result.runningStillRunning,
       workerRssAtStartMiB: Math.round(rssAtStart),
-      workerPeakRssMiB: Math.round(peakRssMiB()),
+      maxCachedWorkflows: config.maxCachedWorkflows,
+      workerPeakRssMiB: Math.round(rssPeak),
       approvalToNextStepMs: { p50: pct(result.latencies, 0.5), p95: pct(result.latencies, 0.95), max: Math.max(...result.latencies) },
     };
     mkdirSync('bench/results', { recursive: true });

@@ -35,6 +35,7 @@ export async function createRunbookWorker(opts: {
     ...(opts.identity ? { identity: opts.identity } : {}),
     // SSH fan-out is bounded per worker; scale by adding workers, not by raising this.
     maxConcurrentActivityTaskExecutions: 50,
+    ...(opts.config.maxCachedWorkflows ? { maxCachedWorkflows: opts.config.maxCachedWorkflows } : {}),
     shutdownGraceTime: '10 seconds',
     // Cancellation reaches an activity only with a heartbeat response: keep that under a few seconds so
     // "cancel" on a long remote command stops it promptly rather than after 80% of the heartbeat timeout.
