@@ -66,6 +66,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   openstackRollback: { cloud: 'lab', server: 'web-1', image: 'web-1-ref', requestedBy: 'alice' },
   snoPreUpgradeBackup: { node: 'sno-node', requestedBy: 'alice' },
   snoUpgradeRecovery: { node: 'sno-node', requestedBy: 'alice' },
+  rearPrepareStore: { store: 'backup-store', requestedBy: 'alice' },
 };
 
 test('one hostile field in an otherwise valid input: rejected naming exactly that field, or accepted as plain data', () => {

@@ -11,3 +11,4 @@ export { openstackSnapshot } from './openstack-snapshot.js';
 export { openstackRollback } from './openstack-rollback.js';
 export { snoPreUpgradeBackup } from './sno-pre-upgrade-backup.js';
 export { snoUpgradeRecovery } from './sno-upgrade-recovery.js';
+export { rearPrepareStore } from './rear-prepare-store.js';

@@ -1,0 +1,73 @@
+// rearPrepareStore on the lab's backup-store host: the ReaR seed's store preparation without its
+// password. A system user with no login shell and a locked password, the directory 0750 owned by it, the
+// controllers' public keys as the only way in; a second run changes nothing and says so; an existing user
+// with a login shell has it taken away.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, afterEach, before, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { RunbookResult } from '../workflows/runbook.js';
+import { onHost, testEnv, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
+
+let env: TestEnv;
+let worker: RunningWorker;
+const suffix = Math.random().toString(36).slice(2, 8);
+const user = `rbk${suffix}`;
+const shelled = `rbs${suffix}`;
+const path = `/srv/runbooks-test-${suffix}/backup`;
+const store = (script: string): string => onHost(env.inventory, 'backup-store', script);
+
+before(async () => {
+  env = await testEnv();
+  worker = await env.startWorker();
+});
+afterEach(async () => env?.endRuns());
+after(async () => {
+  // The lab's hosts share the machine's /etc/passwd: leave no test account behind.
+  store(`sudo -n userdel ${user} 2>/dev/null; sudo -n userdel ${shelled} 2>/dev/null; sudo -n groupdel ${user} 2>/dev/null; sudo -n rm -rf /srv/runbooks-test-${suffix}; true`);
+  await worker?.stop();
+  await env?.close();
+});
+
+async function prepare(input: Record<string, unknown>): Promise<{ changed: string[]; summary: string; shell: string; availableBytes: number; h: WorkflowHandle }> {
+  const h = await env.start('rearPrepareStore', uniqueId('rear-store'), { store: 'backup-store', requestedBy: 'alice', ...input });
+  const r = (await h.result()) as RunbookResult;
+  return { ...(r.output as { changed: string[]; summary: string; shell: string; availableBytes: number }), h };
+}
+
+test('first run prepares the store; the second changes nothing and says so; the user cannot get a shell', async () => {
+  const first = await prepare({ user, path });
+  assert.deepEqual(first.changed, ['group', 'user', 'password', 'directory']);
+  assert.ok(first.availableBytes > 0, 'free space reported');
+  assert.equal(store(`sudo -n stat -c '%U:%G %a' ${path}`).trim(), `${user}:${user} 750`);
+  assert.equal(store(`getent passwd ${user} | cut -d: -f7`).trim(), '/usr/sbin/nologin');
+  assert.equal(store(`sudo -n passwd -S ${user} | cut -d' ' -f2`).trim(), 'L', 'password locked');
+  // A login (what sshd or su would start) gets nologin, not a shell.
+  assert.match(store(`sudo -n runuser -l ${user} -c 'echo got a shell' 2>&1 || true`), /This account is currently not available/);
+
+  const second = await prepare({ user, path });
+  assert.deepEqual(second.changed, []);
+  assert.equal(second.summary, 'no change: the store was already prepared');
+  const r = (await second.h.result()) as RunbookResult;
+  assert.deepEqual(r.steps.filter((s) => s.state === 'ok').map((s) => s.name), ['read the store', 'read the store again'], 'only the two reads ran');
+});
+
+test('public keys are the way in (0600, owned by the user); an existing user with a login shell loses it', async () => {
+  const key = readFileSync(`${JSON.parse(process.env.RUNBOOK_TEST_LAB!).dir}/ssh/id_ed25519.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const withKey = await prepare({ user, path, authorizedKeys: [`${key} controller-0`] });
+  assert.deepEqual(withKey.changed, ['keys']);
+  const home = store(`getent passwd ${user} | cut -d: -f6`).trim();
+  assert.equal(store(`sudo -n stat -c '%U %a' ${home}/.ssh/authorized_keys`).trim(), `${user} 600`);
+  assert.equal(store(`sudo -n cat ${home}/.ssh/authorized_keys`).trim(), `${key} controller-0`);
+  assert.deepEqual((await prepare({ user, path, authorizedKeys: [`${key} controller-0`] })).changed, []);
+
+  store(`sudo -n useradd --system --shell /bin/sh ${shelled}`);
+  const fixed = await prepare({ user: shelled, path: `${path}-2` });
+  assert.ok(fixed.changed.includes('shell'), fixed.summary);
+  assert.equal(fixed.shell, '/usr/sbin/nologin');
+});
+
+test('bad names are refused naming the field; nothing runs', async () => {
+  const h = await env.start('rearPrepareStore', uniqueId('rear-store-bad'), { store: 'backup-store', user: 'root;id', path: '/data/../etc', authorizedKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'], requestedBy: 'alice' });
+  await assert.rejects(h.result(), (err: Error) => /user: .*path: .*authorizedKeys\.0/s.test(String((err as { cause?: Error }).cause?.message ?? err.message)));
+});
