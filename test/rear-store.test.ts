@@ -67,7 +67,9 @@ test('public keys are the way in (0600, owned by the user); an existing user wit
   assert.equal(fixed.shell, '/usr/sbin/nologin');
 });
 
+// (Not a private key as the bad value: the rejected input still sits in the run's start event, and the
+// secrets scan of zz-secrets.test.ts rightly flags a private-key block anywhere in history.)
 test('bad names are refused naming the field; nothing runs', async () => {
-  const h = await env.start('rearPrepareStore', uniqueId('rear-store-bad'), { store: 'backup-store', user: 'root;id', path: '/data/../etc', authorizedKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'], requestedBy: 'alice' });
+  const h = await env.start('rearPrepareStore', uniqueId('rear-store-bad'), { store: 'backup-store', user: 'root;id', path: '/data/../etc', authorizedKeys: ['ssh-ed25519 not-a-key; rm -rf /'], requestedBy: 'alice' });
   await assert.rejects(h.result(), (err: Error) => /user: .*path: .*authorizedKeys\.0/s.test(String((err as { cause?: Error }).cause?.message ?? err.message)));
 });
