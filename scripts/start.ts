@@ -7,7 +7,7 @@ import { loadCodecKeys } from '../workers/payload-codec.js';
 import { startCodecServer, type CodecServer } from './codec-server.js';
 import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
 import { snoUp } from './lab/sno.js';
-import { defaultDevServer, isServing, startDevServer, stopDevServer, temporalCli } from './temporal-server.js';
+import { defaultDevServer, ensureSearchAttributes, isServing, startDevServer, stopDevServer, temporalCli } from './temporal-server.js';
 
 async function main(): Promise<void> {
   const lab = defaultLabOptions();
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   let dev: ChildProcess | undefined;
   if (isServing(server)) {
     console.log(`start: a Temporal server already answers on ${address}; using it`);
+    ensureSearchAttributes(address);
     if (codec) console.log(`start: its Web UI needs the codec endpoint ${codec.url} set in "Configure data encoder" to show payloads`);
   } else {
     console.log(`start: Temporal dev server on ${address} (history in ${server.dbFile})`);

@@ -78,7 +78,21 @@ export async function startDevServer(o: DevServerOptions = defaultDevServer): Pr
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  ensureSearchAttributes(`${o.ip}:${o.port}`);
   return child;
+}
+
+/**
+ * `--search-attribute` registers attributes only when the SQLite file is new; a file from an older version
+ * lacks the newer ones (RunbookPhase), and a run upserting an unknown attribute fails its workflow task.
+ * Creating them is idempotent, so every start does it.
+ */
+export function ensureSearchAttributes(address: string): void {
+  execFileSync(
+    temporalCli,
+    ['operator', 'search-attribute', 'create', '--address', address, ...runbookSearchAttributes.flatMap((k) => ['--name', k.name, '--type', cliType[k.type]!])],
+    { stdio: 'ignore', timeout: 30_000 },
+  );
 }
 
 export async function stopDevServer(child: ChildProcess): Promise<void> {
