@@ -22,7 +22,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { makeOpenstackActivities } from '../activities/openstack.js';
 import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
 import type { ImageView } from '../workflows/openstack-rules.js';
-import { failureOf, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { failureOf, historyText, type RunningWorker, scratchDir, status, testEnv, type TestEnv, uniqueId, waitFor } from './harness.js';
 import { saveHistory } from './history-files.js';
 
 let env: TestEnv;
@@ -93,7 +93,7 @@ function settled(h: WorkflowHandle, timeoutMs = 60_000) {
 }
 
 async function assertNoPassword(h: WorkflowHandle): Promise<void> {
-  assert.ok(!JSON.stringify(await h.fetchHistory()).includes(password), 'the clouds.yaml password is not in history');
+  assert.ok(!(await historyText(h)).includes(password), 'the clouds.yaml password is not in history');
 }
 
 const actions = (): number => sim.state.log.filter((l) => /^POST \/compute\/v2\.1\/servers\/[^/]+\/action$/.test(l)).length;
