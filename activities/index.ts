@@ -6,6 +6,7 @@ import { AuditStore } from './audit-store.js';
 import { makeRunCommand } from './command.js';
 import { makeBackupStoreActivities } from './backup-store.js';
 import { makeHostFacts } from './host-facts.js';
+import { makeKnownHostsActivities } from './known-hosts.js';
 import { makeOpenstackActivities } from './openstack.js';
 import { makePipeCommands } from './pipe.js';
 import { makeRebootActivities } from './node-reboot.js';
@@ -30,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
       collectHostFacts: makeHostFacts(ssh),
       pipeCommands: makePipeCommands(ssh, deps.config),
       ...makeRebootActivities(ssh),
+      ...makeKnownHostsActivities(deps.inventory),
       ...makeBackupStoreActivities(deps.config),
       ...makeOpenstackActivities(deps.config),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),

@@ -67,6 +67,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   snoPreUpgradeBackup: { node: 'sno-node', requestedBy: 'alice' },
   snoUpgradeRecovery: { node: 'sno-node', requestedBy: 'alice' },
   rearPrepareStore: { store: 'backup-store', requestedBy: 'alice' },
+  rearBackup: { nodes: ['controller-0'], store: 'backup-store', requestedBy: 'alice', output: 'ISO', backup: 'NETFS', exclude: ['/var/cache/*'] },
 };
 
 test('one hostile field in an otherwise valid input: rejected naming exactly that field, or accepted as plain data', () => {

@@ -28,7 +28,8 @@ export function renderSshdConfig(lab: LabLayout, host: HostLayout, port: number)
     `Port ${port}`,
     // Only this host's key, so the key pinned in the inventory is the one every client sees.
     `HostKey ${host.hostKey}`,
-    `PidFile ${host.pidfile}`,
+    // controller-0's sshd is pid 1 of its own pid namespace: that "1" must not replace the lab's pidfile.
+    `PidFile ${host.name === REAR_CONTROLLER ? `${host.dir}/sshd-in-namespace.pid` : host.pidfile}`,
     `AuthorizedKeysFile ${lab.authorizedKeys}`,
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
@@ -146,7 +147,11 @@ async function spawnHost(host: HostLayout): Promise<number> {
   ].join(' && ');
   const log = await open(host.log, 'a', 0o644);
   try {
-    const child = spawn('unshare', ['--uts', '--mount', '--propagation', 'private', 'sh', '-c', script], {
+    // controller-0 also gets its own pid namespace: ReaR refuses to start while `pidof rear` finds any other
+    // rear, and on this machine that would be every other lab's (or developer's) rear. unshare then forks and
+    // stays the parent (--kill-child), so the pid we keep is unshare's, whose command line names the config.
+    const ns = host.name === REAR_CONTROLLER ? ['--pid', '--fork', '--kill-child', '--mount-proc'] : [];
+    const child = spawn('unshare', ['--uts', '--mount', ...ns, '--propagation', 'private', 'sh', '-c', script], {
       // detached = setsid(): the host survives the CLI and is not hit by its terminal's signals.
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
