@@ -1,6 +1,6 @@
 // Runs last (files run in name order): the history of every run the suite made on its dev server is read
 // back and scanned, payloads decoded, for secret material the suite handled: the lab's private SSH keys
-// (client and host keys), the LAVA database password, age identities, the webhook bearer token, the
+// (client, host and controller-0 root keys), the LAVA database password, age identities, the webhook bearer token, the
 // OpenStack password of clouds.yaml files and payload-encryption keys. The figure must be 0, and a scan
 // of nothing proves nothing: it fails when it found no history to scan.
 import assert from 'node:assert/strict';
@@ -47,6 +47,9 @@ async function knownSecrets(): Promise<{ what: string; value: string }[]> {
   };
   keyBody(join(lab.dir, 'ssh', 'id_ed25519'), 'lab client private key');
   for (const f of filesUnder(join(lab.dir, 'hosts'), 2).filter((f) => f.endsWith('ssh_host_ed25519_key'))) keyBody(f, `host key ${f}`);
+  // controller-0's root key (made by rearBackup; the store's backup user accepts it): only its public half may travel.
+  const controllerRoot = join(lab.dir, 'hosts', 'controller-0', 'root', '.ssh', 'id_ed25519');
+  keyBody(controllerRoot, "controller-0 root's private key");
   for (const f of filesUnder(process.env.RUNBOOK_DATA_DIR ?? '/nonexistent')) {
     const text = (() => {
       try {
