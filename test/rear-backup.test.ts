@@ -7,7 +7,7 @@ import { after, afterEach, before, test } from 'node:test';
 import type { RunbookResult } from '../workflows/runbook.js';
 import type { BackupRecord } from '../workflows/rear-backup.js';
 import { saveHistory } from './history-files.js';
-import { historyText, onHost, testEnv, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
+import { historyText, onHost, testEnv, textOf, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 let worker: RunningWorker;
@@ -57,6 +57,16 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
   assert.equal(store(`sudo -n ls -A ${path}`).trim(), '', 'the dry run wrote nothing to the store');
 
   const h = await env.start('rearBackup', uniqueId('rear-backup'), input);
+  // The long command reports progress: its heartbeats carry ReaR's latest output line.
+  const heartbeat = await waitFor('a heartbeat of rear -v mkbackup carrying its output', async () => {
+    const d = await h.describe();
+    for (const a of d.raw.pendingActivities ?? []) {
+      const text = textOf(a.heartbeatDetails).join(' ');
+      if (/"lastLine":"[^"]*(Creating|Copying|Making|Running|Using|Verifying|Wrote|Testing)/.test(text)) return text;
+    }
+    return undefined;
+  }, 10 * 60_000);
+  assert.match(heartbeat, /stdoutBytes/);
   const r = (await h.result()) as RunbookResult;
   assert.equal(r.status, 'Completed');
   const out = r.output as { records: BackupRecord[] };
