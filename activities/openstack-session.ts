@@ -6,8 +6,8 @@ import { authRequest, type CloudEntry } from './openstack-clouds.js';
 
 /** One request may take this long; a poll heartbeats between requests (heartbeat timeout 20 s). */
 const REQUEST_MS = 15_000;
-/** Nova microversion: 2.45 returns the new image's id in the createImage response body. */
-const NOVA_VERSION = '2.45';
+/** Nova microversion: 2.45+ returns the new image's id from createImage; 2.47+ shows the flavor's name. */
+const NOVA_VERSION = '2.47';
 
 interface CatalogEntry {
   type: string;
@@ -98,6 +98,26 @@ export class OpenstackSession {
       }
       if ((res.status >= 200 && res.status < 300) || ok.includes(res.status)) return { status: res.status, body: parsed as T, headers: res.headers };
       throw httpFailure(what, res.status, parsed);
+    }
+  }
+
+  /**
+   * An image file's bytes to or from glance (`GET`/`PUT /images/{id}/file`), streamed: no JSON, no per-request
+   * bound (a large image takes long); the caller bounds the whole transfer with `signal`.
+   */
+  async transfer(method: 'GET' | 'PUT', path: string, signal: AbortSignal, body?: ReadableStream<Uint8Array>): Promise<Response> {
+    const t = await this.authenticate();
+    const headers: Record<string, string> = { 'x-auth-token': t.value };
+    if (body) headers['content-type'] = 'application/octet-stream';
+    const what = `glance ${method} ${path}`;
+    try {
+      // duplex 'half': required by fetch for a streamed request body.
+      const res = await fetch(`${t.endpoints.image}${path}`, { method, headers, body, signal, duplex: 'half' } as RequestInit);
+      if (res.status >= 300) throw httpFailure(what, res.status, await res.text().catch(() => ''));
+      return res;
+    } catch (err) {
+      if (err instanceof ApplicationFailure || signal.aborted) throw err;
+      throw ApplicationFailure.create({ message: `${what}: ${(err as Error).message}`, type: 'CloudUnreachable' });
     }
   }
 

@@ -8,6 +8,9 @@ import { LavaMasterBackupInput } from './lava-master-backup.js';
 import { LavaMasterRestoreInput } from './lava-master-restore.js';
 import { LavaWorkerBackupInput } from './lava-worker-backup.js';
 import { LavaWorkerRestoreInput } from './lava-worker-restore.js';
+import { OpenstackCloneInput } from './openstack-clone.js';
+import { OpenstackMoveInput } from './openstack-move.js';
+import { OpenstackRenameInput } from './openstack-rename.js';
 import { OpenstackRollbackInput } from './openstack-rollback.js';
 import { OpenstackSnapshotInput } from './openstack-snapshot.js';
 import { RearPrepareStoreInput } from './rear-prepare-store.js';
@@ -24,6 +27,9 @@ export const runbookInputs: Record<string, z.ZodType> = {
   lavaWorkerRestore: LavaWorkerRestoreInput,
   openstackSnapshot: OpenstackSnapshotInput,
   openstackRollback: OpenstackRollbackInput,
+  openstackClone: OpenstackCloneInput,
+  openstackMove: OpenstackMoveInput,
+  openstackRename: OpenstackRenameInput,
   snoPreUpgradeBackup: SnoPreUpgradeBackupInput,
   snoUpgradeRecovery: SnoUpgradeRecoveryInput,
   rearPrepareStore: RearPrepareStoreInput,
