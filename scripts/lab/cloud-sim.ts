@@ -80,7 +80,10 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
 
   const base = state.addImage({ name: 'debian-12-base', status: 'queued' });
   await writeImageFile(base, join(o.dataDir, `${base.id}.img`), o.baseImage);
-  for (const s of o.servers) o.dns?.add(state.addServer(s.name, s.status ?? 'ACTIVE', s.volumeBacked ? null : base.id).name, state.serverNamed(s.name).address);
+  for (const s of o.servers) {
+    const added = state.addServer(s.name, s.status ?? 'ACTIVE', s.volumeBacked ? null : base.id);
+    o.dns?.add(added.name, added.address);
+  }
 
   const tokens = new Set<string>();
   let origin = '';
