@@ -129,7 +129,10 @@ export class OpenstackSession {
     } catch (err) {
       if (cancel?.aborted) throw err;
       // Unreachable or slow API: retryable; the step's retry policy bounds it.
-      throw ApplicationFailure.create({ message: `${what}: ${(err as Error).name === 'TimeoutError' ? `no answer within ${REQUEST_MS / 1000} s` : (err as Error).message}`, type: 'CloudUnreachable' });
+      // fetch's own message is a bare "fetch failed": the cause says why (ECONNREFUSED, a closed socket, …).
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = (err as Error).name === 'TimeoutError' ? `no answer within ${REQUEST_MS / 1000} s` : `${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`;
+      throw ApplicationFailure.create({ message: `${what}: ${why}`, type: 'CloudUnreachable' });
     }
   }
 }

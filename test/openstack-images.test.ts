@@ -11,15 +11,27 @@
 //   through the `delete-source` gate, and the server is created again only once its DNS entry has expired;
 // - move with a damaged upload: Failed at the checksum, the source never deleted, no gate opened;
 // - rename: the new hostname is in the guest, the old server deleted after the new one was verified;
-// - refusals before anything changes: volume-backed, transitional state, a name taken, bad input.
+// - refusals before anything changes: volume-backed, transitional state, a name taken, bad input;
+// - retried download/upload/create activities reuse what their run made (one image, one server per name),
+//   and the DNS wait parks at its bound instead of waiting forever.
 // Four sysprep runs share the machine at once (one appliance each): about a minute on 2 cores.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { makeCloudApi } from '../activities/openstack-api.js';
+import { makeOpenstackDnsActivities } from '../activities/openstack-dns.js';
+import { makeOpenstackImageFileActivities } from '../activities/openstack-image-files.js';
+import { makeOpenstackServerActivities } from '../activities/openstack-servers.js';
+import { SshPool } from '../activities/ssh.js';
+import type { WorkerConfig } from '../workers/config.js';
 import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
 import { DnsZone, startDnsSim, type DnsSim } from '../scripts/lab/dns-sim.js';
 import { makeGuestDisk } from '../scripts/lab/guest-disk.js';
@@ -33,9 +45,11 @@ let lab2: CloudSim;
 let dns: DnsSim;
 let worker: RunningWorker;
 const zone = new DnsZone(1500);
-const pw = { lab: `pw-${randomBytes(10).toString('hex')}`, lab2: `pw-${randomBytes(10).toString('hex')}` };
+// pw-<24 hex>: the pattern zz-secrets.test.ts looks for in every history.
+const pw = { lab: `pw-${randomBytes(12).toString('hex')}`, lab2: `pw-${randomBytes(12).toString('hex')}` };
 const machineId = randomBytes(16).toString('hex');
 let sysprepEnv: Record<string, string> = {};
+let openstack: WorkerConfig['openstack'];
 
 before(async () => {
   env = await testEnv();
@@ -53,7 +67,7 @@ before(async () => {
   writeFileSync(clouds, ['clouds:', ...entry('lab', lab, 'lab-project', pw.lab), ...entry('lab2', lab2, 'other-project', pw.lab2), ''].join('\n'), { mode: 0o600 });
   // The worker's own sysprep environment (workers/runbooks.yaml: force_tcg on this KVM-less machine).
   sysprepEnv = env.config.openstack.sysprep.env;
-  const openstack = {
+  openstack = {
     ...env.config.openstack,
     cloudsYaml: clouds,
     pollSeconds: 0.2,
@@ -84,14 +98,17 @@ function settled(h: WorkflowHandle, timeoutMs = 600_000) {
 }
 
 /** Files of several guest disks, read in ONE libguestfs appliance (each start costs tens of seconds under TCG). */
-function guestFiles(disks: string[], files: string[]): { [file: string]: string | null }[] {
+// Async: a blocked event loop would also stall this process's worker and the simulators' HTTP servers.
+async function guestFiles(disks: string[], files: string[]): Promise<{ [file: string]: string | null }[]> {
   const script = ['run'];
   disks.forEach((_, d) => {
     script.push(`mount-ro /dev/sd${String.fromCharCode(97 + d)} /`);
     files.forEach((f) => script.push(`echo @@${d}@@${f}`, `is-file ${f}`, `-cat ${f}`));
     script.push('umount /');
   });
-  const out = execFileSync('guestfish', ['--ro', ...disks.flatMap((f) => ['--format=qcow2', '-a', f])], { input: script.join('\n'), encoding: 'utf8', env: { ...process.env, ...sysprepEnv } });
+  const fish = promisify(execFile)('guestfish', ['--ro', ...disks.flatMap((f) => ['--format=qcow2', '-a', f])], { encoding: 'utf8', env: { ...process.env, ...sysprepEnv } });
+  fish.child.stdin!.end(script.join('\n'));
+  const out = (await fish).stdout;
   const result = disks.map(() => ({}) as { [file: string]: string | null });
   for (const part of out.split(/^@@/m).slice(1)) {
     const m = /^(\d+)@@(\S+)\n(true|false)\n([\s\S]*)$/.exec(part);
@@ -214,7 +231,7 @@ test('openstackRename: the new hostname is in the guest; the old server goes aft
 
 test('virt-sysprep really cleaned the copies, never the snapshots (read back with guestfish)', async () => {
   const files = ['/etc/machine-id', '/etc/ssh/ssh_host_ed25519_key', '/etc/krb5.keytab', '/etc/hostname'];
-  const [original, clone, moved, renamed] = guestFiles([fileOf(lab, 'web-2-snapshot'), fileOf(lab, 'web-2-image'), fileOf(lab2, 'app-1-image'), fileOf(lab, 'db-2-image')], files);
+  const [original, clone, moved, renamed] = await guestFiles([fileOf(lab, 'web-2-snapshot'), fileOf(lab, 'web-2-image'), fileOf(lab2, 'app-1-image'), fileOf(lab, 'db-2-image')], files);
   // The snapshot glance keeps is the server's disk as it was.
   assert.deepEqual(original, { '/etc/machine-id': machineId, '/etc/ssh/ssh_host_ed25519_key': 'lab guest host key (stand-in)', '/etc/krb5.keytab': 'lab guest keytab (stand-in)', '/etc/hostname': 'lab-guest' });
   // Clone: virt-sysprep's defaults; machine-id emptied, then customize writes a fresh random one.
@@ -224,4 +241,58 @@ test('virt-sysprep really cleaned the copies, never the snapshots (read back wit
   assert.deepEqual([moved!['/etc/machine-id'], moved!['/etc/krb5.keytab'], moved!['/etc/ssh/ssh_host_ed25519_key']], [machineId, null, 'lab guest host key (stand-in)']);
   // Rename: the new hostname.
   assert.equal(renamed!['/etc/hostname'], 'db-2');
+});
+
+/** An activity context outside a worker; its expected failures are not logged as warnings. */
+const mock = (): MockActivityEnvironment => new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') });
+
+test('retried downloads, uploads and creates reuse what their own run made: one image, one server per name', async () => {
+  const config = { ...env.config, openstack };
+  const ssh = new SshPool(env.inventory);
+  const api = makeCloudApi(config);
+  const files = makeOpenstackImageFileActivities(ssh, api, config);
+  const servers = makeOpenstackServerActivities(api, config);
+  const wf = uniqueId('os-retry');
+  const path = `${openstack.imageDir}/${wf}/snapshot.qcow2`;
+  try {
+    // Onto the real cloud-client, checked against glance's hashes.
+    const snap = lab.state.imagesNamed('web-2-snapshot')[0]!;
+    const got = (await mock().run(files.openstackDownloadImage, { cloud: 'lab', imageId: snap.id, host: 'cloud-client', path })) as { md5: string; sha512: string; bytes: number };
+    assert.deepEqual([got.md5, got.sha512, got.bytes], [snap.checksum, snap.hashValue, snap.size]);
+    type Upload = { reused: boolean; image: ImageView; sent?: { sha512: string } };
+    const upload = (workflowId: string) => mock().run(files.openstackUploadImage, { cloud: 'lab', host: 'cloud-client', path, name: 'retry-image', properties: { os: 'LINUX' }, workflowId }) as Promise<Upload>;
+    const first = await upload(wf);
+    assert.deepEqual([first.reused, first.sent?.sha512], [false, snap.hashValue]);
+    const image = await waitFor('the upload to become active', async () => lab.state.imagesNamed('retry-image').find((i) => i.status === 'active'));
+    const again = await upload(wf);
+    assert.deepEqual([again.reused, again.image.id], [true, image.id]);
+    await assert.rejects(upload('someone-else'), /cloud "lab" already has an image named retry-image/);
+    assert.equal(lab.state.imagesNamed('retry-image').length, 1, 'one image of that name');
+
+    type Created = { reused: boolean; server: { id: string } };
+    const create = (workflowId: string, over: Record<string, string> = {}) =>
+      mock().run(servers.openstackCreateServer, { cloud: 'lab', name: 'retry-1', imageId: image.id, flavor: 'm2.small', keyName: 'lab-key', workflowId, ...over }) as Promise<Created>;
+    const s1 = await create(wf);
+    const s2 = await create(wf);
+    assert.deepEqual([s1.reused, s2.reused, s2.server.id], [false, true, s1.server.id]);
+    await assert.rejects(create('someone-else'), /cloud "lab" already has a server named retry-1/);
+    await assert.rejects(create(wf, { name: 'retry-2', keyName: 'nobody-key' }), /cloud "lab" has no key pair nobody-key/);
+    await assert.rejects(create(wf, { name: 'retry-2', flavor: 'm9.huge' }), /cloud "lab" has no flavor m9\.huge \(it has: m2\.small, m2\.medium\)/);
+    assert.deepEqual(lab.state.servers().filter((s) => s.name.startsWith('retry-')).map((s) => s.name), ['retry-1']);
+  } finally {
+    ssh.closeAll();
+    rmSync(join(openstack.imageDir, wf), { recursive: true, force: true });
+  }
+});
+
+test('the DNS wait parks when the name still resolves at its bound, and ends at once for a name that never existed', async () => {
+  const acts = makeOpenstackDnsActivities({ ...env.config, openstack: { ...openstack, dns: { servers: [dns.server], domain: null, timeoutSeconds: 1, pollSeconds: 0.2 } } });
+  await assert.rejects(mock().run(acts.openstackWaitDnsGone, { name: 'web-1' }), (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure, String(err));
+    assert.deepEqual([err.type, err.nonRetryable], ['CloudTimeout', true]);
+    assert.match(err.message, /^web-1 still resolves to 10\.0\.0\.\d+ after 1 s \(openstack\.dns\.timeoutSeconds\): retry to wait again, or abort$/);
+    return true;
+  });
+  const gone = (await mock().run(acts.openstackWaitDnsGone, { name: 'never-existed' })) as { lookups: number; hadAddress: string | null };
+  assert.deepEqual([gone.lookups, gone.hadAddress], [1, null]);
 });
