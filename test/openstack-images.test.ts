@@ -156,6 +156,28 @@ test('refused before anything changes: volume-backed, transitional state, a take
   const rf = await failureOf(r);
   assert.equal(rf.type, 'InvalidInput');
   for (const field of ['newName', 'properties.os']) assert.match(rf.message, new RegExp(`\\b${field.replace('.', '\\.')}: `), field);
+  // A dry run reads for real and plans the rest: the order is the procedure's, and nothing changes.
+  const dry = await env.start('openstackMove', uniqueId('os-move-dry'), { fromCloud: 'lab', toCloud: 'lab2', server: 'app-1', keepName: true, requestedBy: 'alice', dryRun: true });
+  const plan = ((await dry.result()) as { plan: { name: string; kind: string }[] }).plan.map((p) => p.name);
+  assert.deepEqual(plan.slice(plan.indexOf('stop the server')), [
+    'stop the server',
+    'snapshot the server',
+    'wait for the snapshot to become active',
+    'download the snapshot',
+    'copy the snapshot',
+    'virt-sysprep the copy',
+    'check and checksum the copy',
+    'upload the image',
+    'wait for the image to become active and check its checksum',
+    'delete-source',
+    'delete the source server',
+    'wait for the DNS entry to expire',
+    'create the server',
+    'wait for the new server',
+    'verify the new server',
+    'remove the image files',
+  ]);
+  assert.equal(lab.state.serverNamed('app-1').status, 'ACTIVE', 'a dry run stops nothing');
   assert.equal(noChange(lab), before, 'no server, image or upload was asked for');
   assert.equal(noChange(lab2), 0);
   assert.equal(lab.state.servers().length, 6);
