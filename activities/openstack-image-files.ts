@@ -69,6 +69,17 @@ function exec(ssh: SshPool, host: string, argv: string[], drain = true): Promise
   );
 }
 
+/** The file's size on the host; a missing or unreadable file is a refusal (before glance gets an image record). */
+async function hostFileSize(ssh: SshPool, host: string, path: string): Promise<number> {
+  const st = await exec(ssh, host, ['stat', '-L', '-c', '%s', '--', path], false);
+  st.ch.end();
+  let out = '';
+  st.ch.on('data', (b: Buffer) => (out += b.toString('utf8')));
+  const end = await st.exit;
+  if (end.code !== 0 || !/^\d+\s*$/.test(out)) throw refuse(`${host}: no readable file ${path} (${end.stderr || `exit ${end.code}`})`);
+  return Number(out.trim());
+}
+
 export function makeOpenstackImageFileActivities(ssh: SshPool, api: CloudApi, config: WorkerConfig) {
   const bound = (ctx: Context): AbortSignal => AbortSignal.any([ctx.cancellationSignal, AbortSignal.timeout(config.openstack.transferTimeoutSeconds * 1000)]);
 
@@ -98,6 +109,9 @@ export function makeOpenstackImageFileActivities(ssh: SshPool, api: CloudApi, co
       signal.addEventListener('abort', stop, { once: true });
       try {
         await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), meter, to.ch);
+      } catch (err) {
+        to.ch.close(); // the .partial file stays behind, never renamed; a retry writes it again
+        throw err;
       } finally {
         signal.removeEventListener('abort', stop);
       }
@@ -137,6 +151,7 @@ export function makeOpenstackImageFileActivities(ssh: SshPool, api: CloudApi, co
       if (others.length) throw refuse(`cloud "${a.cloud}" already has an image named ${a.name} (${others.map((i) => `${i.id}, ${i.status}`).join('; ')}): choose another name or delete it first`);
       let image = named[0];
       if (image && image.status !== 'queued') return { image, reused: true }; // uploaded by an earlier attempt; the wait judges it
+      const size = await hostFileSize(ssh, a.host, a.path);
       if (!image) {
         const r = await os.request<GlanceImage>('image', 'POST', '/images', {
           name: a.name,
@@ -152,10 +167,19 @@ export function makeOpenstackImageFileActivities(ssh: SshPool, api: CloudApi, co
       from.ch.end();
       const { meter, done } = digester(ctx);
       const body = Readable.toWeb(from.ch.pipe(meter)) as ReadableStream<Uint8Array>;
-      await os.transfer('PUT', `/images/${image.id}/file`, bound(ctx), body);
+      try {
+        await os.transfer('PUT', `/images/${image.id}/file`, bound(ctx), body);
+      } catch (err) {
+        from.ch.close(); // glance refused or the link broke: stop reading the file on the host
+        throw err;
+      }
       const end = await from.exit;
-      if (end.code !== 0) throw ApplicationFailure.create({ message: `${a.host}: reading ${a.path} failed (exit ${end.code}): ${end.stderr}`, type: 'TransferFailed' });
-      return { image: (await api.getImage(a.cloud, image.id)) ?? image, reused: false, sent: done() };
+      const sent = done();
+      // A short read would reach glance as a complete (smaller) image: the wait's checksum would catch it, but say why here.
+      if (end.code !== 0 || sent.bytes !== size) {
+        throw ApplicationFailure.create({ message: `${a.host}: reading ${a.path} failed (exit ${end.code}, ${sent.bytes} of ${size} bytes sent): ${end.stderr}`, type: 'TransferFailed' });
+      }
+      return { image: (await api.getImage(a.cloud, image.id)) ?? image, reused: false, sent };
     },
   };
 }

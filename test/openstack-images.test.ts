@@ -298,6 +298,10 @@ test('retried downloads, uploads and creates reuse what their own run made: one 
     const again = await upload(wf);
     assert.deepEqual([again.reused, again.image.id], [true, image.id]);
     await assert.rejects(upload('someone-else'), /cloud "lab" already has an image named retry-image/);
+    // A file missing on the host is refused before glance gets an image record.
+    const missing = mock().run(files.openstackUploadImage, { cloud: 'lab', host: 'cloud-client', path: `${path}.missing`, name: 'retry-missing', properties: {}, workflowId: wf });
+    await assert.rejects(missing, /cloud-client: no readable file .*snapshot\.qcow2\.missing/);
+    assert.equal(lab.state.imagesNamed('retry-missing').length, 0);
     assert.equal(lab.state.imagesNamed('retry-image').length, 1, 'one image of that name');
 
     type Created = { reused: boolean; server: { id: string } };
