@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import type { Command, CommandResult, LocalCommand, RemoteCommand } from '../workflows/commands.js';
 import { AuditStore, type CapturedStream } from './audit-store.js';
 import { hostRunKey, STEP_SCRIPT } from './remote-step.js';
-import { InvalidCommandError, quoteArgv } from './shell-quote.js';
+import { InvalidCommandError, quoteArgv, remoteLine } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
 
 export interface RunCommandRequest {
@@ -51,8 +51,10 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
     const workflowId = ctx.info.workflowExecution?.workflowId ?? 'no-workflow';
     const runId = ctx.info.workflowExecution?.runId ?? 'no-run';
     let argv: string[];
+    let line = '';
     try {
       argv = effectiveArgv(req.command);
+      if (req.command.kind === 'remote') line = stepLine(req.command, argv, hostRunKey(workflowId, runId, req.runKey), req.once);
     } catch (err) {
       throw ApplicationFailure.create({ message: (err as Error).message, type: 'InvalidCommand', nonRetryable: true });
     }
@@ -67,7 +69,7 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
       const host = req.command.kind === 'remote' ? req.command.host : 'worker';
       const { exitCode, reattached } =
         req.command.kind === 'remote'
-          ? await runRemote(ssh, req.command, argv, hostRunKey(workflowId, runId, req.runKey), req.once, sink, ctx)
+          ? await runRemote(ssh, req.command, line, hostRunKey(workflowId, runId, req.runKey), req.once, sink, ctx)
           : await runLocal(req.command, argv, sink, ctx);
       const result: CommandResult = {
         host,
@@ -103,18 +105,21 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
   };
 }
 
+/** The host-side step protocol's command line for one command (validated: quoting and length). */
+function stepLine(c: RemoteCommand, argv: string[], key: string, once: boolean): string {
+  return remoteLine(['sh', '-c', STEP_SCRIPT, 'rb-step', key, once ? 'once' : 'again', c.stdin !== undefined ? '1' : '0', c.cwd ?? '', ...argv]);
+}
+
 async function runRemote(
   ssh: SshPool,
   c: RemoteCommand,
-  argv: string[],
+  line: string,
   key: string,
   once: boolean,
   sink: { stdout: CapturedStream; stderr: CapturedStream },
   ctx: Context,
 ): Promise<{ exitCode: number; reattached: boolean }> {
   ssh.host(c.host); // unknown host: non-retryable, before anything is attempted
-  const mode = once ? 'once' : 'again';
-  const line = quoteArgv(['sh', '-c', STEP_SCRIPT, 'rb-step', key, mode, c.stdin !== undefined ? '1' : '0', c.cwd ?? '', ...argv]);
   const signal = ctx.cancellationSignal;
   const killOnCancel = (): void => {
     // The remote process group outlives our channel by design (setsid); cancelling must end it explicitly.

@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ClientChannel } from 'ssh2';
 import { failureLine, type RemoteCommand } from '../workflows/commands.js';
 import { effectiveArgv } from './command.js';
-import { quoteArgv } from './shell-quote.js';
+import { remoteLine } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
 import type { WorkerConfig } from '../workers/config.js';
 import { ageFilter } from './backup-store.js';
@@ -54,11 +54,11 @@ interface OpenChannel {
   exit: Promise<number>;
 }
 
-function openChannel(ssh: SshPool, host: string, argv: string[], note: (why: string) => void): Promise<OpenChannel> {
+function openChannel(ssh: SshPool, host: string, line: string, note: (why: string) => void): Promise<OpenChannel> {
   return ssh.connect(host).then(
     (c) =>
       new Promise((resolve, reject) =>
-        c.exec(quoteArgv(argv), (err, ch) => (err ? reject(err) : resolve({ ch, exit: exitOf(ch, note) }))),
+        c.exec(line, (err, ch) => (err ? reject(err) : resolve({ ch, exit: exitOf(ch, note) }))),
       ),
   );
 }
@@ -90,8 +90,15 @@ export function makePipeCommands(ssh: SshPool, config: WorkerConfig) {
     const keep = (k: keyof typeof tails, b: Buffer): void => {
       tails[k] = (tails[k] + b.toString('utf8')).slice(-TAIL);
     };
-    const from = await openChannel(ssh, req.from.host, effectiveArgv(req.from), (why) => keep('fromErr', Buffer.from(`\n${why}`)));
-    const to = await openChannel(ssh, req.to.host, effectiveArgv(req.to), (why) => keep('toErr', Buffer.from(`\n${why}`)));
+    let lines: [string, string];
+    try {
+      lines = [remoteLine(effectiveArgv(req.from)), remoteLine(effectiveArgv(req.to))];
+    } catch (err) {
+      // A NUL, a bad env name or an over-long line: the same request fails the same way every time.
+      throw ApplicationFailure.create({ message: (err as Error).message, type: 'InvalidCommand', nonRetryable: true });
+    }
+    const from = await openChannel(ssh, req.from.host, lines[0], (why) => keep('fromErr', Buffer.from(`\n${why}`)));
+    const to = await openChannel(ssh, req.to.host, lines[1], (why) => keep('toErr', Buffer.from(`\n${why}`)));
     const [src, dst, fromExit, toExit] = [from.ch, to.ch, from.exit, to.exit];
     src.stderr.on('data', (b: Buffer) => keep('fromErr', b));
     dst.on('data', (b: Buffer) => keep('toOut', b));

@@ -55,7 +55,18 @@ export class SshPool {
       c.on('ready', () => resolve(c));
       c.on('error', (err) => {
         forget();
-        if (offered && !offered.equals(pinned)) {
+        // A host with no key of the pinned type fails the key exchange before offering any key: that is a
+        // changed host key too (re-keyed with another algorithm), not a network problem to retry.
+        const noPinnedType = !offered && /no matching host key format/.test(err.message);
+        if (noPinnedType) {
+          reject(
+            ApplicationFailure.create({
+              message: `host key of ${name} (${h.address}:${h.port}) does not match the inventory: the host offers no ${h.hostKey.split(' ')[0]} key, pinned ${fingerprintOf(pinned)}`,
+              type: 'HostKeyMismatch',
+              nonRetryable: true,
+            }),
+          );
+        } else if (offered && !offered.equals(pinned)) {
           reject(
             ApplicationFailure.create({
               message:
@@ -106,24 +117,24 @@ export class SshPool {
     io: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void; stdin?: string; signal?: AbortSignal },
   ): Promise<ExecOutcome> {
     const c = await this.connect(name);
-    const ch: ClientChannel = await new Promise((resolve, reject) =>
-      c.exec(command, (err, stream) => (err ? reject(err) : resolve(stream))),
-    );
     return new Promise((resolve, reject) => {
-      let outcome: ExecOutcome = { code: null };
-      ch.on('exit', (code: number | null, signal?: string) => {
-        outcome = { code, signal };
+      // The listeners go on inside the exec callback, not after an await: ssh2 can parse the channel's
+      // exit-status and close from the same packet batch as the exec reply, and a listener added one
+      // microtask later lost the exit code (measured: code null about once in 120 fast commands).
+      c.exec(command, (err, ch: ClientChannel) => {
+        if (err) return reject(err);
+        let outcome: ExecOutcome = { code: null };
+        ch.on('exit', (code: number | null, signal?: string) => {
+          outcome = { code, signal };
+        });
+        ch.on('data', (b: Buffer) => io.stdout?.(b));
+        ch.stderr.on('data', (b: Buffer) => io.stderr?.(b));
+        ch.on('close', () => resolve(outcome));
+        ch.on('error', reject);
+        io.signal?.addEventListener('abort', () => ch.close(), { once: true });
+        if (io.stdin !== undefined) ch.end(io.stdin);
+        else ch.end();
       });
-      ch.on('data', (b: Buffer) => io.stdout?.(b));
-      ch.stderr.on('data', (b: Buffer) => io.stderr?.(b));
-      ch.on('close', () => resolve(outcome));
-      ch.on('error', reject);
-      const onAbort = (): void => {
-        ch.close();
-      };
-      io.signal?.addEventListener('abort', onAbort, { once: true });
-      if (io.stdin !== undefined) ch.end(io.stdin);
-      else ch.end();
     });
   }
 

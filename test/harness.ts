@@ -221,3 +221,18 @@ export async function cliJson(...args: string[]): Promise<any> { // eslint-disab
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
+
+/** History as text with every payload decoded (payload data is bytes: JSON inside, or ciphertext). A plain
+ * JSON.stringify of a history turns payload bytes into {"0":123,…} and would never show a secret. */
+export function textOf(value: unknown, out: string[] = []): string[] {
+  if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
+  else if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => textOf(v, out));
+  else if (value && typeof value === 'object') Object.values(value).forEach((v) => textOf(v, out));
+  return out;
+}
+
+/** A run's whole history as decoded text, for "this secret never entered history" assertions. */
+export async function historyText(h: WorkflowHandle): Promise<string> {
+  return textOf(await h.fetchHistory()).join('\n');
+}

@@ -26,16 +26,16 @@ function pinning(hostKey: string): Inventory {
   return { ...inv, hosts: { ...inv.hosts, [TARGET]: { ...inv.hosts[TARGET]!, hostKey } } };
 }
 
-function freshKey(): string {
+function freshKey(type = 'ed25519'): string {
   const dir = scratchDir('hostkey');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'never-seen', '-f', join(dir, 'k')]);
+  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'never-seen', '-f', join(dir, 'k')]);
   return readFileSync(join(dir, 'k.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
 }
 
 test('a changed or unknown host key is refused, non-retryable, on every SSH path; nothing runs', async () => {
   const real = loadInventory(process.env.RUNBOOK_INVENTORY);
   const marker = `/tmp/hostkey-${uniqueId('m')}`;
-  const keys = { "another host's key": real.hosts['cloud-client']!.hostKey, 'a key never seen': freshKey() };
+  const keys = { "another host's key": real.hosts['cloud-client']!.hostKey, 'a key never seen': freshKey(), 'a key of a type the host lacks (ecdsa)': freshKey('ecdsa') };
   let tried = 0;
   let refused = 0;
   for (const [what, key] of Object.entries(keys)) {
@@ -65,6 +65,6 @@ test('a changed or unknown host key is refused, non-retryable, on every SSH path
     }
   }
   assert.equal(onHost(real, TARGET, `test -e ${marker} && echo ran || echo absent`).trim(), 'absent', 'no command ran on the host');
-  console.log(`host-keys: ${refused}/${tried} refused as HostKeyMismatch, non-retryable (runCommand, pipe source, pipe destination, hostFacts × another host's key, a key never seen)`);
+  console.log(`host-keys: ${refused}/${tried} refused as HostKeyMismatch, non-retryable (runCommand, pipe source, pipe destination, hostFacts × another host's key, a key never seen, a key type the host lacks)`);
   assert.equal(refused, tried);
 });

@@ -36,7 +36,7 @@ import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
 import { DnsZone, startDnsSim, type DnsSim } from '../scripts/lab/dns-sim.js';
 import { makeGuestDisk } from '../scripts/lab/guest-disk.js';
 import type { ImageView } from '../workflows/openstack-rules.js';
-import { failureOf, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { failureOf, historyText, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 
 /**
@@ -207,6 +207,7 @@ test('openstackClone: a new server on a sysprepped copy; the snapshot glance kee
   const web2 = lab.state.serverNamed('web-2');
   assert.deepEqual([web2.flavor, web2.keyName, web2.imageId], ['m2.medium', 'lab-key', image.id]);
   assert.equal(lab.state.serverNamed('web-1').status, 'ACTIVE', 'the source keeps running');
+  assert.ok(!(await historyText(runs.clone)).includes(pw.lab), 'the clouds.yaml password is not in history (payloads decoded)');
 });
 
 test('openstackMove with a damaged upload fails at the checksum: the source is never deleted', needsGuestfs, async () => {
@@ -246,6 +247,8 @@ test('openstackMove keeping the name: delete only after the target image is acti
   const created = lab2.state.serverNamed('app-1');
   assert.ok(created.createdAt > lookups.filter((q) => !q.address).at(-1)!.at, 'created after the name stopped resolving');
   assert.equal(created.imageId, target.id);
+  const history = await historyText(runs.move);
+  assert.ok(!history.includes(pw.lab) && !history.includes(pw.lab2), 'neither clouds.yaml password is in history (payloads decoded)');
 });
 
 test('openstackRename: the new hostname is in the guest; the old server goes after the new one is verified', needsGuestfs, async () => {

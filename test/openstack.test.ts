@@ -23,7 +23,7 @@ import { makeOpenstackActivities } from '../activities/openstack.js';
 import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
 import { WorkerConfigSchema } from '../workers/config.js';
 import type { ImageView } from '../workflows/openstack-rules.js';
-import { failureOf, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { failureOf, historyText, type RunningWorker, scratchDir, status, testEnv, type TestEnv, uniqueId, waitFor } from './harness.js';
 import { saveHistory } from './history-files.js';
 
 let env: TestEnv;
@@ -94,7 +94,7 @@ function settled(h: WorkflowHandle, timeoutMs = 60_000) {
 }
 
 async function assertNoPassword(h: WorkflowHandle): Promise<void> {
-  assert.ok(!JSON.stringify(await h.fetchHistory()).includes(password), 'the clouds.yaml password is not in history');
+  assert.ok(!(await historyText(h)).includes(password), 'the clouds.yaml password is not in history');
 }
 
 const actions = (): number => sim.state.log.filter((l) => /^POST \/compute\/v2\.1\/servers\/[^/]+\/action$/.test(l)).length;

@@ -131,6 +131,32 @@ describe('remote steps', () => {
   });
 });
 
+describe('the SSH channel and the command line', () => {
+  test('300 fast commands on one pooled connection: every exit code arrives (none lost to a late listener)', async () => {
+    const codes: (number | null)[] = [];
+    for (let i = 0; i < 300; i++) codes.push((await ssh.exec(HOST, `exit ${i % 7}`, {})).code);
+    const wrong = codes.map((c, i) => [i, c] as const).filter(([i, c]) => c !== i % 7);
+    assert.deepEqual(wrong, [], `commands whose exit code was lost or wrong: ${wrong.length}/300`);
+  });
+
+  test('a command line over one shell argument\'s limit, or a NUL, is InvalidCommand, non-retryable, before anything runs', async () => {
+    const wf = uniqueId('rs-long');
+    const marker = `/tmp/${wf}`;
+    const huge = 'x'.repeat(130 * 1024);
+    const invalid = (e: { type?: string; nonRetryable?: boolean; message: string }): boolean =>
+      e.type === 'InvalidCommand' && e.nonRetryable === true;
+    await assert.rejects(
+      inWorkflow(wf).run(runCommand, { command: remote(HOST, ['sh', '-c', 'touch "$1"', 'x', marker, huge]), runKey: '7.0.r0', once: true, step: 'long' }),
+      (e: { type?: string; nonRetryable?: boolean; message: string }) => invalid(e) && /over the 131071-byte limit/.test(e.message),
+    );
+    const pipe = makePipeCommands(ssh, loadWorkerConfig());
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
+    await assert.rejects(env.run(pipe, { from: remote(HOST, ['sh', '-c', 'touch "$1"; echo x', 'x', marker, huge]), to: remote('backup-store', ['cat']), step: 'pipe' }), invalid);
+    await assert.rejects(env.run(pipe, { from: remote(HOST, ['echo', 'a\0b']), to: remote('backup-store', ['sh', '-c', 'touch "$1"', 'x', marker]), step: 'pipe' }), invalid);
+    assert.equal(onHost(inventory, HOST, `test -e ${marker} && echo ran || echo absent`).trim(), 'absent');
+  });
+});
+
 describe('streaming between hosts', () => {
   test('stdout of one host streams into stdin of another with flat worker memory, counted and hashed', async () => {
     const pipe = makePipeCommands(ssh, loadWorkerConfig());

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readDatabaseSettings } from '../scripts/lab/lava-database.js';
 import type { LabOptions } from '../scripts/lab/layout.js';
-import { testEnv, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
+import { testEnv, textOf, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 let worker: RunningWorker;
@@ -72,15 +72,6 @@ const PATTERNS: { what: string; re: RegExp }[] = [
   { what: 'age identity', re: /AGE-SECRET-KEY-1[0-9A-Z]{20,}/ },
   { what: 'private key block', re: /-----BEGIN [A-Z ]*PRIVATE KEY-----/ },
 ];
-
-/** History as text with every payload decoded (payload data is bytes: JSON inside, or ciphertext). */
-function textOf(value: unknown, out: string[] = []): string[] {
-  if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
-  else if (typeof value === 'string') out.push(value);
-  else if (Array.isArray(value)) value.forEach((v) => textOf(v, out));
-  else if (value && typeof value === 'object') Object.values(value).forEach((v) => textOf(v, out));
-  return out;
-}
 
 test('no history of the suite holds secret material', async () => {
   // Runs of its own too, so the scan has something to read when this file runs alone.
