@@ -7,6 +7,7 @@ import { makeRunCommand } from './command.js';
 import { makeBackupStoreActivities } from './backup-store.js';
 import { makeHostFacts } from './host-facts.js';
 import { makeOpenstackActivities } from './openstack.js';
+import { makeLibvirtActivities } from './libvirt.js';
 import { makePipeCommands } from './pipe.js';
 import { makeRebootActivities } from './node-reboot.js';
 import { makeAdminActivities } from './runbook-admin.js';
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
       ...makeRebootActivities(ssh),
       ...makeBackupStoreActivities(deps.config),
       ...makeOpenstackActivities(deps.config),
+      ...makeLibvirtActivities(ssh, audit, deps.config),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),
     },
     close: () => ssh.closeAll(),

@@ -64,6 +64,17 @@ export const WorkerConfigSchema = z.object({
       serverTimeoutSeconds: z.number().int().positive().default(1800),
     })
     .default({ cloudsYaml: null, pollSeconds: 5, imageTimeoutSeconds: 3600, serverTimeoutSeconds: 1800 }),
+  /**
+   * libvirt on the hypervisors (rearControllerRecovery): how the hypervisor host's virsh is called and where
+   * rescue ISOs and saved domain definitions go there. uri null = virsh's own default on that host.
+   */
+  libvirt: z
+    .object({
+      uri: z.string().regex(/^[a-z0-9+]+:\/\/[A-Za-z0-9._\/?=&+-]*$/, 'a libvirt URI such as qemu:///system').nullable().default(null),
+      sudo: z.boolean().default(true),
+      isoDir: z.string().regex(/^\/[A-Za-z0-9._\/+-]{1,200}$/, 'an absolute path (letters, digits, "._-/+")').refine((p) => !p.split('/').includes('..'), 'no ".."').default('/var/lib/libvirt/images'),
+    })
+    .default({ uri: null, sudo: true, isoDir: '/var/lib/libvirt/images' }),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -92,6 +103,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_BACKUP_AGE_RECIPIENTS) c.backups.ageRecipients = env.RUNBOOK_BACKUP_AGE_RECIPIENTS.split(',').map((r) => r.trim()).filter(Boolean);
   if (env.RUNBOOK_BACKUP_AGE_IDENTITY) c.backups.ageIdentityFile = env.RUNBOOK_BACKUP_AGE_IDENTITY;
   if (env.RUNBOOK_OPENSTACK_CLOUDS) c.openstack.cloudsYaml = env.RUNBOOK_OPENSTACK_CLOUDS;
+  if (env.RUNBOOK_LIBVIRT_URI) c.libvirt.uri = env.RUNBOOK_LIBVIRT_URI;
+  if (env.RUNBOOK_LIBVIRT_ISO_DIR) c.libvirt.isoDir = env.RUNBOOK_LIBVIRT_ISO_DIR;
+  if (env.RUNBOOK_LIBVIRT_SUDO) c.libvirt.sudo = env.RUNBOOK_LIBVIRT_SUDO !== 'false' && env.RUNBOOK_LIBVIRT_SUDO !== '0';
   c.dataDir = resolve(c.dataDir);
   return { ...c, path };
 }

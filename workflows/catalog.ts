@@ -10,6 +10,7 @@ import { LavaWorkerBackupInput } from './lava-worker-backup.js';
 import { LavaWorkerRestoreInput } from './lava-worker-restore.js';
 import { OpenstackRollbackInput } from './openstack-rollback.js';
 import { OpenstackSnapshotInput } from './openstack-snapshot.js';
+import { RearControllerRecoveryInput } from './rear-controller-recovery.js';
 import { RearPrepareStoreInput } from './rear-prepare-store.js';
 import { SnoPreUpgradeBackupInput } from './sno-pre-upgrade-backup.js';
 import { SnoUpgradeRecoveryInput } from './sno-upgrade-recovery.js';
@@ -27,4 +28,5 @@ export const runbookInputs: Record<string, z.ZodType> = {
   snoPreUpgradeBackup: SnoPreUpgradeBackupInput,
   snoUpgradeRecovery: SnoUpgradeRecoveryInput,
   rearPrepareStore: RearPrepareStoreInput,
+  rearControllerRecovery: RearControllerRecoveryInput,
 };

@@ -12,3 +12,4 @@ export { openstackRollback } from './openstack-rollback.js';
 export { snoPreUpgradeBackup } from './sno-pre-upgrade-backup.js';
 export { snoUpgradeRecovery } from './sno-upgrade-recovery.js';
 export { rearPrepareStore } from './rear-prepare-store.js';
+export { rearControllerRecovery } from './rear-controller-recovery.js';
