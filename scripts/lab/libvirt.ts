@@ -23,6 +23,8 @@ export interface LabDomain {
   /** 'os': <os><boot dev='hd'/>; 'per-device': <boot order='1'/> on the disk. */
   bootStyle: 'os' | 'per-device';
   memoryMiB: number;
+  /** A user-mode NIC with 127.0.0.1:<port> forwarded to the guest's :22 (the heavy test's rescue system). */
+  sshForwardPort?: number;
 }
 
 export const LAB_DOMAINS: LabDomain[] = [
@@ -68,7 +70,18 @@ export const diskOf = (lv: LibvirtLayout, domain: string): string => path.join(l
 export function labDomainXml(lv: LibvirtLayout, d: LabDomain): string {
   const bootOrder = d.bootStyle === 'per-device' ? "\n      <boot order='1'/>" : '';
   const osBoot = d.bootStyle === 'os' ? "\n    <boot dev='hd'/>" : '';
-  return `<domain type='qemu'>
+  // Session libvirt has no host networking for an unprivileged user; QEMU's own user-mode network with a
+  // port forward is the one way in, passed through as QEMU arguments.
+  const nic = d.sshForwardPort
+    ? `  <qemu:commandline>
+    <qemu:arg value='-netdev'/>
+    <qemu:arg value='user,id=labnet,hostfwd=tcp:127.0.0.1:${d.sshForwardPort}-:22'/>
+    <qemu:arg value='-device'/>
+    <qemu:arg value='virtio-net-pci,netdev=labnet,bus=pcie.0,addr=0x10'/>
+  </qemu:commandline>
+`
+    : '';
+  return `<domain type='qemu'${d.sshForwardPort ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : ''}>
   <name>${d.name}</name>
   <memory unit='MiB'>${d.memoryMiB}</memory>
   <vcpu>1</vcpu>
@@ -90,7 +103,7 @@ export function labDomainXml(lv: LibvirtLayout, d: LabDomain): string {
     </serial>
     <console type='pty'/>
   </devices>
-</domain>
+${nic}</domain>
 `;
 }
 
@@ -152,6 +165,14 @@ async function startDaemon(lv: LibvirtLayout): Promise<void> {
     await log.close();
   }
   await waitFor('the lab libvirtd to write its pidfile', async () => (await daemonPid(lv)) !== undefined, { timeoutMs: 20_000, intervalMs: 100 });
+}
+
+/** Powers off and forgets a domain the lab does not keep (the heavy test's). */
+export async function removeLabDomain(labDir: string, name: string): Promise<void> {
+  if ((await labVirsh(labDir, ['domstate', name], { reject: false })).stdout.trim() === 'running') await labVirsh(labDir, ['destroy', name]);
+  await labVirsh(labDir, ['undefine', name], { reject: false });
+  const lv = libvirtLayout(labDir);
+  await rm(diskOf(lv, name), { force: true });
 }
 
 /** Puts a domain back to the lab's definition: powered off, pristine disk, empty serial log. */
