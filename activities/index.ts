@@ -11,6 +11,7 @@ import { makeOpenstackDnsActivities } from './openstack-dns.js';
 import { makeOpenstackImageFileActivities } from './openstack-image-files.js';
 import { makeOpenstackActivities } from './openstack.js';
 import { makeOpenstackServerActivities } from './openstack-servers.js';
+import { makeLibvirtActivities } from './libvirt.js';
 import { makePipeCommands } from './pipe.js';
 import { makeRebootActivities } from './node-reboot.js';
 import { makeAdminActivities } from './runbook-admin.js';
@@ -40,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
       ...makeOpenstackServerActivities(cloudApi, deps.config),
       ...makeOpenstackImageFileActivities(ssh, cloudApi, deps.config),
       ...makeOpenstackDnsActivities(deps.config),
+      ...makeLibvirtActivities(ssh, audit, deps.config),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),
     },
     close: () => ssh.closeAll(),

@@ -70,6 +70,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   snoPreUpgradeBackup: { node: 'sno-node', requestedBy: 'alice' },
   snoUpgradeRecovery: { node: 'sno-node', requestedBy: 'alice' },
   rearPrepareStore: { store: 'backup-store', requestedBy: 'alice' },
+  rearControllerRecovery: { hypervisor: 'hypervisor', domain: 'controller-0', store: 'backup-store', mode: 'manual', requestedBy: 'alice' },
 };
 
 test('one hostile field in an otherwise valid input: rejected naming exactly that field, or accepted as plain data', () => {

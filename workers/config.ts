@@ -104,6 +104,17 @@ export const WorkerConfigSchema = z.object({
       sysprep: SYSPREP_DEFAULTS,
       dns: DNS_DEFAULTS,
     }),
+  /**
+   * libvirt on the hypervisors (rearControllerRecovery): how the hypervisor host's virsh is called and where
+   * rescue ISOs and saved domain definitions go there. uri null = virsh's own default on that host.
+   */
+  libvirt: z
+    .object({
+      uri: z.string().regex(/^[a-z0-9+]+:\/\/[A-Za-z0-9._\/?=&+-]*$/, 'a libvirt URI such as qemu:///system').nullable().default(null),
+      sudo: z.boolean().default(true),
+      isoDir: z.string().regex(/^\/[A-Za-z0-9._\/+-]{1,200}$/, 'an absolute path (letters, digits, "._-/+")').refine((p) => !p.split('/').includes('..'), 'no ".."').default('/var/lib/libvirt/images'),
+    })
+    .default({ uri: null, sudo: true, isoDir: '/var/lib/libvirt/images' }),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -135,6 +146,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_LIBGUESTFS_ENV) {
     c.openstack.sysprep.env = Object.fromEntries(env.RUNBOOK_LIBGUESTFS_ENV.split(',').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
   }
+  if (env.RUNBOOK_LIBVIRT_URI) c.libvirt.uri = env.RUNBOOK_LIBVIRT_URI;
+  if (env.RUNBOOK_LIBVIRT_ISO_DIR) c.libvirt.isoDir = env.RUNBOOK_LIBVIRT_ISO_DIR;
+  if (env.RUNBOOK_LIBVIRT_SUDO) c.libvirt.sudo = env.RUNBOOK_LIBVIRT_SUDO !== 'false' && env.RUNBOOK_LIBVIRT_SUDO !== '0';
   c.dataDir = resolve(c.dataDir);
   return { ...c, path };
 }

@@ -13,6 +13,7 @@ import { OpenstackMoveInput } from './openstack-move.js';
 import { OpenstackRenameInput } from './openstack-rename.js';
 import { OpenstackRollbackInput } from './openstack-rollback.js';
 import { OpenstackSnapshotInput } from './openstack-snapshot.js';
+import { RearControllerRecoveryInput } from './rear-controller-recovery.js';
 import { RearPrepareStoreInput } from './rear-prepare-store.js';
 import { SnoPreUpgradeBackupInput } from './sno-pre-upgrade-backup.js';
 import { SnoUpgradeRecoveryInput } from './sno-upgrade-recovery.js';
@@ -33,4 +34,5 @@ export const runbookInputs: Record<string, z.ZodType> = {
   snoPreUpgradeBackup: SnoPreUpgradeBackupInput,
   snoUpgradeRecovery: SnoUpgradeRecoveryInput,
   rearPrepareStore: RearPrepareStoreInput,
+  rearControllerRecovery: RearControllerRecoveryInput,
 };

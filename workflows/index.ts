@@ -15,3 +15,4 @@ export { openstackRename } from './openstack-rename.js';
 export { snoPreUpgradeBackup } from './sno-pre-upgrade-backup.js';
 export { snoUpgradeRecovery } from './sno-upgrade-recovery.js';
 export { rearPrepareStore } from './rear-prepare-store.js';
+export { rearControllerRecovery } from './rear-controller-recovery.js';
