@@ -9,6 +9,7 @@ import { makeHostFacts } from './host-facts.js';
 import { makeCloudApi } from './openstack-api.js';
 import { makeOpenstackDnsActivities } from './openstack-dns.js';
 import { makeOpenstackImageFileActivities } from './openstack-image-files.js';
+import { makeKnownHostsActivities } from './known-hosts.js';
 import { makeOpenstackActivities } from './openstack.js';
 import { makeOpenstackServerActivities } from './openstack-servers.js';
 import { makeLibvirtActivities } from './libvirt.js';
@@ -36,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
       collectHostFacts: makeHostFacts(ssh),
       pipeCommands: makePipeCommands(ssh, deps.config),
       ...makeRebootActivities(ssh),
+      ...makeKnownHostsActivities(deps.inventory),
       ...makeBackupStoreActivities(deps.config),
       ...makeOpenstackActivities(deps.config, cloudApi),
       ...makeOpenstackServerActivities(cloudApi, deps.config),

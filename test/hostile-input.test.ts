@@ -71,6 +71,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   snoUpgradeRecovery: { node: 'sno-node', requestedBy: 'alice' },
   rearPrepareStore: { store: 'backup-store', requestedBy: 'alice' },
   rearControllerRecovery: { hypervisor: 'hypervisor', domain: 'controller-0', store: 'backup-store', mode: 'manual', requestedBy: 'alice' },
+  rearBackup: { nodes: ['controller-0'], store: 'backup-store', requestedBy: 'alice', output: 'ISO', backup: 'NETFS', exclude: ['/var/cache/*'] },
 };
 
 test('one hostile field in an otherwise valid input: rejected naming exactly that field, or accepted as plain data', () => {

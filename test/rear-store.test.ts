@@ -1,8 +1,10 @@
 // rearPrepareStore on the lab's backup-store host: the ReaR seed's store preparation without its
-// password. A system user with no login shell and a locked password, the directory 0750 owned by it, the
-// controllers' public keys as the only way in; a second run changes nothing and says so; an existing user
-// with a login shell has it taken away.
+// password. A system user with no login shell and no password ("*", not the "!" of passwd --lock, which sshd
+// without PAM refuses even for keys), the directory 0750 owned by it, the controllers' public keys as the only
+// way in: sftp with the key works, a shell login is refused. A second run changes nothing and says so; an
+// existing user with a login shell has it taken away.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -41,7 +43,7 @@ test('first run prepares the store; the second changes nothing and says so; the 
   assert.ok(first.availableBytes > 0, 'free space reported');
   assert.equal(store(`sudo -n stat -c '%U:%G %a' ${path}`).trim(), `${user}:${user} 750`);
   assert.equal(store(`getent passwd ${user} | cut -d: -f7`).trim(), '/usr/sbin/nologin');
-  assert.equal(store(`sudo -n passwd -S ${user} | cut -d' ' -f2`).trim(), 'L', 'password locked');
+  assert.equal(store(`sudo -n getent shadow ${user} | cut -d: -f2`).trim(), '*', 'no password works, and the account is not "locked"');
   // A login (what sshd or su would start) gets nologin, not a shell.
   assert.match(store(`sudo -n runuser -l ${user} -c 'echo got a shell' 2>&1 || true`), /This account is currently not available/);
 
@@ -49,7 +51,7 @@ test('first run prepares the store; the second changes nothing and says so; the 
   assert.deepEqual(second.changed, []);
   assert.equal(second.summary, 'no change: the store was already prepared');
   const r = (await second.h.result()) as RunbookResult;
-  assert.deepEqual(r.steps.filter((s) => s.state === 'ok').map((s) => s.name), ['read the store', 'read the store again'], 'only the two reads ran');
+  assert.deepEqual(r.steps.filter((s) => s.state === 'ok').map((s) => s.name), ['read the store', 'check that the store serves sftp without a shell', 'read the store again'], 'only the reads ran');
 });
 
 test('public keys are the way in (0600, owned by the user); an existing user with a login shell loses it', async () => {
@@ -60,6 +62,22 @@ test('public keys are the way in (0600, owned by the user); an existing user wit
   assert.equal(store(`sudo -n stat -c '%U %a' ${home}/.ssh/authorized_keys`).trim(), `${user} 600`);
   assert.equal(store(`sudo -n cat ${home}/.ssh/authorized_keys`).trim(), `${key} controller-0`);
   assert.deepEqual((await prepare({ user, path, authorizedKeys: [`${key} controller-0`] })).changed, []);
+
+  // What ReaR does with it: sftp with the key works (internal-sftp, no shell needed); a shell login is refused.
+  const h = env.inventory.hosts['backup-store']!;
+  const sshArgs = ['-i', h.identityFile, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'];
+  const listing = execFileSync('sftp', [...sshArgs, '-b', '-', `${user}@${h.address}`], { input: `put /etc/hostname ${path}/sftp-probe\nls -l ${path}\n`, encoding: 'utf8' });
+  assert.match(listing, /sftp-probe/);
+  assert.equal(store(`sudo -n stat -c %U ${path}/sftp-probe`).trim(), user, 'written as the backup user');
+  let shell = '';
+  try {
+    execFileSync('ssh', [...sshArgs, `${user}@${h.address}`, 'echo got a shell'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.fail('a shell command ran as the backup user');
+  } catch (err) {
+    shell = String((err as { stdout?: string }).stdout ?? '') + String((err as { stderr?: string }).stderr ?? '');
+  }
+  assert.match(shell, /This account is currently not available/);
+  assert.doesNotMatch(shell, /got a shell/);
 
   store(`sudo -n useradd --system --shell /bin/sh ${shelled}`);
   const fixed = await prepare({ user: shelled, path: `${path}-2` });

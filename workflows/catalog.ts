@@ -14,6 +14,7 @@ import { OpenstackRenameInput } from './openstack-rename.js';
 import { OpenstackRollbackInput } from './openstack-rollback.js';
 import { OpenstackSnapshotInput } from './openstack-snapshot.js';
 import { RearControllerRecoveryInput } from './rear-controller-recovery.js';
+import { RearBackupInput } from './rear-backup.js';
 import { RearPrepareStoreInput } from './rear-prepare-store.js';
 import { SnoPreUpgradeBackupInput } from './sno-pre-upgrade-backup.js';
 import { SnoUpgradeRecoveryInput } from './sno-upgrade-recovery.js';
@@ -35,4 +36,5 @@ export const runbookInputs: Record<string, z.ZodType> = {
   snoUpgradeRecovery: SnoUpgradeRecoveryInput,
   rearPrepareStore: RearPrepareStoreInput,
   rearControllerRecovery: RearControllerRecoveryInput,
+  rearBackup: RearBackupInput,
 };

@@ -16,3 +16,4 @@ export { snoPreUpgradeBackup } from './sno-pre-upgrade-backup.js';
 export { snoUpgradeRecovery } from './sno-upgrade-recovery.js';
 export { rearPrepareStore } from './rear-prepare-store.js';
 export { rearControllerRecovery } from './rear-controller-recovery.js';
+export { rearBackup } from './rear-backup.js';

@@ -1,7 +1,8 @@
 // rearPrepareStore: the ReaR seed's backup store preparation ("useradd -m -g backup -d /data/backup backup;
-// echo backup:backup | chpasswd"), without its password: a system user with no login shell and a locked
-// password, the directory owned by it (0750), and the controllers' public keys as its only way in (what
-// ReaR's sftp OUTPUT_URL/BACKUP_URL then use). Every change is conditional on what the store shows, so a
+// echo backup:backup | chpasswd"), without its password: a system user with no login shell and no password
+// ("*" in shadow), the directory owned by it (0750), and the controllers' public keys as its only way in (what
+// ReaR's sftp OUTPUT_URL and sshfs BACKUP_URL then use). The store's sshd must serve sftp in-process
+// (internal-sftp): a nologin user cannot start the sftp-server program through its shell; that is checked. Every change is conditional on what the store shows, so a
 // second run changes nothing and says so. A user that already exists (Debian ships `backup`) keeps its
 // home; its shell and password are still enforced.
 import { z } from 'zod';
@@ -9,13 +10,13 @@ import { remote, stdoutOf } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { runbook, step, type RunContext } from './runbook.js';
 
-const systemUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'a system user name (lower-case letters, digits, "_", "-")');
-const storePath = z
+export const systemUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'a system user name (lower-case letters, digits, "_", "-")');
+export const storePath = z
   .string()
   .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path (letters, digits, "._-/")')
   .refine((p) => !p.split('/').includes('..') && p !== '/' && !p.endsWith('/'), 'no "..", not "/", no trailing "/"');
 /** A public key line (never a private key: those never enter input or history). */
-const publicKey = z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]{40,}={0,3}( [A-Za-z0-9@._-]{1,100})?$/, 'an OpenSSH public key line');
+export const publicKey = z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]{40,}={0,3}( [A-Za-z0-9@._-]{1,100})?$/, 'an OpenSSH public key line');
 
 export const RearPrepareStoreInput = z.strictObject({
   store: hostName,
@@ -41,7 +42,8 @@ interface StoreState {
 const READ = [
   'echo @user; getent passwd "$1" || true',
   'echo @group; getent group "$1" || true',
-  'echo @password; passwd -S "$1" 2>/dev/null | cut -d" " -f2 || true',
+  // The kind of password only, never the hash: "none" is "*" (no password works), "locked" starts with "!".
+  `echo @password; case "$(getent shadow "$1" | cut -d: -f2)" in '*') echo none;; '!'*) echo locked;; '') echo empty;; *) echo set;; esac`,
   'echo @dir; stat -c "%U:%G %a" "$2" 2>/dev/null || true',
   'echo @keys; h=$(getent passwd "$1" | cut -d: -f6); [ -n "$h" ] && cat "$h/.ssh/authorized_keys" 2>/dev/null || true',
   'echo @df; d=$2; while [ ! -e "$d" ]; do d=$(dirname "$d"); done; df -B1 --output=avail "$d" | tail -n1',
@@ -66,6 +68,20 @@ export function parseStore(text: string): StoreState {
   };
 }
 
+/**
+ * The effective sshd settings for the user, from the sshd that serves this host (the listener in this UTS
+ * namespace names its config with -f; else the system's): does sftp run inside sshd, without the user's shell?
+ */
+const SFTP_CHECK = [
+  'me=$(readlink /proc/self/ns/uts); cfg=/etc/ssh/sshd_config',
+  'for p in $(pgrep -x sshd); do',
+  '  [ "$(readlink /proc/$p/ns/uts)" = "$me" ] || continue',
+  '  t=$(tr "\\0" " " < /proc/$p/cmdline)',
+  '  case "$t" in *listener*) c=$(printf "%s\\n" "$t" | sed -n "s/.* -f \\([^ ]*\\).*/\\1/p"); [ -n "$c" ] && cfg=$c; break;; esac',
+  'done',
+  'sshd -T -f "$cfg" -C "user=$1,host=rear-store-check,addr=127.0.0.1" | grep -Ei "^(subsystem|forcecommand) " || true',
+].join('\n');
+
 const NOLOGIN = '/usr/sbin/nologin';
 const wantedKeys = (i: Input): string => i.authorizedKeys.join('\n');
 
@@ -77,7 +93,7 @@ export function changesNeeded(i: Input, s: StoreState): Change[] {
   if (!s.user && !s.group) c.push('group');
   if (!s.user) c.push('user');
   if (s.user && s.user.shell !== NOLOGIN) c.push('shell');
-  if (!s.user || s.password !== 'L') c.push('password');
+  if (!s.user || s.password !== 'none') c.push('password');
   if (s.dir?.owner !== `${i.user}:${i.user}` || s.dir.mode !== '750') c.push('directory');
   if (i.authorizedKeys.length > 0 && s.keys.split('\n').filter(Boolean).join('\n') !== wantedKeys(i)) c.push('keys');
   return c;
@@ -108,8 +124,9 @@ export const rearPrepareStore = runbook({
       idempotent: true,
       when: needs('shell'),
     }),
-    // "L": locked. A password (the seed's backup:backup) is a way in that keys make unnecessary.
-    step('lock the password', () => remote(i.store, ['passwd', '--lock', i.user], { sudo: true }), {
+    // A password (the seed's backup:backup) is a way in that keys make unnecessary. "*", not `passwd --lock`:
+    // its "!" makes sshd without PAM refuse the account as locked even for key logins, so ReaR's upload never gets in.
+    step('remove the password ("*": no password works)', () => remote(i.store, ['usermod', '--password', '*', i.user], { sudo: true }), {
       idempotent: true,
       when: needs('password'),
     }),
@@ -121,6 +138,16 @@ export const rearPrepareStore = runbook({
       idempotent: true,
       when: needs('keys'),
     }),
+    step('check that the store serves sftp without a shell', () => remote(i.store, ['sh', '-c', SFTP_CHECK, 'sftp-check', i.user], { sudo: true }), {
+      idempotent: true,
+      readOnly: true,
+      as: 'sftp',
+      parse: (r) => stdoutOf(r).trim().toLowerCase(),
+      expect: (v) =>
+        /^(subsystem sftp internal-sftp|forcecommand internal-sftp)$/m.test(v as string)
+          ? undefined
+          : `the store's sshd would start sftp for ${i.user} through its shell (${NOLOGIN}), which refuses: add "Match User ${i.user}" / "ForceCommand internal-sftp" to its sshd_config (sshd -T says: ${(v as string).replace(/\n/g, '; ')})`,
+    }),
     step('read the store again', () => remote(i.store, ['sh', '-c', READ, 'read-store', i.user, i.path], { sudo: true }), {
       idempotent: true,
       readOnly: true,
@@ -129,7 +156,7 @@ export const rearPrepareStore = runbook({
       expect: (v) => {
         const s = v as StoreState;
         if (s.user?.shell !== NOLOGIN) return `${i.user} still has the login shell ${s.user?.shell ?? '(no user)'}`;
-        if (s.password !== 'L') return `${i.user}'s password is not locked (passwd -S: ${s.password})`;
+        if (s.password !== 'none') return `${i.user} still has a password field of kind "${s.password}" (want "*")`;
         if (s.dir?.owner !== `${i.user}:${i.user}` || s.dir.mode !== '750') return `${i.path} is ${s.dir ? `${s.dir.owner} ${s.dir.mode}` : 'missing'}`;
         return undefined;
       },

@@ -10,7 +10,8 @@ export interface LabOptions {
   pgPort: number;
 }
 
-export const LAB_HOSTS = ['lava-master', 'lava-worker', 'backup-store', 'hypervisor', 'sno-node', 'cloud-client'] as const;
+// controller-0 (last, so the others keep their addresses) is the node rearBackup runs real ReaR on: scripts/lab/rear-controller.ts.
+export const LAB_HOSTS = ['lava-master', 'lava-worker', 'backup-store', 'hypervisor', 'sno-node', 'cloud-client', 'controller-0'] as const;
 export type LabHostName = (typeof LAB_HOSTS)[number];
 
 /** The login user on every lab host; shell /bin/sh so no rc file slows each command down. */

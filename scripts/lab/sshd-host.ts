@@ -11,6 +11,12 @@ import { labTarget, sshAnswers } from './ssh-client.js';
 import { tcpAccepts } from './tcp-port.js';
 import { waitFor } from './wait.js';
 import type { LoginUser } from './login-user.js';
+import { controllerMounts, prepareController, REAR_CONTROLLER } from './rear-controller.js';
+
+/** On the backup store, ReaR's sftp/sshfs user logs in with its own keys (rearPrepareStore installs them). */
+const STORE = 'backup-store';
+/** `backup` as in the ReaR seed; tests prepare throwaway users named rbk<suffix> (test/rear-*.test.ts). */
+const STORE_USERS = 'backup rbk*';
 
 const SSHD = '/usr/sbin/sshd';
 const START_TIMEOUT_MS = 20000;
@@ -22,13 +28,14 @@ export function renderSshdConfig(lab: LabLayout, host: HostLayout, port: number)
     `Port ${port}`,
     // Only this host's key, so the key pinned in the inventory is the one every client sees.
     `HostKey ${host.hostKey}`,
-    `PidFile ${host.pidfile}`,
+    // controller-0's sshd is pid 1 of its own pid namespace: that "1" must not replace the lab's pidfile.
+    `PidFile ${host.name === REAR_CONTROLLER ? `${host.dir}/sshd-in-namespace.pid` : host.pidfile}`,
     `AuthorizedKeysFile ${lab.authorizedKeys}`,
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'PermitRootLogin no',
-    `AllowUsers ${LAB_USER}`,
+    `AllowUsers ${LAB_USER}${host.name === STORE ? ` ${STORE_USERS}` : ''}`,
     // No PAM: nothing to configure per host, and no systemd-logind to talk to anyway.
     'UsePAM no',
     // The shared authorized_keys lives in the lab dir, owned by root, not in the user's home.
@@ -42,6 +49,9 @@ export function renderSshdConfig(lab: LabLayout, host: HostLayout, port: number)
     'PrintLastLog no',
     'X11Forwarding no',
     'AcceptEnv LANG LC_*',
+    // Everyone but rbops uses the keys in their own ~/.ssh (the lab's shared key file would let the lab
+    // client in as anyone). internal-sftp above runs in sshd itself, so a nologin user can still use sftp.
+    ...(host.name === STORE ? ['Match User *,!' + LAB_USER, '  AuthorizedKeysFile .ssh/authorized_keys'] : []),
     '',
   ].join('\n');
 }
@@ -84,6 +94,7 @@ export async function ensureHost(
   await mkdirMode(host.home, 0o755);
   // Owned by rbops so runbooks can write in ~; nothing secret ever lives here.
   await chown(host.home, user.uid, user.gid);
+  if (host.name === REAR_CONTROLLER) await prepareController(host);
   const configChanged = await writeFileIfChanged(host.sshdConfig, renderSshdConfig(lab, host, port), 0o644);
   const hostsChanged = await writeFileIfChanged(host.etcHosts, renderEtcHosts(lab, host), 0o644);
   const changed = configChanged || hostsChanged || keyCreated;
@@ -131,11 +142,16 @@ async function spawnHost(host: HostLayout): Promise<number> {
     'mkdir -p /run/sshd',
     `mount --bind ${host.etcHosts} /etc/hosts`,
     `mount --bind ${host.home} ${LAB_USER_HOME}`,
+    ...(host.name === REAR_CONTROLLER ? await controllerMounts(host) : []),
     `exec ${SSHD} -D -e -f ${host.sshdConfig}`,
   ].join(' && ');
   const log = await open(host.log, 'a', 0o644);
   try {
-    const child = spawn('unshare', ['--uts', '--mount', '--propagation', 'private', 'sh', '-c', script], {
+    // controller-0 also gets its own pid namespace: ReaR refuses to start while `pidof rear` finds any other
+    // rear, and on this machine that would be every other lab's (or developer's) rear. unshare then forks and
+    // stays the parent (--kill-child), so the pid we keep is unshare's, whose command line names the config.
+    const ns = host.name === REAR_CONTROLLER ? ['--pid', '--fork', '--kill-child', '--mount-proc'] : [];
+    const child = spawn('unshare', ['--uts', '--mount', ...ns, '--propagation', 'private', 'sh', '-c', script], {
       // detached = setsid(): the host survives the CLI and is not hit by its terminal's signals.
       detached: true,
       stdio: ['ignore', log.fd, log.fd],

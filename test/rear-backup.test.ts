@@ -1,0 +1,97 @@
+// rearBackup on the lab's controller-0 (real ReaR 2.7 as root, in the host's own namespace: see
+// scripts/lab/rear-controller.ts) into the lab's backup-store, prepared by rearPrepareStore for a throwaway
+// backup user. The lab backs up only a small include list (the node shares the machine's filesystem); the
+// rescue ISO is the real one. Everything asserted is re-read on the hosts over plain ssh.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, test } from 'node:test';
+import type { RunbookResult } from '../workflows/runbook.js';
+import type { BackupRecord } from '../workflows/rear-backup.js';
+import { saveHistory } from './history-files.js';
+import { historyText, onHost, testEnv, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
+
+let env: TestEnv;
+let worker: RunningWorker;
+const suffix = Math.random().toString(36).slice(2, 8);
+// rbk*: the lab store's sshd lets such users in with their own keys (scripts/lab/sshd-host.ts).
+const user = `rbk${suffix}`;
+const base = `/srv/runbooks-test-${suffix}`;
+const path = `${base}/backup`;
+const store = (script: string): string => onHost(env.inventory, 'backup-store', script);
+const controller = (script: string): string => onHost(env.inventory, 'controller-0', script);
+
+before(async () => {
+  env = await testEnv();
+  worker = await env.startWorker();
+});
+afterEach(async () => env?.endRuns());
+after(async () => {
+  // The lab's hosts share the machine's /etc/passwd and /srv: leave no test account or backup behind.
+  store(`sudo -n userdel ${user} 2>/dev/null; sudo -n groupdel ${user} 2>/dev/null; sudo -n rm -rf ${base}; true`);
+  await worker?.stop();
+  await env?.close();
+});
+
+test('rearBackup renders a config rear dump accepts, builds the ISO and backup on controller-0, uploads them and records their checksums', async () => {
+  const prepared = (await (await env.start('rearPrepareStore', uniqueId('rear-backup-store'), { store: 'backup-store', user, path, requestedBy: 'alice' })).result()) as RunbookResult;
+  assert.equal(prepared.status, 'Completed');
+
+  // The rescue kernel is whichever Debian kernel is installed (this machine's own kernel has no /boot file).
+  const kernel = controller('ls /boot/vmlinuz-* | head -n1').trim().replace('/boot/vmlinuz-', '');
+  assert.ok(kernel, 'a kernel is installed in /boot');
+  const input = {
+    nodes: ['controller-0'],
+    store: 'backup-store',
+    user,
+    path,
+    output: 'ISO',
+    backup: 'NETFS',
+    exclude: ['/root/.cache/*'],
+    includeOnly: ['/etc/rear', '/root'],
+    rescueKernel: kernel,
+    bootloader: 'GRUB2',
+    requestedBy: 'alice',
+  };
+
+  const plan = (await (await env.start('rearBackup', uniqueId('rear-backup-dry'), { ...input, dryRun: true })).result()) as RunbookResult;
+  assert.ok(plan.plan?.some((p) => p.commands.some((c) => c === 'controller-0$ sudo rear -v mkbackup')), 'the dry run plans mkbackup');
+  assert.equal(store(`sudo -n ls -A ${path}`).trim(), '', 'the dry run wrote nothing to the store');
+
+  const h = await env.start('rearBackup', uniqueId('rear-backup'), input);
+  const r = (await h.result()) as RunbookResult;
+  assert.equal(r.status, 'Completed');
+  const out = r.output as { records: BackupRecord[] };
+  const rec = out.records[0]!;
+  const dir = `${path}/controller-0`;
+
+  // The configuration ReaR read: our store, key-based (no password anywhere), accepted by rear dump.
+  const conf = controller('sudo -n cat /etc/rear/local.conf');
+  assert.match(conf, new RegExp(`^OUTPUT_URL='sftp://${user}:@backup-store${path}/controller-0/'$`, 'm'));
+  assert.match(conf, new RegExp(`^BACKUP_URL='sshfs://${user}@backup-store${path}/'$`, 'm'));
+  assert.match(controller('sudo -n rear dump 2>&1'), new RegExp(`BACKUP_URL="sshfs://${user}@backup-store`));
+  assert.ok(r.steps.some((s) => s.name === 'controller-0: rear dump' && s.state === 'ok'));
+
+  // The files on the store, measured independently, are the ones recorded.
+  for (const [f, want] of [[`rear-controller-0.iso`, rec.iso], ['backup.tar.gz', rec.backup]] as const) {
+    const [bytes, sum] = store(`sudo -n stat -c %s ${dir}/${f} && sudo -n sha256sum ${dir}/${f} | cut -d' ' -f1`).trim().split('\n');
+    assert.deepEqual(want, { file: f, bytes: Number(bytes), sha256: sum });
+  }
+  assert.ok(rec.iso.bytes > 10 * 1024 * 1024, `a real rescue ISO (${rec.iso.bytes} bytes)`);
+  assert.equal(store(`sudo -n dd if=${dir}/rear-controller-0.iso bs=1 skip=32769 count=5 2>/dev/null`), 'CD001', 'ISO 9660 signature');
+  assert.match(store(`sudo -n tar tzf ${dir}/backup.tar.gz`), /^etc\/rear\/local\.conf$/m, 'the include list went into the backup');
+  assert.equal(store(`sudo -n stat -c '%U' ${dir}/rear-controller-0.iso`).trim(), user, 'uploaded as the backup user');
+
+  // The backup record next to them, in the agreed shape, equal to the run's output.
+  const onStore = JSON.parse(store(`sudo -n cat ${dir}/runbook-record.json`)) as BackupRecord;
+  assert.deepEqual(onStore, rec);
+  assert.deepEqual(Object.keys(onStore), ['host', 'iso', 'backup', 'rearVersion', 'recordedAt', 'workflowId', 'runId']);
+  assert.equal(onStore.host, 'controller-0');
+  assert.equal(onStore.workflowId, h.workflowId);
+  assert.equal(onStore.runId, (await h.describe()).runId);
+  assert.match(onStore.rearVersion, /^2\.7/);
+  assert.ok(!Number.isNaN(Date.parse(onStore.recordedAt)));
+
+  // Key-based only: no private key or password in the run's history.
+  const text = await historyText(h);
+  assert.doesNotMatch(text, /PRIVATE KEY|SSH_ROOT_PASSWORD=|:backup@/);
+  await saveHistory(h, 'rearBackup');
+});
