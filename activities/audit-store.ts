@@ -1,7 +1,7 @@
 // The worker's audit store: full stdout/stderr of every command under <dataDir>/audit/<workflowId>/, plus
 // one JSON line per command in commands.jsonl. Workflow history only carries the small result and a ref.
 import { createHash } from 'node:crypto';
-import { appendFileSync, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { failureLine, lastLine, type CommandResult } from '../workflows/commands.js';
 
@@ -66,6 +66,13 @@ export class AuditStore {
       stdout: new CapturedStream(join(dir, `${base}.stdout`)),
       stderr: new CapturedStream(join(dir, `${base}.stderr`)),
     };
+  }
+
+  /** A whole file kept with the run's audit (e.g. a domain definition saved before it is edited). */
+  saveFile(workflowId: string, name: string, content: string): void {
+    const dir = join(this.root, safeName(workflowId));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, safeName(name)), content, { mode: 0o600 });
   }
 
   record(workflowId: string, result: CommandResult & { step: string; runKey: string }): void {

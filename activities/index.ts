@@ -6,8 +6,13 @@ import { AuditStore } from './audit-store.js';
 import { makeRunCommand } from './command.js';
 import { makeBackupStoreActivities } from './backup-store.js';
 import { makeHostFacts } from './host-facts.js';
+import { makeCloudApi } from './openstack-api.js';
+import { makeOpenstackDnsActivities } from './openstack-dns.js';
+import { makeOpenstackImageFileActivities } from './openstack-image-files.js';
 import { makeKnownHostsActivities } from './known-hosts.js';
 import { makeOpenstackActivities } from './openstack.js';
+import { makeOpenstackServerActivities } from './openstack-servers.js';
+import { makeLibvirtActivities } from './libvirt.js';
 import { makePipeCommands } from './pipe.js';
 import { makeRebootActivities } from './node-reboot.js';
 import { makeAdminActivities } from './runbook-admin.js';
@@ -25,6 +30,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const ssh = new SshPool(deps.inventory);
   const audit = new AuditStore(join(deps.config.dataDir, 'audit'));
+  const cloudApi = makeCloudApi(deps.config);
   return {
     activities: {
       runCommand: makeRunCommand(ssh, audit),
@@ -33,7 +39,11 @@ export function createActivities(deps: ActivityDeps) {
       ...makeRebootActivities(ssh),
       ...makeKnownHostsActivities(deps.inventory),
       ...makeBackupStoreActivities(deps.config),
-      ...makeOpenstackActivities(deps.config),
+      ...makeOpenstackActivities(deps.config, cloudApi),
+      ...makeOpenstackServerActivities(cloudApi, deps.config),
+      ...makeOpenstackImageFileActivities(ssh, cloudApi, deps.config),
+      ...makeOpenstackDnsActivities(deps.config),
+      ...makeLibvirtActivities(ssh, audit, deps.config),
       ...makeAdminActivities({ ...deps, env: deps.env ?? process.env, namespace: deps.namespace ?? 'default' }),
     },
     close: () => ssh.closeAll(),

@@ -6,8 +6,8 @@ import { authRequest, type CloudEntry } from './openstack-clouds.js';
 
 /** One request may take this long; a poll heartbeats between requests (heartbeat timeout 20 s). */
 const REQUEST_MS = 15_000;
-/** Nova microversion: 2.45 returns the new image's id in the createImage response body. */
-const NOVA_VERSION = '2.45';
+/** Nova microversion: 2.45+ returns the new image's id from createImage; 2.47+ shows the flavor's name. */
+const NOVA_VERSION = '2.47';
 
 interface CatalogEntry {
   type: string;
@@ -101,6 +101,26 @@ export class OpenstackSession {
     }
   }
 
+  /**
+   * An image file's bytes to or from glance (`GET`/`PUT /images/{id}/file`), streamed: no JSON, no per-request
+   * bound (a large image takes long); the caller bounds the whole transfer with `signal`.
+   */
+  async transfer(method: 'GET' | 'PUT', path: string, signal: AbortSignal, body?: ReadableStream<Uint8Array>): Promise<Response> {
+    const t = await this.authenticate();
+    const headers: Record<string, string> = { 'x-auth-token': t.value };
+    if (body) headers['content-type'] = 'application/octet-stream';
+    const what = `glance ${method} ${path}`;
+    try {
+      // duplex 'half': required by fetch for a streamed request body.
+      const res = await fetch(`${t.endpoints.image}${path}`, { method, headers, body, signal, duplex: 'half' } as RequestInit);
+      if (res.status >= 300) throw httpFailure(what, res.status, await res.text().catch(() => ''));
+      return res;
+    } catch (err) {
+      if (err instanceof ApplicationFailure || signal.aborted) throw err;
+      throw ApplicationFailure.create({ message: `${what}: ${(err as Error).message}`, type: 'CloudUnreachable' });
+    }
+  }
+
   private async fetchBounded(url: string, init: RequestInit, what: string): Promise<Response> {
     const cancel = this.signal?.();
     const signal = cancel ? AbortSignal.any([cancel, AbortSignal.timeout(REQUEST_MS)]) : AbortSignal.timeout(REQUEST_MS);
@@ -109,7 +129,10 @@ export class OpenstackSession {
     } catch (err) {
       if (cancel?.aborted) throw err;
       // Unreachable or slow API: retryable; the step's retry policy bounds it.
-      throw ApplicationFailure.create({ message: `${what}: ${(err as Error).name === 'TimeoutError' ? `no answer within ${REQUEST_MS / 1000} s` : (err as Error).message}`, type: 'CloudUnreachable' });
+      // fetch's own message is a bare "fetch failed": the cause says why (ECONNREFUSED, a closed socket, …).
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = (err as Error).name === 'TimeoutError' ? `no answer within ${REQUEST_MS / 1000} s` : `${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`;
+      throw ApplicationFailure.create({ message: `${what}: ${why}`, type: 'CloudUnreachable' });
     }
   }
 }

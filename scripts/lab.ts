@@ -1,13 +1,16 @@
-// npm run lab -- up|down|status [--with lava] [--with sno] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]
+// npm run lab -- up|down|status [--with lava] [--with sno] [--with libvirt] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]
 // `--with lava` adds the real LAVA master (lava-server 2023.01) on lava-master; see scripts/lab/lava.ts.
+// `--with libvirt` starts the lab's libvirtd (qemu:///session, TCG) with domains controller-0 (q35) and
+// controller-0-i440fx, reached by the hypervisor host's virsh; see scripts/lab/libvirt.ts.
 // `--with sno` makes sno-node a booted ostree node with etcd (Single Node OpenShift stand-in); see scripts/lab/sno.ts.
 import { parseArgs } from 'node:util';
 import { defaultLabOptions, labDown, labStatus, labUp, LAB_HOSTS, type LabOptions } from './lab/lab.js';
 import { hostAddress } from './lab/layout.js';
 import { lavaDown, lavaStatus, lavaUp } from './lab/lava.js';
 import { snoUp } from './lab/sno.js';
+import { libvirtUp } from './lab/libvirt.js';
 
-const USAGE = 'usage: node build/scripts/lab.js up|down|status [--with lava] [--with sno] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
+const USAGE = 'usage: node build/scripts/lab.js up|down|status [--with lava] [--with sno] [--with libvirt] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
 
 function parsePort(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -44,7 +47,7 @@ async function main(): Promise<number> {
     pgPort: parsePort('--pg-port', values['pg-port']),
   });
   const services = values.with ?? [];
-  for (const w of services) if (w !== 'lava' && w !== 'sno') throw new Error(`--with knows "lava" and "sno", got "${w}"`);
+  for (const w of services) if (!['lava', 'sno', 'libvirt'].includes(w)) throw new Error(`--with knows "lava", "sno" and "libvirt", got "${w}"`);
   const lava = services.includes('lava');
   const sno = services.includes('sno');
   const t0 = performance.now();
@@ -64,6 +67,10 @@ async function main(): Promise<number> {
     if (sno) {
       await snoUp(opts);
       console.log(`sno up in ${took()}: sno-node boots an ostree deployment (rhcos 4.15, standby 4.14; commit 4.16 ready to deploy), etcd on its address :2379`);
+    }
+    if (services.includes('libvirt')) {
+      const lv = await libvirtUp(opts);
+      console.log(`libvirt up in ${took()}: ${lv.uri} (hypervisor's virsh default), domains controller-0 (q35), controller-0-i440fx (pc); images in ${lv.images}`);
     }
     return 0;
   }

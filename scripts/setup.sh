@@ -51,3 +51,18 @@ fi
 
 # 4. Build (incremental: a no-op when nothing changed).
 npx tsc -p tsconfig.json
+
+# 5. libguestfs (virt-sysprep of openstackClone/Move/Rename, guestfish in their tests): start its appliance
+# once per checkout, with the lab worker's environment (workers/runbooks.yaml: this kind of machine has no
+# working KVM). The result is kept in $TOOLS/libguestfs-probe: "ok", or why it cannot start, which the
+# tests then print loudly while skipping only what needs the appliance. Delete the file to probe again.
+PROBE=$TOOLS/libguestfs-probe
+if [ ! -f "$PROBE" ]; then
+  say "starting the libguestfs appliance once (about 20 s without KVM)"
+  if out=$(LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg timeout 600 guestfish -a /dev/null run 2>&1); then
+    echo ok > "$PROBE"
+  else
+    printf 'cannot start: %s\n' "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')" > "$PROBE"
+    say "libguestfs $(cat "$PROBE")"
+  fi
+fi

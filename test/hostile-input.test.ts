@@ -64,9 +64,13 @@ const VALID: Record<string, Record<string, unknown>> = {
   lavaWorkerRestore: { worker: 'lava-worker', master: 'lava-master', store: 'backup-store', bundle: 'latest', requestedBy: 'alice' },
   openstackSnapshot: { cloud: 'lab', server: 'web-1', name: 'web-1-ref', requestedBy: 'alice' },
   openstackRollback: { cloud: 'lab', server: 'web-1', image: 'web-1-ref', requestedBy: 'alice' },
+  openstackClone: { cloud: 'lab', server: 'web-1', newName: 'web-2', flavor: 'm2.small', keyName: 'lab-key', requestedBy: 'alice' },
+  openstackMove: { fromCloud: 'lab', toCloud: 'lab2', server: 'app-1', keepName: false, newName: 'app-2', requestedBy: 'alice' },
+  openstackRename: { cloud: 'lab', server: 'db-1', newName: 'db-2', requestedBy: 'alice' },
   snoPreUpgradeBackup: { node: 'sno-node', requestedBy: 'alice' },
   snoUpgradeRecovery: { node: 'sno-node', requestedBy: 'alice' },
   rearPrepareStore: { store: 'backup-store', requestedBy: 'alice' },
+  rearControllerRecovery: { hypervisor: 'hypervisor', domain: 'controller-0', store: 'backup-store', mode: 'manual', requestedBy: 'alice' },
   rearBackup: { nodes: ['controller-0'], store: 'backup-store', requestedBy: 'alice', output: 'ISO', backup: 'NETFS', exclude: ['/var/cache/*'] },
 };
 

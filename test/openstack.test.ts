@@ -21,6 +21,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { makeOpenstackActivities } from '../activities/openstack.js';
 import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
+import { WorkerConfigSchema } from '../workers/config.js';
 import type { ImageView } from '../workflows/openstack-rules.js';
 import { failureOf, historyText, type RunningWorker, scratchDir, status, testEnv, type TestEnv, uniqueId, waitFor } from './harness.js';
 import { saveHistory } from './history-files.js';
@@ -30,7 +31,7 @@ let sim: CloudSim;
 let worker: RunningWorker;
 let cloudsYaml = '';
 const password = `pw-${randomBytes(12).toString('hex')}`;
-const openstack = { cloudsYaml: '', pollSeconds: 0.2, imageTimeoutSeconds: 20, serverTimeoutSeconds: 4 };
+const openstack = WorkerConfigSchema.shape.openstack.parse({ cloudsYaml: '', pollSeconds: 0.2, imageTimeoutSeconds: 20, serverTimeoutSeconds: 4 });
 /** The snapshot the first test makes; the rollback tests rebuild from it. */
 let snapshot: { id: string; workflowId: string } | undefined;
 

@@ -19,6 +19,31 @@ const GatePolicySchema = z.object({
 });
 const PartialGatePolicy = GatePolicySchema.partial();
 
+/**
+ * virt-sysprep on the image host (openstackClone/Move/Rename). `env` is its environment: the CERN page runs
+ * it with LIBGUESTFS_BACKEND=direct; a host without working KVM also needs
+ * LIBGUESTFS_BACKEND_SETTINGS=force_tcg (RUNBOOK_LIBGUESTFS_ENV="K=V,K=V" overrides). `deletePaths` are the
+ * site's extra `--delete` files (CERN: /etc/krb5.keytab, /var/lib/cern-private-cloud-addons/state).
+ */
+const SYSPREP_DEFAULTS = { env: { LIBGUESTFS_BACKEND: 'direct' }, deletePaths: [] as string[], timeoutSeconds: 3600 };
+const OpenstackSysprep = z.object({
+  env: z.record(z.string().regex(/^LIBGUESTFS_[A-Z_]+$/, 'a LIBGUESTFS_* variable'), z.string().regex(/^[A-Za-z0-9_.,:=/-]*$/)).default(SYSPREP_DEFAULTS.env),
+  deletePaths: z.array(z.string().regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path in the guest')).default([]),
+  timeoutSeconds: z.number().int().positive().default(3600),
+});
+/**
+ * The DNS wait of a move that keeps the name (CERN: "wait for 15 minutes or so until the DNS entry has
+ * expired. Check this with the 'host' command"). servers empty: the worker's resolv.conf; domain: appended
+ * to the server name for the lookup.
+ */
+const DNS_DEFAULTS = { servers: [] as string[], domain: null, timeoutSeconds: 3600, pollSeconds: 10 };
+const OpenstackDns = z.object({
+  servers: z.array(z.string().min(1)).default([]),
+  domain: z.string().regex(/^[a-z0-9.-]+$/).nullable().default(null),
+  timeoutSeconds: z.number().int().positive().default(3600),
+  pollSeconds: z.number().positive().max(10).default(10), // at most 10: the wait heartbeats between lookups
+});
+
 export const WorkerConfigSchema = z.object({
   taskQueue: z.string().min(1).default('runbooks'),
   metricsPort: z.number().int().min(0).max(65535).default(9464),
@@ -62,8 +87,34 @@ export const WorkerConfigSchema = z.object({
       pollSeconds: z.number().positive().max(10).default(5), // at most 10: a wait heartbeats between polls (20 s heartbeat timeout)
       imageTimeoutSeconds: z.number().int().positive().default(3600),
       serverTimeoutSeconds: z.number().int().positive().default(1800),
+      /** openstackClone/Move/Rename: image files live here on the image host, one directory per run. */
+      imageDir: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path').default('/var/tmp/runbook-images'),
+      /** A download or upload of one image (glance ↔ image host) may take this long. */
+      transferTimeoutSeconds: z.number().int().positive().default(7200),
+      sysprep: OpenstackSysprep.default(SYSPREP_DEFAULTS),
+      dns: OpenstackDns.default(DNS_DEFAULTS),
     })
-    .default({ cloudsYaml: null, pollSeconds: 5, imageTimeoutSeconds: 3600, serverTimeoutSeconds: 1800 }),
+    .default({
+      cloudsYaml: null,
+      pollSeconds: 5,
+      imageTimeoutSeconds: 3600,
+      serverTimeoutSeconds: 1800,
+      imageDir: '/var/tmp/runbook-images',
+      transferTimeoutSeconds: 7200,
+      sysprep: SYSPREP_DEFAULTS,
+      dns: DNS_DEFAULTS,
+    }),
+  /**
+   * libvirt on the hypervisors (rearControllerRecovery): how the hypervisor host's virsh is called and where
+   * rescue ISOs and saved domain definitions go there. uri null = virsh's own default on that host.
+   */
+  libvirt: z
+    .object({
+      uri: z.string().regex(/^[a-z0-9+]+:\/\/[A-Za-z0-9._\/?=&+-]*$/, 'a libvirt URI such as qemu:///system').nullable().default(null),
+      sudo: z.boolean().default(true),
+      isoDir: z.string().regex(/^\/[A-Za-z0-9._\/+-]{1,200}$/, 'an absolute path (letters, digits, "._-/+")').refine((p) => !p.split('/').includes('..'), 'no ".."').default('/var/lib/libvirt/images'),
+    })
+    .default({ uri: null, sudo: true, isoDir: '/var/lib/libvirt/images' }),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -92,6 +143,12 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_BACKUP_AGE_RECIPIENTS) c.backups.ageRecipients = env.RUNBOOK_BACKUP_AGE_RECIPIENTS.split(',').map((r) => r.trim()).filter(Boolean);
   if (env.RUNBOOK_BACKUP_AGE_IDENTITY) c.backups.ageIdentityFile = env.RUNBOOK_BACKUP_AGE_IDENTITY;
   if (env.RUNBOOK_OPENSTACK_CLOUDS) c.openstack.cloudsYaml = env.RUNBOOK_OPENSTACK_CLOUDS;
+  if (env.RUNBOOK_LIBGUESTFS_ENV) {
+    c.openstack.sysprep.env = Object.fromEntries(env.RUNBOOK_LIBGUESTFS_ENV.split(',').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
+  }
+  if (env.RUNBOOK_LIBVIRT_URI) c.libvirt.uri = env.RUNBOOK_LIBVIRT_URI;
+  if (env.RUNBOOK_LIBVIRT_ISO_DIR) c.libvirt.isoDir = env.RUNBOOK_LIBVIRT_ISO_DIR;
+  if (env.RUNBOOK_LIBVIRT_SUDO) c.libvirt.sudo = env.RUNBOOK_LIBVIRT_SUDO !== 'false' && env.RUNBOOK_LIBVIRT_SUDO !== '0';
   c.dataDir = resolve(c.dataDir);
   return { ...c, path };
 }

@@ -8,8 +8,12 @@ import { LavaMasterBackupInput } from './lava-master-backup.js';
 import { LavaMasterRestoreInput } from './lava-master-restore.js';
 import { LavaWorkerBackupInput } from './lava-worker-backup.js';
 import { LavaWorkerRestoreInput } from './lava-worker-restore.js';
+import { OpenstackCloneInput } from './openstack-clone.js';
+import { OpenstackMoveInput } from './openstack-move.js';
+import { OpenstackRenameInput } from './openstack-rename.js';
 import { OpenstackRollbackInput } from './openstack-rollback.js';
 import { OpenstackSnapshotInput } from './openstack-snapshot.js';
+import { RearControllerRecoveryInput } from './rear-controller-recovery.js';
 import { RearBackupInput } from './rear-backup.js';
 import { RearPrepareStoreInput } from './rear-prepare-store.js';
 import { SnoPreUpgradeBackupInput } from './sno-pre-upgrade-backup.js';
@@ -25,8 +29,12 @@ export const runbookInputs: Record<string, z.ZodType> = {
   lavaWorkerRestore: LavaWorkerRestoreInput,
   openstackSnapshot: OpenstackSnapshotInput,
   openstackRollback: OpenstackRollbackInput,
+  openstackClone: OpenstackCloneInput,
+  openstackMove: OpenstackMoveInput,
+  openstackRename: OpenstackRenameInput,
   snoPreUpgradeBackup: SnoPreUpgradeBackupInput,
   snoUpgradeRecovery: SnoUpgradeRecoveryInput,
   rearPrepareStore: RearPrepareStoreInput,
+  rearControllerRecovery: RearControllerRecoveryInput,
   rearBackup: RearBackupInput,
 };

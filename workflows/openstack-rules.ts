@@ -14,6 +14,11 @@ export interface ServerView {
   imageId: string | null;
   addresses: string[];
   fault?: string;
+  /** The flavor's name (nova 2.47+), for a move that keeps it. */
+  flavor?: string | null;
+  keyName?: string | null;
+  /** The workflow that created this server (metadata runbook_workflow_id), if one of ours. */
+  madeBy?: string | null;
 }
 
 /** An image as the runbooks see it (from glance GET /v2/images/{id}). */
@@ -49,6 +54,15 @@ export function snapshotRefusal(s: ServerView): string | undefined {
   return undefined;
 }
 
+/** A move or rename stops the server first: it must be settled (ACTIVE or SHUTOFF, no task) and boot from an image. */
+export function moveRefusal(s: ServerView): string | undefined {
+  if (!s.imageId) return `server ${s.name} (${s.id}) ${VOLUME_BACKED.replace('snapshot its volume with cinder instead', 'move its volume with cinder instead')}`;
+  if (s.taskState || !['ACTIVE', 'SHUTOFF'].includes(s.status)) {
+    return `server ${s.name} is in a transitional state (status ${s.status}, task ${s.taskState ?? 'none'}): a move is refused until it is ACTIVE or SHUTOFF with no task`;
+  }
+  return undefined;
+}
+
 export function rebuildRefusal(s: ServerView): string | undefined {
   if (!s.imageId) return `server ${s.name} (${s.id}) ${VOLUME_BACKED.replace('snapshot its volume with cinder instead', 'a rebuild would need --reimage-boot-volume, which this runbook does not do')}`;
   if (s.taskState || !REBUILD_OK.includes(s.status)) {
@@ -69,3 +83,14 @@ export const cloudName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, '
 export const serverRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a server name or ID (letters, digits, ".", "_", "-"; up to 63)');
 /** An image's name or UUID. */
 export const imageRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an image name or ID (letters, digits, ".", "_", "-"; up to 128)');
+/** A new server's name: it becomes the guest's hostname and a DNS name, so RFC 1123 labels only. */
+export const newServerName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a host name for the new server (lower-case letters, digits, "-"; up to 63)');
+export const flavorRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a flavor name or ID (letters, digits, ".", "_", "-")');
+export const keyPairName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'a key pair name (letters, digits, ".", "_", "@", "-")');
+export const networkId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a network UUID');
+/** Glance image properties, e.g. {"os": "LINUX"} (CERN: registers the VM in LanDB and Active Directory). */
+export const imageProperties = z
+  .record(z.string().regex(/^[a-z][a-z0-9_:-]{0,63}$/, 'a property name (lower-case letters, digits, "_", ":", "-")'), z.string().regex(/^[A-Za-z0-9 ._:@=+-]{0,255}$/, 'a property value (letters, digits, " ._:@=+-")'))
+  .refine((p) => Object.keys(p).length <= 20, 'at most 20 properties')
+  .refine((p) => !Object.keys(p).some((k) => RESERVED_PROPERTIES.includes(k)), 'a property name reserved by glance or by the runbooks');
+const RESERVED_PROPERTIES = ['id', 'name', 'status', 'disk_format', 'container_format', 'visibility', 'owner', 'size', 'checksum', 'os_hash_algo', 'os_hash_value', 'runbook_workflow_id', 'protected', 'tags'];

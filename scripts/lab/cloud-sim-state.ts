@@ -13,6 +13,12 @@ export interface SimServer {
   address: string;
   rebuilds: number;
   updated: string;
+  flavor: string;
+  keyName: string | null;
+  metadata: Record<string, string>;
+  createdAt: number;
+  /** When nova forgot it (a DELETE finished); deleted servers are no longer listed. */
+  deletedAt?: number;
 }
 
 export interface SimImage {
@@ -26,6 +32,8 @@ export interface SimImage {
   file?: string;
   properties: Record<string, string>;
   created: string;
+  /** When it became active (tests check what happened before it). */
+  activeAt?: number;
 }
 
 export class CloudState {
@@ -38,6 +46,11 @@ export class CloudState {
   constructor(readonly project: string) {}
 
   servers(): SimServer[] {
+    return this.serverList.filter((s) => s.deletedAt === undefined);
+  }
+
+  /** Every server ever, deleted ones too (tests check when a source went). */
+  allServers(): SimServer[] {
     return [...this.serverList];
   }
 
@@ -46,7 +59,7 @@ export class CloudState {
   }
 
   server(id: string): SimServer | undefined {
-    return this.serverList.find((s) => s.id === id);
+    return this.servers().find((s) => s.id === id);
   }
 
   image(id: string): SimImage | undefined {
@@ -54,7 +67,7 @@ export class CloudState {
   }
 
   serverNamed(name: string): SimServer {
-    const s = this.serverList.find((x) => x.name === name);
+    const s = this.servers().find((x) => x.name === name);
     if (!s) throw new Error(`no simulated server ${name}`);
     return s;
   }
@@ -63,17 +76,21 @@ export class CloudState {
     return this.imageList.filter((i) => i.name === name);
   }
 
-  addServer(name: string, status: 'ACTIVE' | 'SHUTOFF', imageId: string | null): SimServer {
+  addServer(name: string, status: 'ACTIVE' | 'SHUTOFF' | 'BUILD', imageId: string | null, o: { flavor?: string; keyName?: string | null; metadata?: Record<string, string> } = {}): SimServer {
     const s: SimServer = {
       id: randomUUID(),
       name,
       status,
-      vmState: status === 'ACTIVE' ? 'active' : 'stopped',
-      taskState: null,
+      vmState: status === 'ACTIVE' ? 'active' : status === 'BUILD' ? 'building' : 'stopped',
+      taskState: status === 'BUILD' ? 'spawning' : null,
       imageId,
       address: `10.0.0.${10 + this.serverList.length}`,
       rebuilds: 0,
       updated: new Date().toISOString(),
+      createdAt: Date.now(),
+      flavor: o.flavor ?? 'm2.small',
+      keyName: o.keyName === undefined ? 'lab-key' : o.keyName,
+      metadata: o.metadata ?? {},
     };
     this.serverList.push(s);
     return s;
@@ -113,9 +130,11 @@ export class CloudState {
       'OS-EXT-STS:task_state': s.taskState,
       'OS-EXT-STS:power_state': s.status === 'ACTIVE' ? 1 : 4,
       image: s.imageId ? { id: s.imageId, links: [] } : '',
-      flavor: { original_name: 'm2.small', vcpus: 1, ram: 2048, disk: 20 },
-      addresses: { 'lab-net': [{ addr: s.address, version: 4, 'OS-EXT-IPS:type': 'fixed' }] },
-      metadata: {},
+      flavor: { original_name: s.flavor, vcpus: 1, ram: 2048, disk: 20 },
+      key_name: s.keyName,
+      // Real nova shows no address until the port is bound, during the build.
+      addresses: s.status === 'BUILD' ? {} : { 'lab-net': [{ addr: s.address, version: 4, 'OS-EXT-IPS:type': 'fixed' }] },
+      metadata: s.metadata,
       updated: s.updated,
     };
   }

@@ -5,15 +5,18 @@
 // rebuild, 409 for a rebuild or snapshot of a busy server and for stopping a stopped one, glance's
 // queued → saving → active with a real qcow2 file (qemu-img), md5 `checksum` and sha512 `os_hash_value`.
 // Faults, per server or image name (options or POST /admin/faults): an image that ends `killed`, a server
-// that stays in REBUILD.
+// that stays in REBUILD, an upload stored damaged. For clone/move/rename: glance image create and upload,
+// nova server create (BUILD → ACTIVE) and delete, flavors, key pairs; a snapshot holds a copy of the disk
+// the server boots (a real filesystem when `baseImage` is one), and a DnsZone gets the servers' names.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CloudState, type SimImage, type SimServer } from './cloud-sim-state.js';
+import type { DnsZone } from './dns-sim.js';
 
 export interface CloudSimOptions {
   /** 0 (default): a free port, read it from `port`. */
@@ -22,6 +25,14 @@ export interface CloudSimOptions {
   dataDir: string;
   user: { name: string; password: string; project: string };
   servers: { name: string; status?: 'ACTIVE' | 'SHUTOFF'; volumeBacked?: boolean }[];
+  /** A qcow2 to serve as the servers' base image (and so inside their snapshots); default an empty 64 MiB one. */
+  baseImage?: string;
+  /** Servers' names are added here, and expire (after its linger) when they are deleted. */
+  dns?: DnsZone;
+  /** Flavor names (IDs "1", "2", …); default m2.small, m2.medium. */
+  flavors?: string[];
+  /** Key pair names of the user; default lab-key. */
+  keyPairs?: string[];
   faults?: Faults;
   /** One status transition takes this long (default 300 ms: "hundreds of ms", like a small real image). */
   stepMs?: number;
@@ -32,6 +43,8 @@ export interface Faults {
   killImages?: string[];
   /** Rebuilds of these servers never finish (status REBUILD, task rebuilding, forever). */
   stuckRebuild?: string[];
+  /** Uploads to images of these names are stored with one byte changed (glance hashes what it stored). */
+  corruptUploads?: string[];
 }
 
 export interface CloudSim {
@@ -48,7 +61,13 @@ const run = promisify(execFile);
 export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
   mkdirSync(o.dataDir, { recursive: true });
   const step = o.stepMs ?? 300;
-  const faults: Required<Faults> = { killImages: [...(o.faults?.killImages ?? [])], stuckRebuild: [...(o.faults?.stuckRebuild ?? [])] };
+  const faults: Required<Faults> = {
+    killImages: [...(o.faults?.killImages ?? [])],
+    stuckRebuild: [...(o.faults?.stuckRebuild ?? [])],
+    corruptUploads: [...(o.faults?.corruptUploads ?? [])],
+  };
+  const flavors = (o.flavors ?? ['m2.small', 'm2.medium']).map((name, k) => ({ id: String(k + 1), name }));
+  const keyPairs = o.keyPairs ?? ['lab-key'];
   const state = new CloudState(o.user.project);
   const timers = new Set<NodeJS.Timeout>();
   const later = (ms: number, f: () => void | Promise<void>): void => {
@@ -60,8 +79,11 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
   };
 
   const base = state.addImage({ name: 'debian-12-base', status: 'queued' });
-  await writeImageFile(base, join(o.dataDir, `${base.id}.img`));
-  for (const s of o.servers) state.addServer(s.name, s.status ?? 'ACTIVE', s.volumeBacked ? null : base.id);
+  await writeImageFile(base, join(o.dataDir, `${base.id}.img`), o.baseImage);
+  for (const s of o.servers) {
+    const added = state.addServer(s.name, s.status ?? 'ACTIVE', s.volumeBacked ? null : base.id);
+    o.dns?.add(added.name, added.address);
+  }
 
   const tokens = new Set<string>();
   let origin = '';
@@ -75,6 +97,7 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     state.log.push(`${method} ${path}`);
+    // An image upload's body is the file, streamed; every other POST is JSON.
     const body = method === 'POST' ? await readJson(req) : undefined;
 
     if (method === 'POST' && path === '/v3/auth/tokens') return auth(res, body);
@@ -82,6 +105,7 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
       const f = body as Faults;
       if (f.killImages) faults.killImages.push(...f.killImages);
       if (f.stuckRebuild) faults.stuckRebuild.push(...f.stuckRebuild);
+      if (f.corruptUploads) faults.corruptUploads.push(...f.corruptUploads);
       return send(res, 200, faults);
     }
     if (!tokens.has(String(req.headers['x-auth-token'] ?? ''))) return send(res, 401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
@@ -92,6 +116,22 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
       const re = name ? new RegExp(name) : undefined; // nova's name filter is a regular expression
       return send(res, 200, { servers: state.servers().filter((s) => !re || re.test(s.name)).map((s) => state.novaServer(s)) });
     }
+    if (method === 'GET' && path === '/compute/v2.1/flavors') return send(res, 200, { flavors: flavors.map((f) => ({ ...f, links: [] })) });
+    if ((m = /^\/compute\/v2\.1\/os-keypairs\/([^/]+)$/.exec(path)) && method === 'GET') {
+      const name = decodeURIComponent(m[1]!);
+      return keyPairs.includes(name) ? send(res, 200, { keypair: { name, type: 'ssh' } }) : send(res, 404, { itemNotFound: { code: 404, message: `Keypair ${name} not found for user u-${o.user.name}` } });
+    }
+    if (method === 'POST' && path === '/compute/v2.1/servers') return bootServer(res, (body as { server?: Record<string, unknown> }).server ?? {});
+    if ((m = /^\/compute\/v2\.1\/servers\/([^/]+)$/.exec(path)) && method === 'DELETE') {
+      const s = state.server(m[1]!);
+      if (!s) return send(res, 404, { itemNotFound: { code: 404, message: `Instance ${m[1]} could not be found.` } });
+      s.taskState = 'deleting';
+      later(step, () => {
+        s.deletedAt = Date.now();
+        o.dns?.expire(s.name);
+      });
+      return send(res, 204, '');
+    }
     if ((m = /^\/compute\/v2\.1\/servers\/([^/]+)$/.exec(path)) && method === 'GET') {
       const s = state.server(m[1]!);
       return s ? send(res, 200, { server: state.novaServer(s) }) : send(res, 404, { itemNotFound: { code: 404, message: `Instance ${m[1]} could not be found.` } });
@@ -100,6 +140,21 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
       const s = state.server(m[1]!);
       if (!s) return send(res, 404, { itemNotFound: { code: 404, message: `Instance ${m[1]} could not be found.` } });
       return serverAction(res, s, body as Record<string, unknown>);
+    }
+    if (method === 'POST' && path === '/image/v2/images') {
+      const b = body as Record<string, unknown>;
+      const props = Object.fromEntries(Object.entries(b).filter(([k, v]) => !['name', 'disk_format', 'container_format', 'visibility'].includes(k) && typeof v === 'string')) as Record<string, string>;
+      const image = state.addImage({ name: String(b.name ?? ''), status: 'queued', properties: props });
+      image.diskFormat = typeof b.disk_format === 'string' ? b.disk_format : null;
+      return send(res, 201, state.glanceImage(image));
+    }
+    if ((m = /^\/image\/v2\/images\/([^/]+)\/file$/.exec(path)) && method === 'PUT') {
+      const i = state.image(m[1]!);
+      if (!i) return send(res, 404, `<html><body><h1>404 Not Found</h1>No image found with ID ${m[1]}</body></html>`);
+      if (i.status !== 'queued') return send(res, 409, `<html><body><h1>409 Conflict</h1>Image status transition from ${i.status} to saving is not allowed</body></html>`);
+      i.status = 'saving';
+      await upload(req, i);
+      return send(res, 204, '');
     }
     if (method === 'GET' && path === '/image/v2/images') {
       const name = url.searchParams.get('name');
@@ -170,6 +225,7 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
       // Real nova snapshots a volume-backed server through cinder; not simulated (the runbooks refuse it).
       if (!s.imageId) return send(res, 400, { badRequest: { code: 400, message: 'the simulator does not snapshot volume-backed servers' } });
       const image = state.addImage({ name: req.name ?? '', status: 'queued', properties: { ...req.metadata, image_type: 'snapshot', instance_uuid: s.id } });
+      const disk = state.image(s.imageId)?.file; // s.imageId is set: volume-backed was refused above
       s.taskState = 'image_snapshot';
       later(step, () => {
         s.taskState = 'image_uploading';
@@ -177,7 +233,7 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
       });
       later(2 * step, async () => {
         if (faults.killImages.includes(image.name)) image.status = 'killed';
-        else await writeImageFile(image, join(o.dataDir, `${image.id}.img`));
+        else await writeImageFile(image, join(o.dataDir, `${image.id}.img`), disk);
         s.taskState = null;
       });
       res.setHeader('Location', `${origin}/image/v2/images/${image.id}`);
@@ -200,21 +256,61 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
     send(res, 400, { badRequest: { code: 400, message: `the simulator does not implement action ${Object.keys(action).join(', ')}` } });
   }
 
-  /** The image's bytes: a real qcow2 from qemu-img when it is installed, else a small raw file. */
-  async function writeImageFile(image: SimImage, file: string): Promise<void> {
+  /** The image's bytes: a copy of `disk` (a snapshot of what the server boots), else a real qcow2 from qemu-img, else a small raw file. */
+  async function writeImageFile(image: SimImage, file: string, disk?: string): Promise<void> {
     try {
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', file, '64M']);
+      if (disk) copyFileSync(disk, file);
+      else await run('qemu-img', ['create', '-q', '-f', 'qcow2', file, '64M']);
       image.diskFormat = 'qcow2';
     } catch {
       writeFileSync(file, Buffer.alloc(1 << 20));
       image.diskFormat = 'raw';
     }
+    finish(image, file);
+  }
+
+  function finish(image: SimImage, file: string): void {
     const bytes = readFileSync(file);
     image.file = file;
     image.size = bytes.length;
     image.checksum = createHash('md5').update(bytes).digest('hex');
     image.hashValue = createHash('sha512').update(bytes).digest('hex');
     image.status = 'active';
+    image.activeAt = Date.now();
+  }
+
+  /** PUT /file: stored as sent (or damaged, as a fault), hashed, and active a step later (or killed). */
+  async function upload(req: IncomingMessage, image: SimImage): Promise<void> {
+    const file = join(o.dataDir, `${image.id}.img`);
+    await new Promise<void>((resolve, reject) => req.pipe(createWriteStream(file)).on('finish', resolve).on('error', reject));
+    if (faults.corruptUploads.includes(image.name)) {
+      const bytes = readFileSync(file);
+      const k = bytes.length >> 1;
+      bytes[k] = bytes[k]! ^ 0xff;
+      writeFileSync(file, bytes);
+    }
+    later(step, () => {
+      if (faults.killImages.includes(image.name)) image.status = 'killed';
+      else finish(image, file);
+    });
+  }
+
+  /** POST /servers: BUILD (spawning) for two steps, then ACTIVE; nova's checks on image, flavor, key and networks. */
+  function bootServer(res: ServerResponse, r: Record<string, unknown>): void {
+    const bad = (message: string) => send(res, 400, { badRequest: { code: 400, message } });
+    const image = state.image(String(r.imageRef ?? ''));
+    if (!image || image.status !== 'active') return bad(`Image ${String(r.imageRef)} could not be found or is not active.`);
+    const flavor = flavors.find((f) => f.id === r.flavorRef);
+    if (!flavor) return bad(`Flavor ${String(r.flavorRef)} could not be found.`);
+    if (r.key_name !== undefined && !keyPairs.includes(String(r.key_name))) return bad(`Invalid key_name provided.`);
+    if (r.networks === undefined) return bad(`Multiple possible networks found, use a Network ID to be more specific. (networks is required from 2.37)`);
+    if (typeof r.name !== 'string' || !r.name) return bad('Invalid input for field/attribute name.');
+    const s = state.addServer(r.name, 'BUILD', image.id, { flavor: flavor.name, keyName: r.key_name === undefined ? null : String(r.key_name), metadata: (r.metadata as Record<string, string>) ?? {} });
+    later(2 * step, () => {
+      state.settle(s, 'ACTIVE');
+      o.dns?.add(s.name, s.address);
+    });
+    send(res, 202, { server: { id: s.id, links: [], adminPass: randomBytes(9).toString('base64') } });
   }
 
   await new Promise<void>((resolve, reject) => {

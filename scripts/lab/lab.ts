@@ -23,6 +23,7 @@ import { writeInventory } from './inventory-file.js';
 import { assertPrerequisites } from './prerequisites.js';
 import { withLabLock } from './lab-lock.js';
 import { stopSnoNode } from './sno.js';
+import { stopLibvirt } from './libvirt.js';
 
 export { LAB_HOSTS, type LabOptions } from './layout.js';
 
@@ -113,6 +114,7 @@ async function down(lab: LabLayout): Promise<void> {
     stopPostgres(lab),
   ]);
   await stopSnoNode(lab.dir);
+  await stopLibvirt(lab.dir);
 }
 
 export async function labStatus(opts: LabOptions): Promise<{ up: boolean; hosts: Record<string, boolean>; postgres: boolean }> {

@@ -1,0 +1,250 @@
+// rearControllerRecovery on the lab's real libvirtd (scripts/lab/libvirt.ts): real QEMU guests under TCG,
+// real `virsh` on the hypervisor host over SSH, a backup record and a stand-in rescue ISO on the real
+// backup-store (a real bootable ISO made with xorriso whose boot image prints the rescue console's lines;
+// the real `rear mkrescue` ISO is the heavy test). Where a guest booted from is read from its serial log:
+// the disk's boot sector prints "DISK <domain>", the ISO's prints "RESCUE <host>".
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { domainFacts, normaliseDomainXml, rescueDefinition } from '../activities/libvirt-xml.js';
+import { LAB_DOMAINS, labVirsh, libvirtUp, resetLabDomain, serialLogOf, type LibvirtLayout } from '../scripts/lab/libvirt.js';
+import type { LabOptions } from '../scripts/lab/layout.js';
+import type { RunbookView } from '../workflows/messages.js';
+import type { RunbookResult } from '../workflows/runbook.js';
+import { saveHistory } from './history-files.js';
+import { failureOf, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { standInRescueIso } from './stand-in-rescue-iso.js';
+
+let env: TestEnv;
+let worker: RunningWorker;
+let lv: LibvirtLayout;
+const lab = JSON.parse(process.env.RUNBOOK_TEST_LAB ?? '{}') as LabOptions;
+const storeBase = `/srv/runbooks-rr-${Math.random().toString(36).slice(2, 8)}`;
+const Q35 = LAB_DOMAINS[0]!;
+const I440FX = LAB_DOMAINS[1]!;
+const hyp = (script: string): string => onHost(env.inventory, 'hypervisor', script);
+const inactiveXml = (domain: string): string => hyp(`virsh dumpxml --inactive ${domain}`);
+const domstate = (domain: string): string => hyp(`virsh domstate ${domain}`).trim();
+const serial = (domain: string): string => readFileSync(serialLogOf(lv, domain), 'utf8');
+
+const MANUAL_CONSOLE = 'Welcome to Relax-and-Recover. Run "rear recover" to restore your system !\n';
+const UNATTENDED_CONSOLE = "Launching 'rear recover' automatically in unattended mode\n\n'rear recover' finished successfully\n\nRebooting in 30 seconds\n";
+
+/** What rearBackup leaves on the store: <base>/<host>/rear-<host>.iso and runbook-record.json (the documented contract). */
+function placeBackup(base: string, host: string, iso: { file: string; sha256: string; bytes: number }, record: Record<string, unknown> = {}): void {
+  const dir = join(base, host);
+  mkdirSync(dir, { recursive: true, mode: 0o750 });
+  copyFileSync(iso.file, join(dir, `rear-${host}.iso`));
+  writeFileSync(join(dir, 'backup.tar.gz'), 'stand-in backup archive\n');
+  const backupSha = createHash('sha256').update('stand-in backup archive\n').digest('hex');
+  writeFileSync(
+    join(dir, 'runbook-record.json'),
+    JSON.stringify({
+      host,
+      iso: { file: `rear-${host}.iso`, sha256: iso.sha256, bytes: iso.bytes },
+      backup: { file: 'backup.tar.gz', sha256: backupSha, bytes: 24 },
+      rearVersion: '2.7.0',
+      recordedAt: '2026-11-29T06:00:00Z',
+      workflowId: 'rear-backup-test',
+      runId: 'test',
+      ...record,
+    }),
+  );
+}
+
+before(async () => {
+  env = await testEnv();
+  lv = await libvirtUp(lab);
+  worker = await env.startWorker({ config: { libvirt: { uri: null, sudo: false, isoDir: lv.images } } });
+  const scratch = scratchDir('rear-iso');
+  mkdirSync(join(scratch, 'manual'));
+  mkdirSync(join(scratch, 'unattended'));
+  placeBackup(`${storeBase}/manual`, 'controller-0', standInRescueIso(join(scratch, 'manual'), 'controller-0', MANUAL_CONSOLE));
+  placeBackup(`${storeBase}/unattended`, 'controller-0', standInRescueIso(join(scratch, 'unattended'), 'controller-0', UNATTENDED_CONSOLE));
+});
+afterEach(async () => env?.endRuns());
+after(async () => {
+  rmSync(storeBase, { recursive: true, force: true });
+  for (const d of LAB_DOMAINS) await resetLabDomain(lab.dir, d).catch(() => undefined);
+  await worker?.stop();
+  await env?.close();
+});
+
+const input = (over: Record<string, unknown>) => ({
+  hypervisor: 'hypervisor',
+  domain: 'controller-0',
+  store: 'backup-store',
+  storePath: `${storeBase}/manual`,
+  mode: 'manual',
+  shutdownTimeoutSeconds: 5,
+  requestedBy: 'alice',
+  ...over,
+});
+
+/** Waits for the run to reach this gate (anything else ends the wait and fails the assertion). */
+async function atGate(h: WorkflowHandle, gate: string): Promise<RunbookView> {
+  const v = await waitFor(
+    `gate ${gate}`,
+    async () => {
+      const s = await status(h);
+      if (['Completed', 'Failed', 'Aborted', 'Parked'].includes(s.status)) return s;
+      return s.openGate?.name === gate && s;
+    },
+    120_000,
+  );
+  assert.equal(v.openGate?.name, gate, `expected gate ${gate}, got ${v.status}: ${v.parked?.step ?? ''} ${v.parked?.error ?? v.lastError ?? ''}`);
+  return v;
+}
+
+async function approve(h: WorkflowHandle, gate: string): Promise<RunbookView> {
+  const v = await atGate(h, gate);
+  await h.executeUpdate('approve', { args: [{ gate, approver: 'bob', reason: `test: ${gate}` }] });
+  return v;
+}
+
+/** The boot order as libvirt itself wrote the definition back: the devices in the order the firmware tries them. */
+function bootElements(xml: string): string[] {
+  return [...xml.matchAll(/<boot (dev|order)='([^']+)'\/>/g)].map((m) => `${m[1]}=${m[2]}`);
+}
+
+test('manual mode on q35: the defined XML boots the ISO first (sata), the guest boots it, the original definition is back byte for byte and the domain runs from disk', async () => {
+  await resetLabDomain(lab.dir, Q35);
+  const original = inactiveXml('controller-0');
+  const h = await env.start('rearControllerRecovery', uniqueId('rear-recovery-manual'), input({}));
+
+  const gate = await atGate(h, 'boot-rescue');
+  assert.ok(!(await status(h)).approvals.some((a) => a.gate === 'power-off'), 'a domain already shut off needs no power-off gate');
+  assert.match(gate.openGate!.plan.join('\n'), /boots the rescue image .*rear-controller-0\.iso \(sata sd., os boot order, cdrom first\)/);
+  const edited = inactiveXml('controller-0');
+  const facts = domainFacts(edited);
+  assert.equal(facts.firstBoot, `cdrom:${lv.images}/rear-controller-0.iso`);
+  assert.deepEqual(bootElements(edited), ['dev=cdrom', 'dev=hd'], 'libvirt kept <boot dev=cdrom/> before <boot dev=hd/>');
+  assert.match(edited, /<bootmenu enable='yes' timeout='3000'\/>/);
+  assert.deepEqual(facts.cdroms.map((c) => c.bus), ['sata'], 'q35 has no IDE: the cdrom is on SATA');
+  assert.equal(readFileSync(join(lv.images, 'rear-controller-0.iso')).length > 0, true);
+
+  await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'test' }] });
+  await waitFor('the rescue console on the serial log', async () => serial('controller-0').includes('RESCUE controller-0'), 60_000);
+  const consoleGate = await atGate(h, 'rear-recover-finished');
+  assert.match(consoleGate.openGate!.plan.join('\n'), /on hypervisor: virsh console controller-0/);
+  assert.match(consoleGate.openGate!.plan.join('\n'), /type: rear recover/);
+  await h.executeUpdate('approve', { args: [{ gate: 'rear-recover-finished', approver: 'bob', reason: 'rear recover finished' }] });
+
+  const r = (await h.result()) as RunbookResult;
+  assert.equal(r.status, 'Completed');
+  const restored = inactiveXml('controller-0');
+  assert.equal(normaliseDomainXml(restored), normaliseDomainXml(original), 'the original definition is back');
+  assert.equal(restored, original, 'byte for byte, as libvirt writes it');
+  assert.equal(domstate('controller-0'), 'running');
+  await waitFor('the disk boot after the rescue boot', async () => /RESCUE controller-0[\s\S]*DISK controller-0/.test(serial('controller-0')), 60_000);
+  const saved = readFileSync(join(process.env.RUNBOOK_DATA_DIR!, 'audit', h.workflowId, 'controller-0.xml.bak'), 'utf8');
+  assert.equal(saved, original, "the seed's controller-0.xml.bak is in the run's audit store");
+  await saveHistory(h, 'rearControllerRecovery-manual');
+});
+
+test('unattended mode on i440fx, domain running and deaf to ACPI: shutdown times out, destroy needs a second approval, per-device boot order with IDE, ReaR\'s result read from the serial log, original back', async () => {
+  await resetLabDomain(lab.dir, I440FX);
+  hyp('virsh start controller-0-i440fx');
+  await waitFor('the guest running from its disk', async () => serial('controller-0-i440fx').includes('DISK controller-0-i440fx'), 60_000);
+  const original = inactiveXml('controller-0-i440fx');
+  const h = await env.start('rearControllerRecovery', uniqueId('rear-recovery-unattended'), input({ domain: 'controller-0-i440fx', host: 'controller-0', storePath: `${storeBase}/unattended`, mode: 'unattended' }));
+
+  await approve(h, 'power-off');
+  const destroy = await approve(h, 'destroy');
+  assert.match(destroy.openGate!.plan.join('\n'), /did not power off: still running after 5s/);
+  await atGate(h, 'boot-rescue');
+  const edited = inactiveXml('controller-0-i440fx');
+  const facts = domainFacts(edited);
+  assert.equal(facts.bootStyle, 'per-device', 'the domain used per-device boot elements: no <os><boot dev> added');
+  assert.deepEqual(bootElements(edited), ['order=2', 'order=1'], 'disk vda moved to 2, the cdrom (listed after it) is 1');
+  assert.deepEqual(facts.cdroms.map((c) => [c.bus, c.target, c.bootOrder]), [['ide', 'hdc', 1]], 'i440fx: IDE, as in the seed');
+  assert.equal(facts.onReboot, 'destroy', "ReaR's unattended reboot powers off instead of booting the ISO again");
+  await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'test' }] });
+
+  const r = (await h.result()) as RunbookResult;
+  assert.equal(r.status, 'Completed');
+  assert.equal((r.output as { recovery: string }).recovery, 'recovery: finished');
+  assert.deepEqual(r.approvals.map((a) => a.gate), ['power-off', 'destroy', 'boot-rescue']);
+  assert.equal(normaliseDomainXml(inactiveXml('controller-0-i440fx')), normaliseDomainXml(original));
+  assert.equal(domstate('controller-0-i440fx'), 'running');
+  await waitFor('the disk boot after the rescue boot', async () => /RESCUE controller-0[\s\S]*finished successfully[\s\S]*DISK controller-0-i440fx/.test(serial('controller-0-i440fx')), 60_000);
+  await saveHistory(h, 'rearControllerRecovery-unattended-destroy');
+});
+
+test('aborted after the edit (rejected while the rescue system runs) or cancelled at boot-rescue: the saved definition is defined again', async () => {
+  await resetLabDomain(lab.dir, Q35);
+  const original = inactiveXml('controller-0');
+
+  const h = await env.start('rearControllerRecovery', uniqueId('rear-recovery-reject'), input({}));
+  await approve(h, 'boot-rescue');
+  await atGate(h, 'rear-recover-finished');
+  assert.equal(domainFacts(inactiveXml('controller-0')).firstBoot, `cdrom:${lv.images}/rear-controller-0.iso`, 'edited while the rescue runs');
+  await h.executeUpdate('reject', { args: [{ gate: 'rear-recover-finished', approver: 'bob', reason: 'rear recover failed' }] });
+  assert.equal((await failureOf(h)).type, 'Aborted');
+  assert.equal(normaliseDomainXml(inactiveXml('controller-0')), normaliseDomainXml(original), 'restored after the reject');
+  const steps = (await status(h)).steps.map((s) => `${s.name}:${s.state}`);
+  assert.ok(steps.includes('cleanup: restore the original definition:ok'), steps.join(', '));
+
+  hyp('virsh destroy controller-0');
+  const c = await env.start('rearControllerRecovery', uniqueId('rear-recovery-cancel'), input({}));
+  await atGate(c, 'boot-rescue');
+  assert.notEqual(normaliseDomainXml(inactiveXml('controller-0')), normaliseDomainXml(original), 'edited before the cancel');
+  await c.cancel();
+  await assert.rejects(c.result());
+  assert.equal(normaliseDomainXml(inactiveXml('controller-0')), normaliseDomainXml(original), 'restored after the cancel');
+  assert.equal((await status(c)).status, 'Aborted');
+});
+
+test('refused: a hostile domain name, an ISO for another host, a checksum that does not match, a domain already running a rescue ISO; a dry run changes nothing', async () => {
+  const bad = await env.start('rearControllerRecovery', uniqueId('rear-recovery-inject'), input({ domain: "x'/><disk" }));
+  const badFail = await failureOf(bad);
+  assert.equal(badFail.type, 'InvalidInput');
+  assert.match(badFail.message, /domain: a libvirt domain name/);
+
+  const scratch = scratchDir('rear-iso-bad');
+  const iso = standInRescueIso(scratch, 'controller-0', MANUAL_CONSOLE);
+  placeBackup(`${storeBase}/other-host`, 'controller-0', iso, { host: 'controller-1', iso: { file: 'rear-controller-1.iso', sha256: iso.sha256, bytes: iso.bytes } });
+  const other = await env.start('rearControllerRecovery', uniqueId('rear-recovery-other'), input({ storePath: `${storeBase}/other-host` }));
+  assert.match((await failureOf(other)).message, /is for host "controller-1", not "controller-0": refused/);
+
+  placeBackup(`${storeBase}/bad-sum`, 'controller-0', iso, { iso: { file: 'rear-controller-0.iso', sha256: 'a'.repeat(64), bytes: iso.bytes } });
+  const sum = await env.start('rearControllerRecovery', uniqueId('rear-recovery-sum'), input({ storePath: `${storeBase}/bad-sum` }));
+  assert.match((await failureOf(sum)).message, /has sha256 [0-9a-f]{12}…, the backup record says aaaaaaaaaaaa…: refused/);
+  for (const h of [other, sum]) assert.ok(!(await status(h)).steps.some((s) => s.name === 'copy the ISO to the hypervisor' && s.state === 'ok'), 'nothing copied');
+
+  // A rescue boot left running (a recovery in progress): detected from the live definition, not touched.
+  await resetLabDomain(lab.dir, Q35);
+  const original = inactiveXml('controller-0');
+  const left = join(lv.dir, 'left-running.xml');
+  writeFileSync(left, rescueDefinition(original, `${lv.images}/rear-controller-0.iso`).xml);
+  await labVirsh(lab.dir, ['create', left]);
+  const busy = await env.start('rearControllerRecovery', uniqueId('rear-recovery-busy'), input({}));
+  assert.match((await failureOf(busy)).message, /controller-0 is already running a rescue ISO \(.*rear-controller-0\.iso on sda, booted first\)/);
+  assert.equal(normaliseDomainXml(inactiveXml('controller-0')), normaliseDomainXml(original), 'its definition untouched');
+
+  await resetLabDomain(lab.dir, Q35);
+  const fresh = inactiveXml('controller-0');
+  const dry = await env.start('rearControllerRecovery', uniqueId('rear-recovery-dry'), input({ dryRun: true }));
+  const plan = (await dry.result()) as RunbookResult;
+  assert.equal(plan.status, 'Completed');
+  const names = plan.plan!.map((p) => p.name);
+  for (const n of ['copy the ISO to the hypervisor', 'boot-rescue', 'define the rescue definition', 'rear-recover-finished', 'restore the original definition']) assert.ok(names.includes(n), `${n} planned`);
+  assert.equal(inactiveXml('controller-0'), fresh, 'a dry run changes no definition');
+  assert.ok(!existsSync(join(lv.images, `controller-0.${dry.workflowId}.xml.bak`)), 'nor saves one');
+});
+
+test('the XML library escapes a hostile ISO path: real libvirt reads one cdrom whose source is exactly that path, no extra disk', async () => {
+  await resetLabDomain(lab.dir, I440FX);
+  const xml = inactiveXml('controller-0-i440fx');
+  const hostile = `${lv.images}/x'/><disk type='block' device='disk'><source dev='/dev/sda'/><target dev='vdz'/></disk><x a='.iso`;
+  const file = join(lv.dir, 'hostile.xml');
+  writeFileSync(file, rescueDefinition(xml, hostile).xml);
+  await labVirsh(lab.dir, ['define', file]);
+  const facts = domainFacts(inactiveXml('controller-0-i440fx'));
+  assert.deepEqual(facts.cdroms.map((c) => c.source), [hostile]);
+  assert.ok(!inactiveXml('controller-0-i440fx').includes("dev='/dev/sda'"), 'no block disk was injected');
+  await resetLabDomain(lab.dir, I440FX);
+});
