@@ -20,7 +20,8 @@ import type { RunbookResult } from '../workflows/runbook.js';
 const STEPS = Number(process.env.BENCH_STEPS ?? 100);
 const REPEATS = 3;
 const HOST = 'lava-worker';
-const root = join(process.cwd(), '.data', 'bench');
+// Overridable (like scripts/test.ts) so two benches, or a bench beside a test suite, can share a machine.
+const root = process.env.BENCH_DATA_ROOT ? join(process.env.BENCH_DATA_ROOT, 'bench') : join(process.cwd(), '.data', 'bench');
 
 function stats(ms: number[]): { n: number; median: number; p90: number; mean: number } {
   const s = [...ms].sort((a, b) => a - b);
@@ -30,8 +31,8 @@ function stats(ms: number[]): { n: number; median: number; p90: number; mean: nu
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: 7263, uiPort: 8263, logFile: join(root, 'temporal.log') };
-  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: '127.0.60', pgPort: 5482 });
+  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7263), uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8263), logFile: join(root, 'temporal.log') };
+  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.60', pgPort: Number(process.env.BENCH_PG_PORT ?? 5482) });
   mkdirSync(root, { recursive: true });
   const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
   try {

@@ -33,9 +33,13 @@ export const labDrill = runbook({
         : step(`harmless step ${k + 1}`, () => remote(i.host, ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]), {
             idempotent: true,
             readOnly: true,
+            quick: true,
           }),
     ),
-    i.holdSeconds ? step('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), { idempotent: true, readOnly: true }) : null,
+    // A hold of up to 30 s is a quick step (a local activity), a longer one an ordinary activity that heartbeats.
+    i.holdSeconds
+      ? step('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), { idempotent: true, readOnly: true, quick: i.holdSeconds <= QUICK_HOLD_MAX_S })
+      : null,
     gate('write-marker'),
     step(
       'write marker',
@@ -47,6 +51,8 @@ export const labDrill = runbook({
     ),
   ],
 });
+
+const QUICK_HOLD_MAX_S = 30;
 
 // Counts its executions in ~/drill/<workflowId>.count and fails on the first one only.
 const FAILS_FIRST_TIME = 'mkdir -p "$HOME/drill" && f="$HOME/drill/$1.count" && echo run >> "$f" && [ "$(wc -l < "$f")" -ge 2 ] || { echo "first execution fails on purpose" >&2; exit 3; }';
