@@ -68,13 +68,13 @@ async function main(): Promise<void> {
       const res = (await client.workflow.execute('labDrill', {
         taskQueue: 'runbooks',
         workflowId: `bench-${Date.now()}`,
-        args: [{ host: HOST, steps: STEPS, requestedBy: 'bench', dryRun: true }],
+        args: [{ host: HOST, steps: STEPS, requestedBy: 'bench', dryRun: true, bareSteps: true }],
       })) as RunbookResult;
       // Wall time per step includes workflow tasks and activity scheduling: the difference of runs with 1 and N steps.
       for (let r = 0; r < REPEATS; r++) {
         for (const n of [1, STEPS]) {
           const t = performance.now();
-          await client.workflow.execute('labDrill', { taskQueue: 'runbooks', workflowId: `bench-wall-${n}-${r}-${Date.now()}`, args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true }] });
+          await client.workflow.execute('labDrill', { taskQueue: 'runbooks', workflowId: `bench-wall-${n}-${r}-${Date.now()}`, args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true, bareSteps: true }] });
           (n === 1 ? wallOne : wallMany).push(performance.now() - t);
         }
       }
