@@ -74,6 +74,9 @@ async function main(): Promise<void> {
         return n >= PARKED;
       }, 600_000);
       const parkedAfterMs = Date.now() - t0;
+      // What the parked runs themselves cost: RSS and JS heap with all of them cached, before the approvals.
+      const mem = process.memoryUsage();
+      const atGate = { rssMiB: Math.round(mem.rss / 2 ** 20), heapUsedMiB: Math.round(mem.heapUsed / 2 ** 20) };
       const tApprove = Date.now();
       await pool(parked, 50, (h) => h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'scale bench' }] }));
       const approvedInMs = Date.now() - tApprove;
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
       });
       const runningStates = await pool(running, 25, async (h) => (await h.query<RunbookView>('status')).status);
       for (const h of running) await h.terminate('bench done');
-      return { parkedAfterMs, approvedInMs, completedAfterApprovalMs, latencies, runningStillRunning: runningStates.filter((s) => s === 'Running').length };
+      return { parkedAfterMs, atGate, approvedInMs, completedAfterApprovalMs, latencies, runningStillRunning: runningStates.filter((s) => s === 'Running').length };
     });
     clearInterval(sampler);
     close();
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
       allCompletedAfterApprovalS: result.completedAfterApprovalMs / 1000,
       runningRunsStillRunning: result.runningStillRunning,
       workerRssAtStartMiB: Math.round(rssAtStart),
+      workerAtGate: result.atGate,
       maxCachedWorkflows: config.maxCachedWorkflows,
       workerPeakRssMiB: Math.round(rssPeak),
       approvalToNextStepMs: { p50: pct(result.latencies, 0.5), p95: pct(result.latencies, 0.95), max: Math.max(...result.latencies) },

@@ -55,7 +55,8 @@ async function main(): Promise<void> {
     }
     pool.closeAll();
 
-    const ansible = ansibleBench(root, h, lab.dir);
+    // BENCH_ANSIBLE=0 skips Ansible (minutes on a loaded machine) while profiling the runbook side.
+    const ansible = process.env.BENCH_ANSIBLE === '0' ? { raw: NaN, command: NaN, version: 'skipped' } : ansibleBench(root, h, lab.dir);
 
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });
