@@ -1,6 +1,7 @@
-// P1, step overhead: what one runbook step costs end to end (workflow task → activity → SSH → host-side
-// run key protocol → result in history), side by side with the floor (`exec true` on one open ssh2
-// connection), a fresh OpenSSH `ssh host true`, and Ansible from Debian against the same sshd:
+// P1, step overhead: what one runbook step costs end to end (labDrill's quick `true` steps: local activity
+// inside the workflow task → exec on the pooled SSH connection → audit → marker in history), side by side
+// with the floor (`exec true` on one open ssh2 connection), a fresh OpenSSH `ssh host true`, and Ansible
+// from Debian against the same sshd:
 // `raw: true` tasks and `command: true` tasks, pipelining and ControlPersist on. Per-step figures are
 // differences of runs with 1 and N steps/tasks, so start-up costs cancel out. Prints a table and writes
 // bench/results/step-overhead.json. Not a test.
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
     console.log(`\n${'what'.padEnd(48)}  median      p90     mean   (ms)`);
     console.log(`${'ssh host true, new connection (OpenSSH client)'.padEnd(48)}${f(result.sshFreshConnectionMs.median)} ${f(result.sshFreshConnectionMs.p90)} ${f(result.sshFreshConnectionMs.mean)}`);
     console.log(`${'exec true on a reused ssh2 connection'.padEnd(48)}${f(result.ssh2ReusedExecMs.median)} ${f(result.ssh2ReusedExecMs.p90)} ${f(result.ssh2ReusedExecMs.mean)}`);
-    console.log(`${'runbook step: command incl. run-key protocol'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`);
+    console.log(`${'runbook quick step: its command (direct exec)'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`);
     console.log(`${'runbook step: wall time per extra step'.padEnd(48)}${f(result.stepWallMs)}`);
     console.log(`${`ansible-playbook raw: true, per extra task`.padEnd(48)}${f(result.ansibleRawMsPerTask)}`);
     console.log(`${`ansible-playbook command: true, per extra task`.padEnd(48)}${f(result.ansibleCommandMsPerTask)}`);
