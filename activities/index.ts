@@ -4,6 +4,7 @@ import type { WorkerConfig } from '../workers/config.js';
 import type { Inventory } from '../workers/inventory.js';
 import { AuditStore } from './audit-store.js';
 import { makeRunCommand } from './command.js';
+import { makeRunQuickCommand } from './quick-command.js';
 import { makeBackupStoreActivities } from './backup-store.js';
 import { makeHostFacts } from './host-facts.js';
 import { makeCloudApi } from './openstack-api.js';
@@ -34,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     activities: {
       runCommand: makeRunCommand(ssh, audit),
+      runQuickCommand: makeRunQuickCommand(ssh, audit),
       collectHostFacts: makeHostFacts(ssh),
       pipeCommands: makePipeCommands(ssh, deps.config),
       ...makeRebootActivities(ssh),

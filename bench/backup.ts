@@ -33,7 +33,7 @@ const RUN_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MIN ?? 60) * 60_000;
 const MASTER = 'lava-master';
 const STORE = 'backup-store';
 const DUMP_STEP = 'dump the database';
-const PG_PORT = 5492;
+const PG_PORT = Number(process.env.BENCH_PG_PORT ?? 5492);
 const METRICS_PORT = 9474;
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -41,9 +41,10 @@ const MiB = 1024 ** 2;
 const BALLAST_ROW = Array.from({ length: 32 }, () => 'md5(random()::text)').join(' || ');
 const BALLAST_BATCH = 50_000;
 
-const root = join(process.cwd(), '.data', 'bench-backup');
-const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: 7273, uiPort: 8273, logFile: join(root, 'temporal.log') };
-const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: '127.0.70', pgPort: PG_PORT });
+// Overridable (like scripts/test.ts) so two benches, or a bench beside a test suite, can share a machine.
+const root = process.env.BENCH_DATA_ROOT ? join(process.env.BENCH_DATA_ROOT, 'bench-backup') : join(process.cwd(), '.data', 'bench-backup');
+const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7273), uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8273), logFile: join(root, 'temporal.log') };
+const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.70', pgPort: PG_PORT });
 const address = `${server.ip}:${server.port}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

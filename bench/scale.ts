@@ -17,7 +17,8 @@ import type { RunbookView } from '../workflows/messages.js';
 const PARKED = Number(process.env.BENCH_PARKED ?? 500);
 const RUNNING = Number(process.env.BENCH_RUNNING ?? 50);
 const HOSTS = ['lava-master', 'lava-worker', 'backup-store', 'hypervisor', 'cloud-client'];
-const root = join(process.cwd(), '.data', 'bench-scale');
+// Overridable (like scripts/test.ts) so two benches, or a bench beside a test suite, can share a machine.
+const root = process.env.BENCH_DATA_ROOT ? join(process.env.BENCH_DATA_ROOT, 'bench-scale') : join(process.cwd(), '.data', 'bench-scale');
 
 const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
 
@@ -44,8 +45,8 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: 7273, uiPort: 8273, logFile: join(root, 'temporal.log') };
-  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: '127.0.70', pgPort: 5492 });
+  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7273), uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8273), logFile: join(root, 'temporal.log') };
+  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.70', pgPort: Number(process.env.BENCH_PG_PORT ?? 5492) });
   mkdirSync(root, { recursive: true });
   // A fresh history database: the counts below are of this run's workflows only.
   for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
@@ -73,6 +74,9 @@ async function main(): Promise<void> {
         return n >= PARKED;
       }, 600_000);
       const parkedAfterMs = Date.now() - t0;
+      // What the parked runs themselves cost: RSS and JS heap with all of them cached, before the approvals.
+      const mem = process.memoryUsage();
+      const atGate = { rssMiB: Math.round(mem.rss / 2 ** 20), heapUsedMiB: Math.round(mem.heapUsed / 2 ** 20) };
       const tApprove = Date.now();
       await pool(parked, 50, (h) => h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'scale bench' }] }));
       const approvedInMs = Date.now() - tApprove;
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
       });
       const runningStates = await pool(running, 25, async (h) => (await h.query<RunbookView>('status')).status);
       for (const h of running) await h.terminate('bench done');
-      return { parkedAfterMs, approvedInMs, completedAfterApprovalMs, latencies, runningStillRunning: runningStates.filter((s) => s === 'Running').length };
+      return { parkedAfterMs, atGate, approvedInMs, completedAfterApprovalMs, latencies, runningStillRunning: runningStates.filter((s) => s === 'Running').length };
     });
     clearInterval(sampler);
     close();
@@ -106,6 +110,7 @@ async function main(): Promise<void> {
       allCompletedAfterApprovalS: result.completedAfterApprovalMs / 1000,
       runningRunsStillRunning: result.runningStillRunning,
       workerRssAtStartMiB: Math.round(rssAtStart),
+      workerAtGate: result.atGate,
       maxCachedWorkflows: config.maxCachedWorkflows,
       workerPeakRssMiB: Math.round(rssPeak),
       approvalToNextStepMs: { p50: pct(result.latencies, 0.5), p95: pct(result.latencies, 0.95), max: Math.max(...result.latencies) },

@@ -1,6 +1,7 @@
-// P1, step overhead: what one runbook step costs end to end (workflow task → activity → SSH → host-side
-// run key protocol → result in history), side by side with the floor (`exec true` on one open ssh2
-// connection), a fresh OpenSSH `ssh host true`, and Ansible from Debian against the same sshd:
+// P1, step overhead: what one runbook step costs end to end (labDrill's quick `true` steps: local activity
+// inside the workflow task → exec on the pooled SSH connection → audit → marker in history), side by side
+// with the floor (`exec true` on one open ssh2 connection), a fresh OpenSSH `ssh host true`, and Ansible
+// from Debian against the same sshd:
 // `raw: true` tasks and `command: true` tasks, pipelining and ControlPersist on. Per-step figures are
 // differences of runs with 1 and N steps/tasks, so start-up costs cancel out. Prints a table and writes
 // bench/results/step-overhead.json. Not a test.
@@ -20,7 +21,8 @@ import type { RunbookResult } from '../workflows/runbook.js';
 const STEPS = Number(process.env.BENCH_STEPS ?? 100);
 const REPEATS = 3;
 const HOST = 'lava-worker';
-const root = join(process.cwd(), '.data', 'bench');
+// Overridable (like scripts/test.ts) so two benches, or a bench beside a test suite, can share a machine.
+const root = process.env.BENCH_DATA_ROOT ? join(process.env.BENCH_DATA_ROOT, 'bench') : join(process.cwd(), '.data', 'bench');
 
 function stats(ms: number[]): { n: number; median: number; p90: number; mean: number } {
   const s = [...ms].sort((a, b) => a - b);
@@ -30,8 +32,8 @@ function stats(ms: number[]): { n: number; median: number; p90: number; mean: nu
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: 7263, uiPort: 8263, logFile: join(root, 'temporal.log') };
-  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: '127.0.60', pgPort: 5482 });
+  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7263), uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8263), logFile: join(root, 'temporal.log') };
+  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.60', pgPort: Number(process.env.BENCH_PG_PORT ?? 5482) });
   mkdirSync(root, { recursive: true });
   const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
   try {
@@ -54,7 +56,8 @@ async function main(): Promise<void> {
     }
     pool.closeAll();
 
-    const ansible = ansibleBench(root, h, lab.dir);
+    // BENCH_ANSIBLE=0 skips Ansible (minutes on a loaded machine) while profiling the runbook side.
+    const ansible = process.env.BENCH_ANSIBLE === '0' ? { raw: NaN, command: NaN, version: 'skipped' } : ansibleBench(root, h, lab.dir);
 
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });
@@ -67,13 +70,13 @@ async function main(): Promise<void> {
       const res = (await client.workflow.execute('labDrill', {
         taskQueue: 'runbooks',
         workflowId: `bench-${Date.now()}`,
-        args: [{ host: HOST, steps: STEPS, requestedBy: 'bench', dryRun: true }],
+        args: [{ host: HOST, steps: STEPS, requestedBy: 'bench', dryRun: true, bareSteps: true }],
       })) as RunbookResult;
       // Wall time per step includes workflow tasks and activity scheduling: the difference of runs with 1 and N steps.
       for (let r = 0; r < REPEATS; r++) {
         for (const n of [1, STEPS]) {
           const t = performance.now();
-          await client.workflow.execute('labDrill', { taskQueue: 'runbooks', workflowId: `bench-wall-${n}-${r}-${Date.now()}`, args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true }] });
+          await client.workflow.execute('labDrill', { taskQueue: 'runbooks', workflowId: `bench-wall-${n}-${r}-${Date.now()}`, args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true, bareSteps: true }] });
           (n === 1 ? wallOne : wallMany).push(performance.now() - t);
         }
       }
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
     console.log(`\n${'what'.padEnd(48)}  median      p90     mean   (ms)`);
     console.log(`${'ssh host true, new connection (OpenSSH client)'.padEnd(48)}${f(result.sshFreshConnectionMs.median)} ${f(result.sshFreshConnectionMs.p90)} ${f(result.sshFreshConnectionMs.mean)}`);
     console.log(`${'exec true on a reused ssh2 connection'.padEnd(48)}${f(result.ssh2ReusedExecMs.median)} ${f(result.ssh2ReusedExecMs.p90)} ${f(result.ssh2ReusedExecMs.mean)}`);
-    console.log(`${'runbook step: command incl. run-key protocol'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`);
+    console.log(`${'runbook quick step: its command (direct exec)'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`);
     console.log(`${'runbook step: wall time per extra step'.padEnd(48)}${f(result.stepWallMs)}`);
     console.log(`${`ansible-playbook raw: true, per extra task`.padEnd(48)}${f(result.ansibleRawMsPerTask)}`);
     console.log(`${`ansible-playbook command: true, per extra task`.padEnd(48)}${f(result.ansibleCommandMsPerTask)}`);

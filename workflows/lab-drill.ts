@@ -15,6 +15,8 @@ export const LabDrillInput = z
     holdSeconds: z.number().int().min(1).max(86_400).optional(),
     /** The dangerous step takes this long before writing (for crash drills inside a one-shot step). */
     markerDelaySeconds: z.number().int().min(1).max(3600).optional(),
+    /** The harmless steps run plain `true` (the step-overhead benchmark: Ansible's tasks run `true` too). */
+    bareSteps: z.boolean().optional(),
     /** No host lease: many drills on one host at once (the scale benchmark parks hundreds at the gate). */
     shareHost: z.boolean().optional(),
     ...common,
@@ -30,12 +32,21 @@ export const labDrill = runbook({
     ...Array.from({ length: i.steps }, (_, k) =>
       k + 1 === i.failAt
         ? step(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', FAILS_FIRST_TIME, 'drill', ctx.workflowId]), { idempotent: false })
-        : step(`harmless step ${k + 1}`, () => remote(i.host, ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]), {
+        : step(`harmless step ${k + 1}`, () => (i.bareSteps ? remote(i.host, ['true']) : remote(i.host, ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)])), {
             idempotent: true,
             readOnly: true,
+            quick: true,
           }),
     ),
-    i.holdSeconds ? step('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), { idempotent: true, readOnly: true }) : null,
+    // A hold of up to a minute is a quick step (a local activity, its attempt bounded at 2 minutes), a
+    // longer one an ordinary activity that heartbeats.
+    i.holdSeconds
+      ? step('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), {
+          idempotent: true,
+          readOnly: true,
+          ...(i.holdSeconds <= QUICK_HOLD_MAX_S ? { quick: true, timeout: '2 minutes' } : {}),
+        })
+      : null,
     gate('write-marker'),
     step(
       'write marker',
@@ -47,6 +58,8 @@ export const labDrill = runbook({
     ),
   ],
 });
+
+const QUICK_HOLD_MAX_S = 60;
 
 // Counts its executions in ~/drill/<workflowId>.count and fails on the first one only.
 const FAILS_FIRST_TIME = 'mkdir -p "$HOME/drill" && f="$HOME/drill/$1.count" && echo run >> "$f" && [ "$(wc -l < "$f")" -ge 2 ] || { echo "first execution fails on purpose" >&2; exit 3; }';

@@ -1,0 +1,95 @@
+// Quick steps (labDrill's harmless steps, a hold of up to 60 s): local activities exec'd straight on the
+// pooled SSH connection. Against the real dev server and a real lab host: they leave no activity task in
+// history, every command is still in the worker's audit store, and cancelling one kills the remote process.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { CommandResult } from '../workflows/commands.js';
+import type { RunbookResult } from '../workflows/runbook.js';
+import { failureOf, onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { saveHistory } from './history-files.js';
+
+let env: TestEnv;
+before(async () => {
+  env = await testEnv();
+});
+afterEach(async () => env?.endRuns());
+after(async () => env?.close());
+
+const HOST = 'lava-worker';
+
+async function eventsOf(h: WorkflowHandle) {
+  return (await h.fetchHistory()).events ?? [];
+}
+
+function markers(events: Awaited<ReturnType<typeof eventsOf>>, name: string): number {
+  return events.filter((e) => e.markerRecordedEventAttributes?.markerName === name).length;
+}
+
+describe('quick steps', () => {
+  test('run as local activities, and every command is in the audit store with its exit code, duration and output', async () => {
+    const w = await env.startWorker();
+    try {
+      const h = await env.start('labDrill', uniqueId('drill-quick'), { host: HOST, steps: 3, requestedBy: 'alice' });
+      await waitFor('the gate to open', async () => (await status(h)).status === 'AwaitingApproval');
+      await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'quick' }] });
+      const res = (await h.result()) as RunbookResult;
+      assert.equal(res.status, 'Completed');
+      assert.deepEqual(res.steps.map((s) => s.state), ['ok', 'ok', 'ok', 'ok']);
+
+      const events = await eventsOf(h);
+      const scheduled = events.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
+      // Only the one-shot marker step (and the engine's own admin calls) are ordinary activity tasks.
+      assert.deepEqual(scheduled.filter((n) => n === 'runCommand' || n === 'runQuickCommand'), ['runCommand']);
+      assert.equal(markers(events, 'core_local_activity'), 3, 'one local-activity marker per harmless step');
+      assert.equal(markers(events, 'core_patch'), 1, 'the patch marker that keeps older histories replaying');
+
+      const lines = readFileSync(join(env.config.dataDir, 'audit', h.workflowId, 'commands.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as CommandResult & { step: string });
+      const quick = lines.filter((l) => l.step.startsWith('harmless step'));
+      assert.deepEqual(quick.map((l) => l.step), ['harmless step 1', 'harmless step 2', 'harmless step 3']);
+      const hostname = onHost(env.inventory, HOST, 'hostname').trim();
+      for (const [k, l] of quick.entries()) {
+        assert.equal(l.host, HOST);
+        assert.equal(l.argv[0], 'sh');
+        assert.equal(l.argv.at(-1), String(k + 1));
+        assert.equal(l.exitCode, 0);
+        assert.ok(l.durationMs >= 0 && Number.isInteger(l.durationMs));
+        assert.equal(l.stdoutTail, `drill step ${k + 1} on ${hostname}\n`);
+        assert.equal(l.stderrTail, '', 'the process-group line is stripped from stderr');
+        assert.equal(readFileSync(join(env.config.dataDir, 'audit', `${l.auditRef}.stdout`), 'utf8'), l.stdoutTail);
+      }
+      // The run's own record carries the same for its last command.
+      assert.equal(res.steps[2]!.exitCode, 0);
+      assert.equal(res.steps[2]!.lastOutput, `drill step 3 on ${hostname}`);
+      await saveHistory(h, 'labDrill-quick-steps');
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test('cancelling a run inside a quick step kills the command on the host', async () => {
+    const w = await env.startWorker();
+    try {
+      // 59 s: a quick hold (≤ 60 s), and a `sleep 59` nothing else in the suite runs. It must be gone
+      // within waitFor's 30 s of the cancel, long before it would end by itself.
+      const h = await env.start('labDrill', uniqueId('drill-quick-cancel'), { host: HOST, steps: 1, holdSeconds: 59, requestedBy: 'alice' });
+      const running = (): string => onHost(env.inventory, HOST, 'pgrep -u rbops -fx "sleep 59" || true').trim();
+      await waitFor('sleep 59 to run on the host', async () => running() !== '');
+      await h.cancel();
+      await waitFor('no sleep 59 left on the host', async () => running() === '');
+      const f = await failureOf(h).catch((e: Error) => ({ message: e.message }));
+      assert.ok(f);
+      const d = await h.describe();
+      assert.equal(d.status.name, 'CANCELLED');
+      const events = await eventsOf(h);
+      assert.ok(!events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runCommand'), 'the hold was not an ordinary activity');
+    } finally {
+      await w.stop();
+    }
+  });
+});
