@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { loadCodecKeys } from '../workers/payload-codec.js';
 import { startCodecServer, type CodecServer } from './codec-server.js';
 import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
+import { libvirtUp } from './lab/libvirt.js';
 import { snoUp } from './lab/sno.js';
 import { defaultDevServer, ensureSearchAttributes, isServing, startDevServer, stopDevServer, temporalCli } from './temporal-server.js';
 
@@ -26,6 +27,9 @@ async function main(): Promise<void> {
   const { inventoryPath } = await labUp(lab);
   // sno-node as a booted ostree node with etcd, so the SNO runbooks can be tried (scripts/lab/sno.ts).
   await snoUp(lab);
+  // The lab's libvirtd with controller-0 (q35) and controller-0-i440fx, so rearControllerRecovery can be tried.
+  // It runs as the unprivileged lab user: the worker's virsh needs no sudo there, and ISOs go where QEMU reads.
+  const lv = await libvirtUp(lab);
   let dev: ChildProcess | undefined;
   if (isServing(server)) {
     console.log(`start: a Temporal server already answers on ${address}; using it`);
@@ -40,7 +44,13 @@ async function main(): Promise<void> {
   const out = openSync(workerLog, 'a');
   const worker = spawn(process.execPath, ['build/workers/main.js'], {
     stdio: ['ignore', out, out],
-    env: { ...process.env, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS ?? address, RUNBOOK_INVENTORY: inventoryPath },
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS ?? address,
+      RUNBOOK_INVENTORY: inventoryPath,
+      RUNBOOK_LIBVIRT_SUDO: process.env.RUNBOOK_LIBVIRT_SUDO ?? 'false',
+      RUNBOOK_LIBVIRT_ISO_DIR: process.env.RUNBOOK_LIBVIRT_ISO_DIR ?? lv.images,
+    },
   });
   let stopping = false;
   const stop = async (code: number): Promise<never> => {
