@@ -71,34 +71,7 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
         req.command.kind === 'remote'
           ? await runRemote(ssh, req.command, line, hostRunKey(workflowId, runId, req.runKey), req.once, sink, ctx)
           : await runLocal(req.command, argv, sink, ctx);
-      const result: CommandResult = {
-        host,
-        argv,
-        exitCode,
-        durationMs: Date.now() - started,
-        startedAt: new Date(started).toISOString(),
-        stdoutTail: sink.stdout.tailText(),
-        stderrTail: sink.stderr.tailText(),
-        stdoutBytes: sink.stdout.bytes,
-        stderrBytes: sink.stderr.bytes,
-        stdoutSha256: await sink.stdout.close(),
-        auditRef: sink.ref,
-        reattached,
-      };
-      await sink.stderr.close();
-      audit.record(workflowId, { ...result, step: req.step, runKey: req.runKey });
-      ctx.log.info('command finished', { host, argv: quoteArgv(argv).slice(0, 300), exitCode, durationMs: result.durationMs, reattached });
-      if (exitCode !== 0) {
-        const why = exitCode === 124 && req.command.timeoutSeconds ? `timed out after ${req.command.timeoutSeconds}s` : `exit ${exitCode}`;
-        const last = sink.stderr.failureLine() || sink.stdout.failureLine();
-        throw ApplicationFailure.create({
-          message: `${host}: ${why}${last ? `: ${last}` : ''}`,
-          type: 'CommandFailed',
-          nonRetryable: req.once,
-          details: [result],
-        });
-      }
-      return result;
+      return await settleCommand(ctx, audit, workflowId, req, sink, { host, argv, exitCode, started, reattached, nonRetryable: req.once });
     } finally {
       clearInterval(hb);
     }
@@ -108,6 +81,57 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
 /** The host-side step protocol's command line for one command (validated: quoting and length). */
 function stepLine(c: RemoteCommand, argv: string[], key: string, once: boolean): string {
   return remoteLine(['sh', '-c', STEP_SCRIPT, 'rb-step', key, once ? 'once' : 'again', c.stdin !== undefined ? '1' : '0', c.cwd ?? '', ...argv]);
+}
+
+type AuditSink = ReturnType<AuditStore['open']>;
+
+/**
+ * The end of every command, run-key (runCommand) or quick (runQuickCommand): the small result from its
+ * streams, recorded in the audit store and the log; a non-zero exit is CommandFailed with the result attached.
+ */
+export async function settleCommand(
+  ctx: Context,
+  audit: AuditStore,
+  workflowId: string,
+  req: RunCommandRequest,
+  sink: AuditSink,
+  run: { host: string; argv: string[]; exitCode: number; started: number; reattached: boolean; nonRetryable: boolean; quick?: boolean },
+): Promise<CommandResult> {
+  const result: CommandResult = {
+    host: run.host,
+    argv: run.argv,
+    exitCode: run.exitCode,
+    durationMs: Date.now() - run.started,
+    startedAt: new Date(run.started).toISOString(),
+    stdoutTail: sink.stdout.tailText(),
+    stderrTail: sink.stderr.tailText(),
+    stdoutBytes: sink.stdout.bytes,
+    stderrBytes: sink.stderr.bytes,
+    stdoutSha256: await sink.stdout.close(),
+    auditRef: sink.ref,
+    reattached: run.reattached,
+  };
+  await sink.stderr.close();
+  audit.record(workflowId, { ...result, step: req.step, runKey: req.runKey });
+  ctx.log.info('command finished', {
+    host: run.host,
+    argv: quoteArgv(run.argv).slice(0, 300),
+    exitCode: run.exitCode,
+    durationMs: result.durationMs,
+    ...(run.quick ? { quick: true } : { reattached: run.reattached }),
+  });
+  if (run.exitCode !== 0) {
+    const timeout = req.command.timeoutSeconds;
+    const why = run.exitCode === 124 && timeout ? `timed out after ${timeout}s` : `exit ${run.exitCode}`;
+    const last = sink.stderr.failureLine() || sink.stdout.failureLine();
+    throw ApplicationFailure.create({
+      message: `${run.host}: ${why}${last ? `: ${last}` : ''}`,
+      type: 'CommandFailed',
+      nonRetryable: run.nonRetryable,
+      details: [result],
+    });
+  }
+  return result;
 }
 
 async function runRemote(

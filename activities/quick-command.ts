@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { CommandResult, RemoteCommand } from '../workflows/commands.js';
 import type { AuditStore } from './audit-store.js';
-import { effectiveArgv, type RunCommandRequest } from './command.js';
+import { effectiveArgv, settleCommand, type RunCommandRequest } from './command.js';
 import { quoteArg, quoteArgv, remoteLine } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
 
@@ -81,28 +81,6 @@ export function makeRunQuickCommand(ssh: SshPool, audit: AuditStore) {
     if (signal.aborted) throw new CancelledFailure(String(signal.reason ?? 'cancelled'));
     // No exit status: the link was cut or the command was killed by a signal. Idempotent, so a new attempt runs it again.
     if (outcome.code === null) throw new Error(`${c.host}: no exit status (${outcome.signal ? `signal ${outcome.signal}` : 'link cut'}); an idempotent command, so it runs again`);
-    const result: CommandResult = {
-      host: c.host,
-      argv,
-      exitCode: outcome.code,
-      durationMs: Date.now() - started,
-      startedAt: new Date(started).toISOString(),
-      stdoutTail: sink.stdout.tailText(),
-      stderrTail: sink.stderr.tailText(),
-      stdoutBytes: sink.stdout.bytes,
-      stderrBytes: sink.stderr.bytes,
-      stdoutSha256: await sink.stdout.close(),
-      auditRef: sink.ref,
-      reattached: false,
-    };
-    await sink.stderr.close();
-    audit.record(workflowId, { ...result, step: req.step, runKey: req.runKey });
-    ctx.log.info('command finished', { host: c.host, argv: quoteArgv(argv).slice(0, 300), exitCode: outcome.code, durationMs: result.durationMs, quick: true });
-    if (outcome.code !== 0) {
-      const why = outcome.code === 124 && c.timeoutSeconds ? `timed out after ${c.timeoutSeconds}s` : `exit ${outcome.code}`;
-      const last = sink.stderr.failureLine() || sink.stdout.failureLine();
-      throw ApplicationFailure.create({ message: `${c.host}: ${why}${last ? `: ${last}` : ''}`, type: 'CommandFailed', nonRetryable: true, details: [result] });
-    }
-    return result;
+    return settleCommand(ctx, audit, workflowId, req, sink, { host: c.host, argv, exitCode: outcome.code, started, reattached: false, nonRetryable: true, quick: true });
   };
 }
