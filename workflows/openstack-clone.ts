@@ -4,8 +4,8 @@
 // qcow2 image with properties (os=LINUX registers the clone in LanDB), create the new server from it and
 // verify it. The source server is never changed.
 import { z } from 'zod';
-import { common, hostName } from './input-fields.js';
-import { cloudName, flavorRef, imageProperties, keyPairName, networkId, newServerName, serverRef, snapshotRefusal } from './openstack-rules.js';
+import { common } from './input-fields.js';
+import { cloudName, flavorRef, keyPairName, newServerName, serverRef, snapshotRefusal } from './openstack-rules.js';
 import {
   checksumCopy,
   createFromImage,
@@ -21,6 +21,8 @@ import {
   sysprepCopy,
   uploadCopy,
   uploadedOf,
+  imageCopyFields,
+  imageHostOf,
 } from './openstack-image-steps.js';
 import { runbook } from './runbook.js';
 
@@ -31,13 +33,7 @@ export const OpenstackCloneInput = z.strictObject({
   newName: newServerName,
   flavor: flavorRef,
   keyName: keyPairName,
-  network: networkId.optional(),
-  /** Glance properties of the cleaned image; default {"os": "LINUX"} (CERN; Windows: {"landb-os": "WINDOWS"}). */
-  properties: imageProperties.optional(),
-  /** `qemu-img amend -o compat=0.10` before virt-sysprep: an SLC6-era image (CERN). */
-  amendCompat: z.literal(true).optional(),
-  /** The inventory host that downloads, sysprepes and uploads the image (CERN: an lxplus machine). */
-  via: hostName.optional(),
+  ...imageCopyFields,
   ...common,
 });
 type Input = z.infer<typeof OpenstackCloneInput>;
@@ -45,9 +41,9 @@ type Input = z.infer<typeof OpenstackCloneInput>;
 export const openstackClone = runbook({
   name: 'openstackClone',
   input: OpenstackCloneInput,
-  hosts: (i) => [i.via ?? 'cloud-client'],
+  hosts: (i) => [imageHostOf(i)],
   steps: (i) => {
-    const host = i.via ?? 'cloud-client';
+    const host = imageHostOf(i);
     const snapshot = `${i.newName}-snapshot`;
     const image = `${i.newName}-image`;
     return [

@@ -3,9 +3,25 @@
 // openstackClone, openstackMove and openstackRename list these in their own order. Clouds and names are the
 // run's input; what earlier steps found (IDs, paths, hashes) comes from the run context.
 import type { FileDigest, ImageWorkspace } from '../activities/openstack-image-files.js';
+import { z } from 'zod';
 import { remote, stdoutOf } from './commands.js';
-import type { ImageView, ServerView } from './openstack-rules.js';
+import { hostName } from './input-fields.js';
+import { imageProperties, networkId, type ImageView, type ServerView } from './openstack-rules.js';
 import { call, step, type RunContext, type StepEntry } from './runbook.js';
+
+/** Input fields of every runbook that copies a server through an image (clone, move, rename). */
+export const imageCopyFields = {
+  network: networkId.optional(),
+  /** Glance properties of the cleaned image; default {"os": "LINUX"} (CERN; Windows: {"landb-os": "WINDOWS"}). */
+  properties: imageProperties.optional(),
+  /** `qemu-img amend -o compat=0.10` before virt-sysprep: an SLC6-era image (CERN). */
+  amendCompat: z.literal(true).optional(),
+  /** The inventory host that downloads, sysprepes and uploads the image (CERN: an lxplus machine). */
+  via: hostName.optional(),
+};
+
+/** The host the image files live on during the copy. */
+export const imageHostOf = (i: { via?: string }): string => i.via ?? 'cloud-client';
 
 type Ctx<I> = RunContext<I>;
 

@@ -7,8 +7,8 @@
 //   one is still cached);
 // - a new name: create and verify the new server first, then delete the source.
 import { z } from 'zod';
-import { common, hostName } from './input-fields.js';
-import { cloudName, flavorRef, imageProperties, keyPairName, moveRefusal, networkId, newServerName, serverRef } from './openstack-rules.js';
+import { common } from './input-fields.js';
+import { cloudName, flavorRef, keyPairName, moveRefusal, newServerName, serverRef } from './openstack-rules.js';
 import {
   checksumCopy,
   createFromImage,
@@ -27,6 +27,8 @@ import {
   sysprepCopy,
   uploadCopy,
   waitDnsExpired,
+  imageCopyFields,
+  imageHostOf,
 } from './openstack-image-steps.js';
 import { deleteSourceGate } from './openstack-move-gate.js';
 import { runbook, type RunContext } from './runbook.js';
@@ -43,10 +45,7 @@ export const OpenstackMoveInput = z
     /** Default: the source's flavor and key pair (the target project must have them). */
     flavor: flavorRef.optional(),
     keyName: keyPairName.optional(),
-    network: networkId.optional(),
-    properties: imageProperties.optional(),
-    amendCompat: z.literal(true).optional(),
-    via: hostName.optional(),
+    ...imageCopyFields,
     ...common,
   })
   .superRefine((i, ctx) => {
@@ -60,9 +59,9 @@ type Ctx = RunContext<Input>;
 export const openstackMove = runbook({
   name: 'openstackMove',
   input: OpenstackMoveInput,
-  hosts: (i) => [i.via ?? 'cloud-client'],
+  hosts: (i) => [imageHostOf(i)],
   steps: (i) => {
-    const host = i.via ?? 'cloud-client';
+    const host = imageHostOf(i);
     const target = i.keepName ? i.server : i.newName!;
     const snapshot = `${i.server}-move-snapshot`;
     const image = `${target}-image`;

@@ -4,8 +4,8 @@
 // create the server under its new name and verify it; only then, through the `delete-source` gate, delete
 // the old one ("If all is working OK").
 import { z } from 'zod';
-import { common, hostName } from './input-fields.js';
-import { cloudName, flavorRef, imageProperties, keyPairName, moveRefusal, networkId, newServerName, serverRef } from './openstack-rules.js';
+import { common } from './input-fields.js';
+import { cloudName, flavorRef, keyPairName, moveRefusal, newServerName, serverRef } from './openstack-rules.js';
 import {
   checksumCopy,
   createFromImage,
@@ -23,6 +23,8 @@ import {
   stopSource,
   sysprepCopy,
   uploadCopy,
+  imageCopyFields,
+  imageHostOf,
 } from './openstack-image-steps.js';
 import { deleteSourceGate } from './openstack-move-gate.js';
 import { runbook, type RunContext } from './runbook.js';
@@ -35,10 +37,7 @@ export const OpenstackRenameInput = z.strictObject({
   /** Default: the server's own flavor and key pair. */
   flavor: flavorRef.optional(),
   keyName: keyPairName.optional(),
-  network: networkId.optional(),
-  properties: imageProperties.optional(),
-  amendCompat: z.literal(true).optional(),
-  via: hostName.optional(),
+  ...imageCopyFields,
   ...common,
 });
 type Input = z.infer<typeof OpenstackRenameInput>;
@@ -47,9 +46,9 @@ type Ctx = RunContext<Input>;
 export const openstackRename = runbook({
   name: 'openstackRename',
   input: OpenstackRenameInput,
-  hosts: (i) => [i.via ?? 'cloud-client'],
+  hosts: (i) => [imageHostOf(i)],
   steps: (i) => {
-    const host = i.via ?? 'cloud-client';
+    const host = imageHostOf(i);
     const snapshot = `${i.server}-rename-snapshot`;
     const image = `${i.newName}-image`;
     return [
