@@ -50,11 +50,12 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
     // Activities always run for a workflow here; the key must name that exact run.
     const workflowId = ctx.info.workflowExecution?.workflowId ?? 'no-workflow';
     const runId = ctx.info.workflowExecution?.runId ?? 'no-run';
+    const key = hostRunKey(workflowId, runId, req.runKey);
     let argv: string[];
     let line = '';
     try {
       argv = effectiveArgv(req.command);
-      if (req.command.kind === 'remote') line = stepLine(req.command, argv, hostRunKey(workflowId, runId, req.runKey), req.once);
+      if (req.command.kind === 'remote') line = stepLine(req.command, argv, key, req.once);
     } catch (err) {
       throw ApplicationFailure.create({ message: (err as Error).message, type: 'InvalidCommand', nonRetryable: true });
     }
@@ -69,7 +70,7 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
       const host = req.command.kind === 'remote' ? req.command.host : 'worker';
       const { exitCode, reattached } =
         req.command.kind === 'remote'
-          ? await runRemote(ssh, req.command, line, hostRunKey(workflowId, runId, req.runKey), req.once, sink, ctx)
+          ? await runRemote(ssh, req.command, line, key, req.once, sink, ctx)
           : await runLocal(req.command, argv, sink, ctx);
       return await settleCommand(ctx, audit, workflowId, req, sink, { host, argv, exitCode, started, reattached, nonRetryable: req.once });
     } finally {
