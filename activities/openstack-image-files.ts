@@ -52,21 +52,15 @@ function digester(ctx: Context): { meter: Transform; done: () => { bytes: number
 }
 
 function exec(ssh: SshPool, host: string, argv: string[], drain = true): Promise<{ ch: ClientChannel; exit: Promise<{ code: number; stderr: string }> }> {
-  return ssh.connect(host).then(
-    (c) =>
-      new Promise((resolve, reject) =>
-        c.exec(quoteArgv(argv), (err, ch) => {
-          if (err) return reject(err);
-          let stderr = '';
-          ch.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString('utf8')).slice(-2048)));
-          // Drained unless the caller reads it: ssh2 closes a channel only once its output has been consumed.
-          if (drain) ch.resume();
-          let code = 255;
-          ch.on('exit', (c2: number | null) => (code = c2 ?? 255));
-          resolve({ ch, exit: new Promise((r) => ch.on('close', () => r({ code, stderr: stderr.trim() }))) });
-        }),
-      ),
-  );
+  return ssh.channel(host, quoteArgv(argv), (ch) => {
+    let stderr = '';
+    ch.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString('utf8')).slice(-2048)));
+    // Drained unless the caller reads it: ssh2 closes a channel only once its output has been consumed.
+    if (drain) ch.resume();
+    let code = 255;
+    ch.on('exit', (c2: number | null) => (code = c2 ?? 255));
+    return { ch, exit: new Promise<{ code: number; stderr: string }>((r) => ch.on('close', () => r({ code, stderr: stderr.trim() }))) };
+  });
 }
 
 /** The file's size on the host; a missing or unreadable file is a refusal (before glance gets an image record). */

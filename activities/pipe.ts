@@ -55,12 +55,7 @@ interface OpenChannel {
 }
 
 function openChannel(ssh: SshPool, host: string, line: string, note: (why: string) => void): Promise<OpenChannel> {
-  return ssh.connect(host).then(
-    (c) =>
-      new Promise((resolve, reject) =>
-        c.exec(line, (err, ch) => (err ? reject(err) : resolve({ ch, exit: exitOf(ch, note) }))),
-      ),
-  );
+  return ssh.channel(host, line, (ch) => ({ ch, exit: exitOf(ch, note) }));
 }
 
 /** The remote exit code; 255 (ssh's own) with the signal noted when the command died of one or gave none. */

@@ -24,8 +24,26 @@ export interface ExecOutcome {
   signal?: string;
 }
 
+/** One SSH connection and the session channels open on it now. */
+interface Link {
+  client: Promise<Client>;
+  open: number;
+}
+
+/** A host's connections, and the commands waiting for a free session on them (in arrival order). */
+interface HostLinks {
+  links: Link[];
+  waiting: (() => void)[];
+}
+
+/**
+ * SSH to inventory hosts. Commands share a few long-lived connections per host: at most `maxSessions`
+ * channels on each (sshd refuses one more with "open failed": its MaxSessions is 10 by default) and at
+ * most `maxConnections` connections; a command beyond that waits for a session to close. A dropped
+ * link is replaced on the next command.
+ */
 export class SshPool {
-  private readonly conns = new Map<string, Promise<Client>>();
+  private readonly hosts = new Map<string, HostLinks>();
 
   constructor(private readonly inventory: Inventory) {}
 
@@ -35,15 +53,73 @@ export class SshPool {
     return h;
   }
 
-  /** A ready connection, reused while it lives; a dropped link is replaced on the next call. */
-  connect(name: string): Promise<Client> {
-    const existing = this.conns.get(name);
-    if (existing) return existing;
-    const p: Promise<Client> = this.open(name, () => {
-      if (this.conns.get(name) === p) this.conns.delete(name);
-    });
-    this.conns.set(name, p);
-    return p;
+  /**
+   * Opens one session channel running `command` on `name`. `attach` runs inside ssh2's exec callback,
+   * before any await: ssh2 can parse a fast command's exit-status and close in the same packet batch as
+   * the exec reply, and a listener added one microtask later lost the exit code (measured: code null about
+   * once in 120 fast commands). The session is given back when the channel closes.
+   */
+  async channel<T>(name: string, command: string, attach: (ch: ClientChannel) => T): Promise<T> {
+    const h = this.host(name);
+    const links = this.linksOf(name);
+    const link = await this.session(name, h, links);
+    let given = false;
+    const giveBack = (): void => {
+      if (given) return;
+      given = true;
+      link.open--;
+      links.waiting.shift()?.();
+    };
+    try {
+      const c = await link.client;
+      return await new Promise<T>((resolve, reject) => {
+        c.exec(command, (err, ch) => {
+          if (err) return reject(err);
+          ch.on('close', giveBack);
+          try {
+            resolve(attach(ch));
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+    } catch (err) {
+      giveBack();
+      throw err;
+    }
+  }
+
+  private linksOf(name: string): HostLinks {
+    let l = this.hosts.get(name);
+    if (!l) this.hosts.set(name, (l = { links: [], waiting: [] }));
+    return l;
+  }
+
+  /** A link with a free session (taken), a new link while under the cap, or a wait for one to free up. */
+  private async session(name: string, h: InventoryHost, l: HostLinks): Promise<Link> {
+    for (;;) {
+      let link = l.links.find((k) => k.open < h.maxSessions);
+      if (!link && l.links.length < h.maxConnections) {
+        const fresh = { open: 0 } as Link;
+        fresh.client = this.open(name, () => this.drop(l, fresh));
+        fresh.client.catch(() => undefined); // reported to the command that opened it
+        l.links.push(fresh);
+        link = fresh;
+      }
+      if (link) {
+        link.open++;
+        return link;
+      }
+      await new Promise<void>((wake) => l.waiting.push(wake));
+    }
+  }
+
+  /** A connection closed or never opened: commands waiting for a session may open a new one instead. */
+  private drop(l: HostLinks, link: Link): void {
+    const i = l.links.indexOf(link);
+    if (i < 0) return;
+    l.links.splice(i, 1);
+    for (const wake of l.waiting.splice(0)) wake();
   }
 
   private open(name: string, forget: () => void): Promise<Client> {
@@ -116,30 +192,28 @@ export class SshPool {
     command: string,
     io: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void; stdin?: string; signal?: AbortSignal },
   ): Promise<ExecOutcome> {
-    const c = await this.connect(name);
-    return new Promise((resolve, reject) => {
-      // The listeners go on inside the exec callback, not after an await: ssh2 can parse the channel's
-      // exit-status and close from the same packet batch as the exec reply, and a listener added one
-      // microtask later lost the exit code (measured: code null about once in 120 fast commands).
-      c.exec(command, (err, ch: ClientChannel) => {
-        if (err) return reject(err);
-        let outcome: ExecOutcome = { code: null };
-        ch.on('exit', (code: number | null, signal?: string) => {
-          outcome = { code, signal };
-        });
-        ch.on('data', (b: Buffer) => io.stdout?.(b));
-        ch.stderr.on('data', (b: Buffer) => io.stderr?.(b));
-        ch.on('close', () => resolve(outcome));
-        ch.on('error', reject);
-        io.signal?.addEventListener('abort', () => ch.close(), { once: true });
-        if (io.stdin !== undefined) ch.end(io.stdin);
-        else ch.end();
-      });
-    });
+    return await this.channel(
+      name,
+      command,
+      (ch) =>
+        new Promise<ExecOutcome>((resolve, reject) => {
+          let outcome: ExecOutcome = { code: null };
+          ch.on('exit', (code: number | null, signal?: string) => {
+            outcome = { code, signal };
+          });
+          ch.on('data', (b: Buffer) => io.stdout?.(b));
+          ch.stderr.on('data', (b: Buffer) => io.stderr?.(b));
+          ch.on('close', () => resolve(outcome));
+          ch.on('error', reject);
+          io.signal?.addEventListener('abort', () => ch.close(), { once: true });
+          if (io.stdin !== undefined) ch.end(io.stdin);
+          else ch.end();
+        }),
+    );
   }
 
   closeAll(): void {
-    for (const p of this.conns.values()) p.then((c) => c.end()).catch(() => undefined);
-    this.conns.clear();
+    for (const l of this.hosts.values()) for (const k of l.links) k.client.then((c) => c.end()).catch(() => undefined);
+    this.hosts.clear();
   }
 }

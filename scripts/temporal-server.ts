@@ -46,6 +46,12 @@ export function devServerArgs(o: DevServerOptions): string[] {
     '--ui-port', String(o.uiPort),
     '--log-format', 'json',
     '--log-level', 'warn',
+    // SQLite's default rollback journal fsyncs several times per commit, and the dev server commits for
+    // every event batch: WAL is faster under many runs (scale bench, 150 runs approved at once: done in
+    // 4.1 s instead of 6.3 s). WAL with synchronous=normal loses nothing when the server process is
+    // killed (the chaos tests do that); only an OS crash may lose the last commits.
+    '--sqlite-pragma', 'journal_mode=wal',
+    '--sqlite-pragma', 'synchronous=normal',
     ...(o.uiCodecEndpoint ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
     ...runbookSearchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=${cliType[k.type]}`]),
   ];

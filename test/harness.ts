@@ -9,7 +9,8 @@ import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
-import { createRunbookWorker, workflowsPath } from '../workers/runbook-worker.js';
+import { createRunbookWorker } from '../workers/runbook-worker.js';
+import { bundlerOptions, workflowsPath } from '../workers/workflow-bundle.js';
 import type { RunbookView } from '../workflows/messages.js';
 
 let runtimeInstalled = false;
@@ -48,7 +49,7 @@ export async function testEnv(): Promise<TestEnv> {
   const client = new Client({ connection, namespace: 'default' });
   const inventory = loadInventory(inventoryPath);
   const config = loadWorkerConfig();
-  const bundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  const bundle = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: new DefaultLogger('WARN') });
   const clientWith = (dataConverter: DataConverter): Client => new Client({ connection, namespace: 'default', dataConverter });
   const workers = new Set<RunningWorker>();
   const runs: WorkflowHandle[] = [];

@@ -139,6 +139,31 @@ describe('the SSH channel and the command line', () => {
     assert.deepEqual(wrong, [], `commands whose exit code was lost or wrong: ${wrong.length}/300`);
   });
 
+  test('sessions per host are bounded (maxSessions × maxConnections): 15 commands at once run at most 6 at a time, on more than one connection', async () => {
+    const h = inventory.hosts[HOST]!;
+    const tight = new SshPool({ ...inventory, hosts: { ...inventory.hosts, [HOST]: { ...h, maxSessions: 3, maxConnections: 2 } } });
+    const dir = `/tmp/${uniqueId('sessions')}`;
+    onHost(inventory, HOST, `mkdir -p ${dir}`);
+    try {
+      // Each command marks itself present, holds its session a moment, and reports how many were present.
+      const line = `d=$(mktemp -d ${dir}/s.XXXXXX) && sleep 0.4 && ls ${dir} | wc -l && rmdir "$d"`;
+      const seen = await Promise.all(
+        Array.from({ length: 15 }, async () => {
+          let out = '';
+          const r = await tight.exec(HOST, line, { stdout: (b) => (out += b) });
+          assert.equal(r.code, 0);
+          return Number(out.trim());
+        }),
+      );
+      const most = Math.max(...seen);
+      assert.ok(most <= 6, `at most 3 sessions on each of 2 connections, saw ${most} commands at once`);
+      assert.ok(most >= 4, `more than one connection's 3 sessions in use at once, saw at most ${most}`);
+    } finally {
+      tight.closeAll();
+      onHost(inventory, HOST, `rm -rf ${dir}`);
+    }
+  });
+
   test('a command line over one shell argument\'s limit, or a NUL, is InvalidCommand, non-retryable, before anything runs', async () => {
     const wf = uniqueId('rs-long');
     const marker = `/tmp/${wf}`;

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
-import { workflowsPath } from '../workers/runbook-worker.js';
+import { bundlerOptions, workflowsPath } from '../workers/workflow-bundle.js';
 import { historiesDir, workflowIdOf } from './history-files.js';
 
 test('recorded histories replay against the current code', async () => {
   const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json')).sort();
   assert.ok(files.length >= 2, `expected recorded histories in ${historiesDir}`);
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: new DefaultLogger('WARN') });
   for (const f of files) {
     const history = JSON.parse(readFileSync(join(historiesDir, f), 'utf8'));
     await Worker.runReplayHistory({ workflowBundle }, history, workflowIdOf(f));

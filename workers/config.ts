@@ -53,6 +53,13 @@ export const WorkerConfigSchema = z.object({
    * arrives (the scale bench: 250 instead of the default made 500 approvals finish in 141 s instead of 69 s).
    */
   maxCachedWorkflows: z.number().int().min(2).max(100_000).optional(),
+  /**
+   * Steps this worker runs at once. Most of a step is waiting on a remote command, so this is high; what
+   * a host can take is bounded per host by the inventory (maxSessions × maxConnections). At 50, fifty
+   * long holds (a backup each) made every approved step behind them wait for a free slot (scale bench:
+   * 500 approved marker steps started only after 50 two-minute holds ended).
+   */
+  maxConcurrentActivities: z.number().int().min(1).max(10_000).default(200),
   dataDir: z.string().default('.data'),
   /** Where people open runs; used in notifications. */
   uiBaseUrl: z.string().url().default('http://127.0.0.1:8233'),
@@ -136,6 +143,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_TASK_QUEUE) c.taskQueue = env.RUNBOOK_TASK_QUEUE;
   if (env.RUNBOOK_METRICS_PORT) c.metricsPort = Number(env.RUNBOOK_METRICS_PORT);
   if (env.RUNBOOK_MAX_CACHED_WORKFLOWS) c.maxCachedWorkflows = Number(env.RUNBOOK_MAX_CACHED_WORKFLOWS);
+  if (env.RUNBOOK_MAX_CONCURRENT_ACTIVITIES) c.maxConcurrentActivities = Number(env.RUNBOOK_MAX_CONCURRENT_ACTIVITIES);
   if (env.RUNBOOK_DATA_DIR) c.dataDir = env.RUNBOOK_DATA_DIR;
   if (env.RUNBOOK_WEBHOOK_URL) c.notify.webhookUrl = env.RUNBOOK_WEBHOOK_URL;
   if (env.RUNBOOK_UI_URL) c.uiBaseUrl = env.RUNBOOK_UI_URL;

@@ -15,6 +15,10 @@ export const InventoryHost = z.object({
   hostKey: hostKeyLine,
   identityFile: z.string().min(1),
   sudo: z.boolean().default(false),
+  /** Commands at once on one connection: sshd's MaxSessions (10 unless the host's sshd_config says otherwise). */
+  maxSessions: z.number().int().min(1).max(1000).default(10),
+  /** Connections the worker opens to this host; beyond maxSessions × maxConnections, commands wait their turn. */
+  maxConnections: z.number().int().min(1).max(64).default(4),
 });
 export type InventoryHost = z.infer<typeof InventoryHost>;
 

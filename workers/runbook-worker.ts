@@ -1,6 +1,4 @@
 // Builds the runbooks worker. Used by the worker process and by tests, so both run the same thing.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -8,8 +6,9 @@ import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from './config.js';
 import type { Inventory } from './inventory.js';
 import { dataConverter } from './payload-codec.js';
+import { bundlerOptions, workflowsPath } from './workflow-bundle.js';
 
-export const workflowsPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.js');
+export { workflowsPath };
 
 export async function createRunbookWorker(opts: {
   connection: NativeConnection;
@@ -29,12 +28,13 @@ export async function createRunbookWorker(opts: {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.config.taskQueue,
-    ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath }),
+    ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath, bundlerOptions }),
     activities,
     ...(converter ? { dataConverter: converter } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
-    // SSH fan-out is bounded per worker; scale by adding workers, not by raising this.
-    maxConcurrentActivityTaskExecutions: 50,
+    // Bounded per host by the SSH pool (the inventory's maxSessions × maxConnections), not here; scale
+    // by adding workers.
+    maxConcurrentActivityTaskExecutions: opts.config.maxConcurrentActivities,
     ...(opts.config.maxCachedWorkflows ? { maxCachedWorkflows: opts.config.maxCachedWorkflows } : {}),
     shutdownGraceTime: '10 seconds',
     // Cancellation reaches an activity only with a heartbeat response: keep that under a few seconds so

@@ -1,19 +1,39 @@
 // Every workflow type the worker registers. The exported name is the workflow type (a contract).
-export { hostFacts } from './host-facts.js';
-export { labDrill } from './lab-drill.js';
-export { hostLease } from './host-lease.js';
-export { lavaMasterBackup } from './lava-master-backup.js';
-export { lavaWorkerBackup } from './lava-worker-backup.js';
-export { lavaBackupVerify } from './lava-backup-verify.js';
-export { lavaMasterRestore } from './lava-master-restore.js';
-export { lavaWorkerRestore } from './lava-worker-restore.js';
-export { openstackSnapshot } from './openstack-snapshot.js';
-export { openstackRollback } from './openstack-rollback.js';
-export { openstackClone } from './openstack-clone.js';
-export { openstackMove } from './openstack-move.js';
-export { openstackRename } from './openstack-rename.js';
-export { snoPreUpgradeBackup } from './sno-pre-upgrade-backup.js';
-export { snoUpgradeRecovery } from './sno-upgrade-recovery.js';
-export { rearPrepareStore } from './rear-prepare-store.js';
-export { rearControllerRecovery } from './rear-controller-recovery.js';
-export { rearBackup } from './rear-backup.js';
+//
+// Each runbook's module is loaded only when a run of that runbook starts. The SDK's reusable V8 context
+// evaluates workflow modules once per run (module state belongs to the run), so a plain `export … from`
+// list made every cached run evaluate, and keep, all 17 runbooks with their zod schemas: about 1.9 MiB
+// per run, the bulk of a worker's memory with hundreds of runs parked at gates (bench/scale.ts). The
+// bundler inlines these imports (workers/workflow-bundle.ts sets webpack's dynamic import mode to
+// "eager"): no chunk is fetched, the promise is already resolved, and only the module's evaluation is
+// deferred. Deterministic: nothing is scheduled before it, and updates that arrive with the start are
+// buffered until the handlers exist (the SDK drains every microtask before it concludes an activation).
+import type { hostLease as HostLease } from './host-lease.js';
+import type { runbook } from './runbook.js';
+
+type RunbookWorkflow = ReturnType<typeof runbook>;
+
+function onDemand(load: () => Promise<RunbookWorkflow>): RunbookWorkflow {
+  return async (raw) => (await load())(raw);
+}
+
+export const hostFacts = onDemand(async () => (await import('./host-facts.js')).hostFacts);
+export const labDrill = onDemand(async () => (await import('./lab-drill.js')).labDrill);
+export const lavaMasterBackup = onDemand(async () => (await import('./lava-master-backup.js')).lavaMasterBackup);
+export const lavaWorkerBackup = onDemand(async () => (await import('./lava-worker-backup.js')).lavaWorkerBackup);
+export const lavaBackupVerify = onDemand(async () => (await import('./lava-backup-verify.js')).lavaBackupVerify);
+export const lavaMasterRestore = onDemand(async () => (await import('./lava-master-restore.js')).lavaMasterRestore);
+export const lavaWorkerRestore = onDemand(async () => (await import('./lava-worker-restore.js')).lavaWorkerRestore);
+export const openstackSnapshot = onDemand(async () => (await import('./openstack-snapshot.js')).openstackSnapshot);
+export const openstackRollback = onDemand(async () => (await import('./openstack-rollback.js')).openstackRollback);
+export const openstackClone = onDemand(async () => (await import('./openstack-clone.js')).openstackClone);
+export const openstackMove = onDemand(async () => (await import('./openstack-move.js')).openstackMove);
+export const openstackRename = onDemand(async () => (await import('./openstack-rename.js')).openstackRename);
+export const snoPreUpgradeBackup = onDemand(async () => (await import('./sno-pre-upgrade-backup.js')).snoPreUpgradeBackup);
+export const snoUpgradeRecovery = onDemand(async () => (await import('./sno-upgrade-recovery.js')).snoUpgradeRecovery);
+export const rearPrepareStore = onDemand(async () => (await import('./rear-prepare-store.js')).rearPrepareStore);
+export const rearControllerRecovery = onDemand(async () => (await import('./rear-controller-recovery.js')).rearControllerRecovery);
+export const rearBackup = onDemand(async () => (await import('./rear-backup.js')).rearBackup);
+
+/** The lease keeper of one host (a long-lived workflow the runbooks signal), not a runbook. */
+export const hostLease: typeof HostLease = async (start) => (await import('./host-lease.js')).hostLease(start);
