@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   let dev: ChildProcess | undefined;
   if (isServing(server)) {
     console.log(`start: a Temporal server already answers on ${address}; using it`);
-    ensureSearchAttributes(address);
+    if (ensureSearchAttributes(address)) {
+      console.log('start: added the runbook search attributes to it; a server with its search-attribute cache on sees them within a minute');
+    }
     if (codec) console.log(`start: its Web UI needs the codec endpoint ${codec.url} set in "Configure data encoder" to show payloads`);
   } else {
     console.log(`start: Temporal dev server on ${address} (history in ${server.dbFile})`);
