@@ -1,5 +1,5 @@
-// Every runbook a person can start, with its input schema: the CLI validates with these before starting
-// (the workflow validates again; the schemas are the same objects).
+// Every runbook a person can start, with its input schema's builder: the CLI validates with these before
+// starting (the workflow validates again, with a schema from the same builder).
 import type { z } from 'zod';
 import { HostFactsInput } from './host-facts.js';
 import { LabDrillInput } from './lab-drill.js';
@@ -19,7 +19,7 @@ import { RearPrepareStoreInput } from './rear-prepare-store.js';
 import { SnoPreUpgradeBackupInput } from './sno-pre-upgrade-backup.js';
 import { SnoUpgradeRecoveryInput } from './sno-upgrade-recovery.js';
 
-export const runbookInputs: Record<string, z.ZodType> = {
+export const runbookInputs: Record<string, () => z.ZodType> = {
   hostFacts: HostFactsInput,
   labDrill: LabDrillInput,
   lavaMasterBackup: LavaMasterBackupInput,

@@ -6,9 +6,9 @@ import { remote } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { gate, runbook, step } from './runbook.js';
 
-export const LabDrillInput = z
+export const LabDrillInput = () => z
   .strictObject({
-    host: hostName,
+    host: hostName(),
     steps: z.number().int().min(1).max(200),
     failAt: z.number().int().min(1).optional(),
     /** A long read-only step before the gate (for cancellation drills). */
@@ -19,7 +19,7 @@ export const LabDrillInput = z
     bareSteps: z.boolean().optional(),
     /** No host lease: many drills on one host at once (the scale benchmark parks hundreds at the gate). */
     shareHost: z.boolean().optional(),
-    ...common,
+    ...common(),
   })
   .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
 

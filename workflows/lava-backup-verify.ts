@@ -11,8 +11,8 @@ import { common, hostName } from './input-fields.js';
 import { LAVA_BUNDLE_ROOT } from './lava-master-backup.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
-export const LavaBackupVerifyInput = z.strictObject({
-  store: hostName,
+export const LavaBackupVerifyInput = () => z.strictObject({
+  store: hostName(),
   /** "latest" (the newest sealed master bundle on the store), or a bundle path as a backup run returned it. */
   bundle: z
     .string()
@@ -21,9 +21,9 @@ export const LavaBackupVerifyInput = z.strictObject({
       '"latest" or a bundle path such as backups/lava/<master>/<stamp> or backups/lava-worker/<worker>/<stamp>',
     )
     .default('latest'),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof LavaBackupVerifyInput>;
+type Input = z.infer<ReturnType<typeof LavaBackupVerifyInput>>;
 
 interface Found {
   bundle: string;

@@ -28,17 +28,17 @@ import {
 import { encryptionTransform, markBundleIncomplete, readEncryption, sealCheckPrune } from './bundle-steps.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
-export const LavaMasterBackupInput = z.strictObject({
-  master: hostName,
-  store: hostName,
+export const LavaMasterBackupInput = () => z.strictObject({
+  master: hostName(),
+  store: hostName(),
   label: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and "-"').optional(),
   /** Sealed bundles to keep on the store (older ones are removed after the new one is sealed). */
   keep: z.number().int().min(1).max(365).default(7),
   /** Bandwidth cap for each stream master → store, in MiB/s (the master's disk and link are shared). */
   bandwidthMiBps: z.number().positive().max(10_000).optional(),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof LavaMasterBackupInput>;
+type Input = z.infer<ReturnType<typeof LavaMasterBackupInput>>;
 type Ctx = RunContext<Input>;
 
 /** Where LAVA master bundles live on the store (relative to the backup user's home). */

@@ -40,16 +40,16 @@ import {
 import { encryptionTransform, findCheckedBundle, readEncryption } from './bundle-steps.js';
 import { call, gate, runbook, step, type RunContext } from './runbook.js';
 
-export const LavaMasterRestoreInput = z.strictObject({
-  master: hostName,
-  store: hostName,
+export const LavaMasterRestoreInput = () => z.strictObject({
+  master: hostName(),
+  store: hostName(),
   /** "latest" (this master's newest sealed bundle) or a bundle name such as 20261122T020000Z. */
   bundle: z.string().regex(/^(latest|[0-9]{8}T[0-9]{6}Z(-[a-z0-9-]+)?)$/, '"latest" or a bundle name such as 20261122T020000Z[-label]'),
   /** Swap the apache site for a static holding page while the master is restored (needs apache2 on the master). */
   holdingPage: z.boolean().default(false),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof LavaMasterRestoreInput>;
+type Input = z.infer<ReturnType<typeof LavaMasterRestoreInput>>;
 type Ctx = RunContext<Input>;
 
 interface Manifest {

@@ -12,20 +12,20 @@ import { encryptionTransform, markBundleIncomplete, readEncryption, sealCheckPru
 import { call, runbook, step, type RunContext } from './runbook.js';
 
 /** An absolute path without "..": PDU control scripts live wherever the site put them. */
-const hostPath = z
+const hostPath = () => z
   .string()
   .regex(/^\/[A-Za-z0-9._+@/-]{1,255}$/, 'an absolute path (letters, digits, "._+@-/")')
   .refine((p) => !p.split('/').includes('..'), 'no ".." in a path');
 
-export const LavaWorkerBackupInput = z.strictObject({
-  worker: hostName,
-  store: hostName,
+export const LavaWorkerBackupInput = () => z.strictObject({
+  worker: hostName(),
+  store: hostName(),
   /** PDU control scripts the worker's device dictionaries call (power on/off/reset), e.g. /usr/local/bin/pdu-*. */
-  pduScripts: z.array(hostPath).max(100).default([]),
+  pduScripts: z.array(hostPath()).max(100).default([]),
   keep: z.number().int().min(1).max(365).default(14),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof LavaWorkerBackupInput>;
+type Input = z.infer<ReturnType<typeof LavaWorkerBackupInput>>;
 type Ctx = RunContext<Input>;
 
 export const LAVA_WORKER_BUNDLE_ROOT = 'backups/lava-worker';

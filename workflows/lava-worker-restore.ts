@@ -22,14 +22,14 @@ import { LAVA_WORKER_BUNDLE_ROOT } from './lava-worker-backup.js';
 import { findCheckedBundle } from './bundle-steps.js';
 import { call, gate, runbook, step, type RunContext } from './runbook.js';
 
-export const LavaWorkerRestoreInput = z.strictObject({
-  worker: hostName,
-  master: hostName,
-  store: hostName,
+export const LavaWorkerRestoreInput = () => z.strictObject({
+  worker: hostName(),
+  master: hostName(),
+  store: hostName(),
   bundle: z.string().regex(/^(latest|[0-9]{8}T[0-9]{6}Z(-[a-z0-9-]+)?)$/, '"latest" or a bundle name such as 20261122T020000Z'),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof LavaWorkerRestoreInput>;
+type Input = z.infer<ReturnType<typeof LavaWorkerRestoreInput>>;
 type Ctx = RunContext<Input>;
 
 const TOKEN = 'var/lib/lava/dispatcher/worker/token';

@@ -26,17 +26,17 @@ import {
 } from './openstack-image-steps.js';
 import { runbook } from './runbook.js';
 
-export const OpenstackCloneInput = z.strictObject({
-  cloud: cloudName,
-  server: serverRef,
+export const OpenstackCloneInput = () => z.strictObject({
+  cloud: cloudName(),
+  server: serverRef(),
   /** The clone's name (and hostname); its images are NAME-snapshot (raw snapshot) and NAME-image (cleaned). */
-  newName: newServerName,
-  flavor: flavorRef,
-  keyName: keyPairName,
-  ...imageCopyFields,
-  ...common,
+  newName: newServerName(),
+  flavor: flavorRef(),
+  keyName: keyPairName(),
+  ...imageCopyFields(),
+  ...common(),
 });
-type Input = z.infer<typeof OpenstackCloneInput>;
+type Input = z.infer<ReturnType<typeof OpenstackCloneInput>>;
 
 export const openstackClone = runbook({
   name: 'openstackClone',

@@ -10,15 +10,15 @@ import { imageProperties, networkId, type ImageView, type ServerView } from './o
 import { call, step, type RunContext, type StepEntry } from './runbook.js';
 
 /** Input fields of every runbook that copies a server through an image (clone, move, rename). */
-export const imageCopyFields = {
-  network: networkId.optional(),
+export const imageCopyFields = () => ({
+  network: networkId().optional(),
   /** Glance properties of the cleaned image; default {"os": "LINUX"} (CERN; Windows: {"landb-os": "WINDOWS"}). */
-  properties: imageProperties.optional(),
+  properties: imageProperties().optional(),
   /** `qemu-img amend -o compat=0.10` before virt-sysprep: an SLC6-era image (CERN). */
   amendCompat: z.literal(true).optional(),
   /** The inventory host that downloads, sysprepes and uploads the image (CERN: an lxplus machine). */
-  via: hostName.optional(),
-};
+  via: hostName().optional(),
+});
 
 /** The host the image files live on during the copy. */
 export const imageHostOf = (i: { via?: string }): string => i.via ?? 'cloud-client';

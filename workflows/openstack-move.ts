@@ -33,27 +33,27 @@ import {
 import { deleteSourceGate } from './openstack-move-gate.js';
 import { runbook, type RunContext } from './runbook.js';
 
-export const OpenstackMoveInput = z
+export const OpenstackMoveInput = () => z
   .strictObject({
     /** Clouds of the worker's clouds.yaml: one per project (they may be the same cloud, other projects). */
-    fromCloud: cloudName,
-    toCloud: cloudName,
-    server: serverRef,
+    fromCloud: cloudName(),
+    toCloud: cloudName(),
+    server: serverRef(),
     /** Keep the server's name in the target project; false needs `newName`. */
     keepName: z.boolean(),
-    newName: newServerName.optional(),
+    newName: newServerName().optional(),
     /** Default: the source's flavor and key pair (the target project must have them). */
-    flavor: flavorRef.optional(),
-    keyName: keyPairName.optional(),
-    ...imageCopyFields,
-    ...common,
+    flavor: flavorRef().optional(),
+    keyName: keyPairName().optional(),
+    ...imageCopyFields(),
+    ...common(),
   })
   .superRefine((i, ctx) => {
     if (!i.keepName && !i.newName) ctx.addIssue({ code: 'custom', path: ['newName'], message: 'required when keepName is false' });
     if (i.keepName && i.newName) ctx.addIssue({ code: 'custom', path: ['keepName'], message: 'true keeps the name: leave out newName' });
-    if (i.keepName && !newServerName.safeParse(i.server).success) ctx.addIssue({ code: 'custom', path: ['server'], message: 'keepName needs a name that is a valid host name (not an ID); or give newName' });
+    if (i.keepName && !newServerName().safeParse(i.server).success) ctx.addIssue({ code: 'custom', path: ['server'], message: 'keepName needs a name that is a valid host name (not an ID); or give newName' });
   });
-type Input = z.infer<typeof OpenstackMoveInput>;
+type Input = z.infer<ReturnType<typeof OpenstackMoveInput>>;
 type Ctx = RunContext<Input>;
 
 export const openstackMove = runbook({

@@ -29,18 +29,18 @@ import {
 import { deleteSourceGate } from './openstack-move-gate.js';
 import { runbook, type RunContext } from './runbook.js';
 
-export const OpenstackRenameInput = z.strictObject({
-  cloud: cloudName,
-  server: serverRef,
+export const OpenstackRenameInput = () => z.strictObject({
+  cloud: cloudName(),
+  server: serverRef(),
   /** The new name and hostname. */
-  newName: newServerName,
+  newName: newServerName(),
   /** Default: the server's own flavor and key pair. */
-  flavor: flavorRef.optional(),
-  keyName: keyPairName.optional(),
-  ...imageCopyFields,
-  ...common,
+  flavor: flavorRef().optional(),
+  keyName: keyPairName().optional(),
+  ...imageCopyFields(),
+  ...common(),
 });
-type Input = z.infer<typeof OpenstackRenameInput>;
+type Input = z.infer<ReturnType<typeof OpenstackRenameInput>>;
 type Ctx = RunContext<Input>;
 
 export const openstackRename = runbook({

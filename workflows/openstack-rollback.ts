@@ -9,14 +9,14 @@ import { cloudName, imageRef, rebuildRefusal, rebuildTarget, serverRef, type Ima
 import { readServer, serverOf, waitForServer, type ServerView } from './openstack-steps.js';
 import { call, gate, runbook, type RunContext } from './runbook.js';
 
-export const OpenstackRollbackInput = z.strictObject({
-  cloud: cloudName,
-  server: serverRef,
+export const OpenstackRollbackInput = () => z.strictObject({
+  cloud: cloudName(),
+  server: serverRef(),
   /** The image to rebuild from (name or ID), e.g. a snapshot made by openstackSnapshot. */
-  image: imageRef,
-  ...common,
+  image: imageRef(),
+  ...common(),
 });
-type Input = z.infer<typeof OpenstackRollbackInput>;
+type Input = z.infer<ReturnType<typeof OpenstackRollbackInput>>;
 type Ctx = RunContext<Input>;
 
 const imageOf = (ctx: Ctx): ImageView => ctx.get<ImageView>('image');

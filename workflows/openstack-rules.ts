@@ -78,18 +78,18 @@ export function rebuildTarget(before: ServerView): 'ACTIVE' | 'SHUTOFF' {
 
 // ---- input fields ---------------------------------------------------------------------------------------
 /** A cloud of the worker's clouds.yaml (its key, never credentials). */
-export const cloudName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a cloud name from the worker\'s clouds.yaml (letters, digits, ".", "_", "-")');
+export const cloudName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a cloud name from the worker\'s clouds.yaml (letters, digits, ".", "_", "-")');
 /** A server's name or UUID; no spaces, no regex or shell characters (nova filters names as regexes). */
-export const serverRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a server name or ID (letters, digits, ".", "_", "-"; up to 63)');
+export const serverRef = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a server name or ID (letters, digits, ".", "_", "-"; up to 63)');
 /** An image's name or UUID. */
-export const imageRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an image name or ID (letters, digits, ".", "_", "-"; up to 128)');
+export const imageRef = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an image name or ID (letters, digits, ".", "_", "-"; up to 128)');
 /** A new server's name: it becomes the guest's hostname and a DNS name, so RFC 1123 labels only. */
-export const newServerName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a host name for the new server (lower-case letters, digits, "-"; up to 63)');
-export const flavorRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a flavor name or ID (letters, digits, ".", "_", "-")');
-export const keyPairName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'a key pair name (letters, digits, ".", "_", "@", "-")');
-export const networkId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a network UUID');
+export const newServerName = () => z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a host name for the new server (lower-case letters, digits, "-"; up to 63)');
+export const flavorRef = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a flavor name or ID (letters, digits, ".", "_", "-")');
+export const keyPairName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'a key pair name (letters, digits, ".", "_", "@", "-")');
+export const networkId = () => z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a network UUID');
 /** Glance image properties, e.g. {"os": "LINUX"} (CERN: registers the VM in LanDB and Active Directory). */
-export const imageProperties = z
+export const imageProperties = () => z
   .record(z.string().regex(/^[a-z][a-z0-9_:-]{0,63}$/, 'a property name (lower-case letters, digits, "_", ":", "-")'), z.string().regex(/^[A-Za-z0-9 ._:@=+-]{0,255}$/, 'a property value (letters, digits, " ._:@=+-")'))
   .refine((p) => Object.keys(p).length <= 20, 'at most 20 properties')
   .refine((p) => !Object.keys(p).some((k) => RESERVED_PROPERTIES.includes(k)), 'a property name reserved by glance or by the runbooks');

@@ -9,16 +9,16 @@ import { cloudName, imageRef, serverRef, snapshotRefusal, type ImageView } from 
 import { readServer, resyncClock, serverOf, waitForImage } from './openstack-steps.js';
 import { call, runbook, step, type RunContext } from './runbook.js';
 
-export const OpenstackSnapshotInput = z.strictObject({
-  cloud: cloudName,
-  server: serverRef,
+export const OpenstackSnapshotInput = () => z.strictObject({
+  cloud: cloudName(),
+  server: serverRef(),
   /** The new image's name; must not exist yet in the project. */
-  name: imageRef,
+  name: imageRef(),
   /** Step the guest clock over SSH afterwards: the server's name must be an inventory host. */
   resyncClock: z.literal(true).optional(),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof OpenstackSnapshotInput>;
+type Input = z.infer<ReturnType<typeof OpenstackSnapshotInput>>;
 type Ctx = RunContext<Input>;
 
 const created = (ctx: Ctx): { image: ImageView; reused: boolean } => ctx.get('created');

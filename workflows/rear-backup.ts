@@ -14,29 +14,29 @@ import { BOOTLOADERS, excludePattern, includePath, kernelVersion, renderLocalCon
 import { storePath, systemUser } from './rear-prepare-store.js';
 import { call, runbook, step, type Entry, type RunContext } from './runbook.js';
 
-export const RearBackupInput = z.strictObject({
+export const RearBackupInput = () => z.strictObject({
   /** Controllers in the order they are backed up, one at a time (see the README: bootstrap node last). */
-  nodes: z.array(hostName).min(1).max(32).refine((n) => new Set(n).size === n.length, 'no node twice'),
-  store: hostName,
-  user: systemUser.default('backup'),
-  path: storePath.default('/data/backup'),
+  nodes: z.array(hostName()).min(1).max(32).refine((n) => new Set(n).size === n.length, 'no node twice'),
+  store: hostName(),
+  user: systemUser().default('backup'),
+  path: storePath().default('/data/backup'),
   output: z.literal('ISO').default('ISO'),
   backup: z.literal('NETFS').default('NETFS'),
   /** Added to ReaR's BACKUP_PROG_EXCLUDE (which already has /tmp/* and /var/tmp/*). */
-  exclude: z.array(excludePattern).max(100).default([]),
+  exclude: z.array(excludePattern()).max(100).default([]),
   /** Only these paths go into backup.tar.gz (BACKUP_ONLY_INCLUDE). Default: the whole system, as ReaR decides. */
-  includeOnly: z.array(includePath).min(1).max(100).optional(),
+  includeOnly: z.array(includePath()).min(1).max(100).optional(),
   /** Boot the ISO straight into `rear recover` and reboot (BIOS only). Off by default: the recovery-loop trap. */
   unattended: z.boolean().default(false),
   /** Kernel for the rescue system (KERNEL_FILE /boot/vmlinuz-<v>); default: ReaR's autodetection. */
-  rescueKernel: kernelVersion.optional(),
+  rescueKernel: kernelVersion().optional(),
   /** BOOTLOADER for `rear recover`; default: ReaR's autodetection from the boot disk. */
   bootloader: z.enum(BOOTLOADERS).optional(),
   /** Pacemaker maintenance mode (pcs) around each node's mkbackup, so no resource moves while it is busy. */
   clusterMaintenance: z.boolean().default(false),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof RearBackupInput>;
+type Input = z.infer<ReturnType<typeof RearBackupInput>>;
 type Ctx = RunContext<Input>;
 
 /** rear itself, cpio (rear needs it, Debian's package does not say so), xorriso (ISO), lftp (sftp), sshfs. */

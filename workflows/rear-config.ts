@@ -4,19 +4,19 @@
 import { z } from 'zod';
 
 /** A BACKUP_PROG_EXCLUDE entry: an absolute path, "*" allowed as a glob ("/var/cache/*"). */
-export const excludePattern = z
+export const excludePattern = () => z
   .string()
   .regex(/^\/[A-Za-z0-9._/*-]{1,200}$/, 'an absolute path or glob (letters, digits, "._-/*")')
   .refine((p) => !p.split('/').includes('..'), 'no ".."');
 
 /** A path for BACKUP_PROG_INCLUDE. */
-export const includePath = z
+export const includePath = () => z
   .string()
   .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path (letters, digits, "._-/")')
   .refine((p) => !p.split('/').includes('..'), 'no ".."');
 
 /** An installed kernel's version (/boot/vmlinuz-<version>, /lib/modules/<version>). */
-export const kernelVersion = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, 'a kernel version such as 6.1.0-56-amd64');
+export const kernelVersion = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, 'a kernel version such as 6.1.0-56-amd64');
 
 export const BOOTLOADERS = ['GRUB2', 'GRUB', 'EFI', 'ELILO'] as const;
 

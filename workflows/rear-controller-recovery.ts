@@ -18,32 +18,32 @@ import { defineIfSaved, destroyIfRunning, shutdownIfRunning, startIfOff, stopWit
 import { call, gate, runbook, step, type RunContext } from './runbook.js';
 
 /** libvirt allows more, but a name that is also a file name and one shell word is all a controller needs. */
-const domainName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
-const backupBase = z
+const domainName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
+const backupBase = () => z
   .string()
   .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path (letters, digits, "._-/")')
   .refine((p) => !p.split('/').includes('..') && p !== '/' && !p.endsWith('/'), 'no "..", not "/", no trailing "/"');
 
-export const RearControllerRecoveryInput = z.strictObject({
-  hypervisor: hostName,
-  domain: domainName,
-  store: hostName,
+export const RearControllerRecoveryInput = () => z.strictObject({
+  hypervisor: hostName(),
+  domain: domainName(),
+  store: hostName(),
   /** The controller's host name in the backup (ReaR's $HOSTNAME); default: the domain name. */
-  host: hostName.optional(),
+  host: hostName().optional(),
   /** The store's ReaR directory (rearPrepareStore's `path`); the backup is in <storePath>/<host>/. */
-  storePath: backupBase.default('/data/backup'),
+  storePath: backupBase().default('/data/backup'),
   /** Which rescue ISO: the one recorded in <storePath>/<host>/runbook-record.json. */
   iso: z.literal('latest').default('latest'),
   mode: z.enum(['manual', 'unattended']),
   /** Inventory name of the recovered controller: checked over SSH at the end. */
-  controller: hostName.optional(),
+  controller: hostName().optional(),
   /** How long `virsh shutdown` may take before the `destroy` gate opens. */
   shutdownTimeoutSeconds: z.number().int().min(5).max(3600).default(300),
   /** Unattended mode: how long ReaR may take before the run parks. */
   recoverTimeoutSeconds: z.number().int().min(30).max(86400).default(7200),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof RearControllerRecoveryInput>;
+type Input = z.infer<ReturnType<typeof RearControllerRecoveryInput>>;
 type Ctx = RunContext<Input>;
 
 /** rearBackup's record of one controller's backup (the documented contract between the two runbooks). */

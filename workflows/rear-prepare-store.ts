@@ -10,23 +10,23 @@ import { remote, stdoutOf } from './commands.js';
 import { common, hostName } from './input-fields.js';
 import { runbook, step, type RunContext } from './runbook.js';
 
-export const systemUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'a system user name (lower-case letters, digits, "_", "-")');
-export const storePath = z
+export const systemUser = () => z.string().regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'a system user name (lower-case letters, digits, "_", "-")');
+export const storePath = () => z
   .string()
   .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path (letters, digits, "._-/")')
   .refine((p) => !p.split('/').includes('..') && p !== '/' && !p.endsWith('/'), 'no "..", not "/", no trailing "/"');
 /** A public key line (never a private key: those never enter input or history). */
-export const publicKey = z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]{40,}={0,3}( [A-Za-z0-9@._-]{1,100})?$/, 'an OpenSSH public key line');
+export const publicKey = () => z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]{40,}={0,3}( [A-Za-z0-9@._-]{1,100})?$/, 'an OpenSSH public key line');
 
-export const RearPrepareStoreInput = z.strictObject({
-  store: hostName,
-  user: systemUser.default('backup'),
-  path: storePath.default('/data/backup'),
+export const RearPrepareStoreInput = () => z.strictObject({
+  store: hostName(),
+  user: systemUser().default('backup'),
+  path: storePath().default('/data/backup'),
   /** Public keys of the controllers' root accounts (ReaR runs as root there). */
-  authorizedKeys: z.array(publicKey).max(100).default([]),
-  ...common,
+  authorizedKeys: z.array(publicKey()).max(100).default([]),
+  ...common(),
 });
-type Input = z.infer<typeof RearPrepareStoreInput>;
+type Input = z.infer<ReturnType<typeof RearPrepareStoreInput>>;
 type Ctx = RunContext<Input>;
 
 interface StoreState {

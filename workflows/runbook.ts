@@ -142,7 +142,12 @@ export function gate<I>(name: string, note?: Builder<I, string[]>, opts: { when?
 
 export interface RunbookDefinition<S extends z.ZodType> {
   name: string;
-  input: S;
+  /**
+   * Builds the input schema. Called once per run, to check its input, and then dropped: the worker's
+   * sandbox evaluates a runbook's module afresh for every run and keeps it while the run is cached, and a
+   * zod object schema built there at module level cost each parked run ~100–180 KiB (bench/scale.ts).
+   */
+  input: () => S;
   /** Inventory hosts this run touches (search attribute RunbookHosts; checked before anything runs). */
   hosts: (input: z.infer<S>) => string[];
   /** Hosts this run changes: leased for the whole run so two runbooks never work one host at once. */
@@ -356,7 +361,7 @@ class Run {
 
   // ---- main -----------------------------------------------------------------------------------------
   async execute(): Promise<RunbookResult> {
-    this.input = parseInput(this.def.input, this.raw) as I & CommonInput;
+    this.input = parseInput(this.def.input(), this.raw) as I & CommonInput;
     this.view.requestedBy = this.input.requestedBy;
     this.view.dryRun = Boolean(this.input.dryRun);
     this.entries = this.def.steps(this.input).filter((e): e is Entry<I> => Boolean(e));

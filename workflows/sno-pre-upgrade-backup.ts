@@ -11,23 +11,23 @@ import { gate, runbook, step, type RunContext } from './runbook.js';
 import { DEFAULT_ETC_EXCLUDES, recoveryScript } from './sno-recovery.js';
 import { deploymentId, deploymentsOf, describeDeployment, parseDeployments, pinBooted, undeployById, type Deployment } from './sno-ostree.js';
 
-const absoluteDir = z
+const absoluteDir = () => z
   .string()
   .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path (letters, digits, "._-/")')
   .refine((p) => !p.split('/').includes('..') && p !== '/' && !p.endsWith('/'), 'no "..", not "/", no trailing "/"');
 
-export const SnoPreUpgradeBackupInput = z.strictObject({
-  node: hostName,
-  recoveryDir: absoluteDir.default('/var/recovery'),
+export const SnoPreUpgradeBackupInput = () => z.strictObject({
+  node: hostName(),
+  recoveryDir: absoluteDir().default('/var/recovery'),
   /** The whole Active phase's deadline (TALM: 480 s + 720 s buffer); past it the run shows Timeout and can be continued. */
   timeoutSeconds: z.number().int().min(30).max(86_400).default(1200),
   /** Free space required on top of the estimate (TALM: 10 GiB). */
   marginMiB: z.number().int().min(0).max(1_048_576).default(10_240),
   /** Paths under /etc (as "/name") never restored over the recovered node. */
   etcExcludes: z.array(z.string().regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'a path under /etc such as "/machine-id"')).max(100).default(DEFAULT_ETC_EXCLUDES),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof SnoPreUpgradeBackupInput>;
+type Input = z.infer<ReturnType<typeof SnoPreUpgradeBackupInput>>;
 type Ctx = RunContext<Input>;
 
 interface Entry {

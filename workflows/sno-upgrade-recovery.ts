@@ -30,8 +30,8 @@ import {
   type Stage,
 } from './sno-recovery.js';
 
-export const SnoUpgradeRecoveryInput = z.strictObject({
-  node: hostName,
+export const SnoUpgradeRecoveryInput = () => z.strictObject({
+  node: hostName(),
   recoveryDir: z
     .string()
     .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path (letters, digits, "._-/")')
@@ -39,9 +39,9 @@ export const SnoUpgradeRecoveryInput = z.strictObject({
     .default('/var/recovery'),
   /** How long a reboot may take before the run parks (SSH back with a new boot id). */
   rebootTimeoutSeconds: z.number().int().min(30).max(7200).default(1800),
-  ...common,
+  ...common(),
 });
-type Input = z.infer<typeof SnoUpgradeRecoveryInput>;
+type Input = z.infer<ReturnType<typeof SnoUpgradeRecoveryInput>>;
 type Ctx = RunContext<Input>;
 
 const progress = (ctx: Ctx): Stage[] => ctx.get<Stage[]>('progress');

@@ -8,9 +8,9 @@ import { invalidInput } from '../../workflows/input-fields.js';
 export class UsageError extends Error {}
 
 export function schemaOf(runbook: string): z.ZodType {
-  const schema = runbookInputs[runbook];
-  if (!schema) throw new UsageError(`unknown runbook "${runbook}" (known: ${Object.keys(runbookInputs).join(', ')})`);
-  return schema;
+  const build = runbookInputs[runbook];
+  if (!build) throw new UsageError(`unknown runbook "${runbook}" (known: ${Object.keys(runbookInputs).join(', ')})`);
+  return build();
 }
 
 /** `--set a.b=1 --set hosts=["x"]`: values are JSON when they parse as JSON, strings otherwise. */
