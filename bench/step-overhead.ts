@@ -10,6 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { STEP_SCRIPT } from '../activities/remote-step.js';
+import { quoteArgv } from '../activities/shell-quote.js';
 import { SshPool } from '../activities/ssh.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
@@ -54,6 +56,18 @@ async function main(): Promise<void> {
       await pool.exec(HOST, 'true', {});
       sshReused.push(performance.now() - t);
     }
+    // A one-shot step's command goes through the host-side run-key protocol instead (activities/remote-step.ts):
+    // start under a fresh key, then read its recorded exit status.
+    const oneShot: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const key = `bench.once.${Date.now()}/${i}`;
+      const t = performance.now();
+      await pool.exec(HOST, quoteArgv(['sh', '-c', STEP_SCRIPT, 'rb-step', key, 'once', '0', '', 'true']), {});
+      let status = '';
+      await pool.exec(HOST, quoteArgv(['sh', '-c', STEP_SCRIPT, 'rb-step', key, 'status', '0', '']), { stdout: (b) => (status += b) });
+      oneShot.push(performance.now() - t);
+      if (!status.startsWith('rc 0 starts 1')) throw new Error(`run-key protocol: unexpected status "${status.trim()}"`);
+    }
     pool.closeAll();
 
     // BENCH_ANSIBLE=0 skips Ansible (minutes on a loaded machine) while profiling the runbook side.
@@ -91,6 +105,7 @@ async function main(): Promise<void> {
       steps: STEPS,
       sshFreshConnectionMs: stats(sshFresh),
       ssh2ReusedExecMs: stats(sshReused),
+      oneShotRunKeyProtocolMs: stats(oneShot),
       stepCommandMs: stats(perStep),
       stepWallMs: (stats(wallMany).median - stats(wallOne).median) / (STEPS - 1),
       ansibleRawMsPerTask: ansible.raw,
@@ -104,6 +119,7 @@ async function main(): Promise<void> {
     console.log(`\n${'what'.padEnd(48)}  median      p90     mean   (ms)`);
     console.log(`${'ssh host true, new connection (OpenSSH client)'.padEnd(48)}${f(result.sshFreshConnectionMs.median)} ${f(result.sshFreshConnectionMs.p90)} ${f(result.sshFreshConnectionMs.mean)}`);
     console.log(`${'exec true on a reused ssh2 connection'.padEnd(48)}${f(result.ssh2ReusedExecMs.median)} ${f(result.ssh2ReusedExecMs.p90)} ${f(result.ssh2ReusedExecMs.mean)}`);
+    console.log(`${'one-shot command: run-key start + status'.padEnd(48)}${f(result.oneShotRunKeyProtocolMs.median)} ${f(result.oneShotRunKeyProtocolMs.p90)} ${f(result.oneShotRunKeyProtocolMs.mean)}`);
     console.log(`${'runbook quick step: its command (direct exec)'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`);
     console.log(`${'runbook step: wall time per extra step'.padEnd(48)}${f(result.stepWallMs)}`);
     console.log(`${`ansible-playbook raw: true, per extra task`.padEnd(48)}${f(result.ansibleRawMsPerTask)}`);
