@@ -2,7 +2,7 @@
 // the inventory (an unknown or changed key is refused, never learned), key auth from the identity file.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, type ClientChannel } from 'ssh2';
 import type { Inventory, InventoryHost } from '../workers/inventory.js';
@@ -17,6 +17,28 @@ export function unknownHost(host: string, inventory: Inventory): ApplicationFail
     type: 'UnknownHost',
     nonRetryable: true,
   });
+}
+
+/**
+ * ssh2 writes every SSH packet with its own socket write, one system call each: relaying a 1 GiB dump
+ * that was ~35,000 calls and the largest single item of the worker's CPU profile (writeBuffer, 28% of
+ * its busy time). Writes made in the same tick now leave as one writev: the socket is corked at the
+ * first and uncorked on the next tick, so nothing waits longer than the current tick.
+ */
+function coalesceWrites(sock: Socket): void {
+  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean;
+  let corked = false;
+  sock.write = ((...args: unknown[]): boolean => {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        corked = false;
+        sock.uncork();
+      });
+    }
+    return write(...args);
+  }) as Socket['write'];
 }
 
 export interface ExecOutcome {
@@ -166,6 +188,7 @@ export class SshPool {
       // delayed ACK (measured: 47 ms → a few ms per exec on a reused connection).
       const sock = createConnection({ host: h.address, port: h.port });
       sock.setNoDelay(true);
+      coalesceWrites(sock);
       sock.on('error', () => undefined); // reported through the client's 'error'
       c.connect({
         sock,
