@@ -21,7 +21,7 @@ export function unknownHost(host: string, inventory: Inventory): ApplicationFail
 
 /**
  * ssh2 writes every SSH packet with its own socket write, one system call each: relaying a 1 GiB dump
- * that was ~35,000 calls and the largest single item of the worker's CPU profile (writeBuffer, 28% of
+ * that was ~35,000 calls and the largest single item of the worker's CPU profile (writeBuffer, 26% of
  * its busy time). Writes made in the same tick now leave as one writev: the socket is corked at the
  * first and uncorked on the next tick, so nothing waits longer than the current tick.
  */
