@@ -8,8 +8,6 @@ import type { Inventory } from './inventory.js';
 import { dataConverter } from './payload-codec.js';
 import { bundlerOptions, workflowsPath } from './workflow-bundle.js';
 
-export { workflowsPath };
-
 export async function createRunbookWorker(opts: {
   connection: NativeConnection;
   namespace: string;

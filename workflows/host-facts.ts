@@ -5,11 +5,14 @@ import type { HostFacts } from '../activities/host-facts.js';
 import { common, hostName } from './input-fields.js';
 import { call, runbook } from './runbook.js';
 
-export const HostFactsInput = () => z.strictObject({
-  hosts: z.array(hostName()).min(1).max(50),
-  requestedBy: common().requestedBy.default('unknown'),
-  dryRun: common().dryRun,
-});
+export const HostFactsInput = () => {
+  const { requestedBy, dryRun } = common();
+  return z.strictObject({
+    hosts: z.array(hostName()).min(1).max(50),
+    requestedBy: requestedBy.default('unknown'),
+    dryRun,
+  });
+};
 
 export const hostFacts = runbook({
   name: 'hostFacts',

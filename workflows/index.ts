@@ -8,13 +8,10 @@
 // "eager"): no chunk is fetched, the promise is already resolved, and only the module's evaluation is
 // deferred. Deterministic: nothing is scheduled before it, and updates that arrive with the start are
 // buffered until the handlers exist (the SDK drains every microtask before it concludes an activation).
-import type { hostLease as HostLease } from './host-lease.js';
-import type { runbook } from './runbook.js';
 
-type RunbookWorkflow = ReturnType<typeof runbook>;
-
-function onDemand(load: () => Promise<RunbookWorkflow>): RunbookWorkflow {
-  return async (raw) => (await load())(raw);
+/** A workflow whose module is evaluated when a run of it starts; same signature as the loaded one. */
+function onDemand<A extends unknown[], R>(load: () => Promise<(...args: A) => Promise<R>>): (...args: A) => Promise<R> {
+  return async (...args) => (await load())(...args);
 }
 
 export const hostFacts = onDemand(async () => (await import('./host-facts.js')).hostFacts);
@@ -36,4 +33,4 @@ export const rearControllerRecovery = onDemand(async () => (await import('./rear
 export const rearBackup = onDemand(async () => (await import('./rear-backup.js')).rearBackup);
 
 /** The lease keeper of one host (a long-lived workflow the runbooks signal), not a runbook. */
-export const hostLease: typeof HostLease = async (start) => (await import('./host-lease.js')).hostLease(start);
+export const hostLease = onDemand(async () => (await import('./host-lease.js')).hostLease);
