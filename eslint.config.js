@@ -14,7 +14,11 @@ export const workflowRestrictedImports = {
   ],
   patterns: [
     { group: ['node:*'], message: 'Node built-ins are not deterministic; use an activity.' },
-    { group: ['../activities/*', '../workers/*'], allowTypeImports: true, message: 'workflows may import activity and worker TYPES only' },
+    {
+      group: ['../activities/**', '../workers/**', '../../activities/**', '../../workers/**'],
+      allowTypeImports: true,
+      message: 'workflows may import activity and worker TYPES only',
+    },
   ],
 };
 

@@ -2,22 +2,22 @@
 import type { Client } from '@temporalio/client';
 import type { WorkerConfig } from '../workers/config.js';
 import type { Inventory } from '../workers/inventory.js';
-import { AuditStore } from './audit-store.js';
-import { makeRunCommand } from './command.js';
-import { makeRunQuickCommand } from './quick-command.js';
-import { makeBackupStoreActivities } from './backup-store.js';
-import { makeHostFacts } from './host-facts.js';
-import { makeCloudApi } from './openstack-api.js';
-import { makeOpenstackDnsActivities } from './openstack-dns.js';
-import { makeOpenstackImageFileActivities } from './openstack-image-files.js';
-import { makeKnownHostsActivities } from './known-hosts.js';
-import { makeOpenstackActivities } from './openstack.js';
-import { makeOpenstackServerActivities } from './openstack-servers.js';
-import { makeLibvirtActivities } from './libvirt.js';
-import { makePipeCommands } from './pipe.js';
-import { makeRebootActivities } from './node-reboot.js';
-import { makeAdminActivities } from './runbook-admin.js';
-import { SshPool } from './ssh.js';
+import { AuditStore } from './runbook/audit-store.js';
+import { makeRunCommand } from './ssh/command.js';
+import { makeRunQuickCommand } from './ssh/quick-command.js';
+import { makeBackupStoreActivities } from './store/encryption.js';
+import { makeHostFacts } from './ssh/host-facts.js';
+import { makeCloudApi } from './openstack/api.js';
+import { makeOpenstackDnsActivities } from './openstack/dns.js';
+import { makeOpenstackImageFileActivities } from './openstack/image-files.js';
+import { makeKnownHostsActivities } from './ssh/known-hosts.js';
+import { makeOpenstackActivities } from './openstack/images.js';
+import { makeOpenstackServerActivities } from './openstack/servers.js';
+import { makeLibvirtActivities } from './libvirt/libvirt.js';
+import { makePipeCommands } from './ssh/pipe.js';
+import { makeRebootActivities } from './ssh/node-reboot.js';
+import { makeAdminActivities } from './runbook/admin.js';
+import { SshPool } from './ssh/ssh.js';
 import { join } from 'node:path';
 
 export interface ActivityDeps {

@@ -19,14 +19,14 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import type { PipeResult } from '../activities/pipe.js';
+import type { PipeResult } from '../activities/ssh/pipe.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { lavaUp } from '../scripts/lab/lava.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory, type InventoryHost } from '../workers/inventory.js';
-import type { RunbookView } from '../workflows/messages.js';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 
 const TARGET_GIB = Number(process.env.BENCH_DB_GIB ?? 1.2);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
@@ -44,7 +44,13 @@ const BALLAST_BATCH = 50_000;
 
 // Overridable (like scripts/test.ts) so two benches, or a bench beside a test suite, can share a machine.
 const root = process.env.BENCH_DATA_ROOT ? join(process.env.BENCH_DATA_ROOT, 'bench-backup') : join(process.cwd(), '.data', 'bench-backup');
-const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7273), uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8273), logFile: join(root, 'temporal.log') };
+const server = {
+  dbFile: join(root, 'temporal.sqlite'),
+  ip: '127.0.0.1',
+  port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7273),
+  uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8273),
+  logFile: join(root, 'temporal.log'),
+};
 const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.70', pgPort: PG_PORT });
 const address = `${server.ip}:${server.port}`;
 
@@ -68,7 +74,10 @@ function growDatabase(db: string, owner: string): { bytes: number; grownBytes: n
   const target = TARGET_GIB * GiB;
   const before = dbSize(db);
   const t = performance.now();
-  psql(`SET client_min_messages TO warning; CREATE TABLE IF NOT EXISTS bench_ballast (id bigint NOT NULL, payload text NOT NULL); ALTER TABLE bench_ballast OWNER TO "${owner}";`, db);
+  psql(
+    `SET client_min_messages TO warning; CREATE TABLE IF NOT EXISTS bench_ballast (id bigint NOT NULL, payload text NOT NULL); ALTER TABLE bench_ballast OWNER TO "${owner}";`,
+    db,
+  );
   let size = before;
   if (size < target) console.log(`bench: growing ${db} from ${(size / GiB).toFixed(2)} GiB to ${TARGET_GIB} GiB`);
   while (size < target) {
@@ -83,13 +92,33 @@ function growDatabase(db: string, owner: string): { bytes: number; grownBytes: n
     psql('CHECKPOINT', db);
     size = dbSize(db);
   }
-  return { bytes: size, grownBytes: size - before, seconds: (performance.now() - t) / 1000, ballastRows: Number(psql('SELECT count(*) FROM bench_ballast', db)) };
+  return {
+    bytes: size,
+    grownBytes: size - before,
+    seconds: (performance.now() - t) / 1000,
+    ballastRows: Number(psql('SELECT count(*) FROM bench_ballast', db)),
+  };
 }
 
 // ---- the raw baselines ----------------------------------------------------------------------------
 
 function sshArgv(h: InventoryHost): string[] {
-  return ['ssh', '-i', h.identityFile, '-p', String(h.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `${h.user}@${h.address}`];
+  return [
+    'ssh',
+    '-i',
+    h.identityFile,
+    '-p',
+    String(h.port),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    `${h.user}@${h.address}`,
+  ];
 }
 
 function runToFile(argv: string[], file: string): Promise<{ seconds: number; bytes: number }> {
@@ -304,7 +333,9 @@ function cpuUse(samples: Sample[], from: number, to: number): CpuUse {
       .filter(([, v]) => v >= 0.01)
       .sort((a, b) => b[1] - a[1]),
   );
-  const other = Object.entries(byProcess).filter(([k]) => !INVOLVED.has(k)).reduce((a, [, v]) => a + v, 0);
+  const other = Object.entries(byProcess)
+    .filter(([k]) => !INVOLVED.has(k))
+    .reduce((a, [, v]) => a + v, 0);
   return { seconds, machineCores: cores(busy), byProcess, other: Number(other.toFixed(2)) };
 }
 
@@ -360,14 +391,23 @@ async function dumpStepFromHistory(
       const end = tsMs(e.eventTime);
       const st0 = started.get(sid);
       const begin = st0?.at ?? scheduled.get(sid)!;
-      return { startedAt: begin, completedAt: end, scheduledToCloseS: (end - scheduled.get(sid)!) / 1000, startedToCloseS: (end - begin) / 1000, attempt: st0?.attempt ?? 1, pipe };
+      return {
+        startedAt: begin,
+        completedAt: end,
+        scheduledToCloseS: (end - scheduled.get(sid)!) / 1000,
+        startedToCloseS: (end - begin) / 1000,
+        attempt: st0?.attempt ?? 1,
+        pipe,
+      };
     }
   }
   throw new Error(`no completed pipeCommands activity for "${DUMP_STEP}" in the history`);
 }
 
 async function removeBenchBundles(store: InventoryHost): Promise<void> {
-  await runShell(`${sshArgv(store).map(sq).join(' ')} ${sq('rm -rf backups/lava/lava-master/*-bench backups/lava/lava-master/*-bench.partial backups/lava/lava-master/*-bench.incomplete bench-relay.sql')}`);
+  await runShell(
+    `${sshArgv(store).map(sq).join(' ')} ${sq('rm -rf backups/lava/lava-master/*-bench backups/lava/lava-master/*-bench.partial backups/lava/lava-master/*-bench.incomplete bench-relay.sql')}`,
+  );
 }
 
 interface Backup {
@@ -398,7 +438,9 @@ async function main(): Promise<void> {
     console.log('bench: lavaUp (LAVA is machine-global: this lab takes it over)');
     const lava = await lavaUp(lab);
     const grow = growDatabase(lava.dbName, lava.dbUser);
-    console.log(`bench: ${lava.dbName} is ${(grow.bytes / GiB).toFixed(3)} GiB (${grow.ballastRows} ballast rows${grow.grownBytes > 0 ? `, grown by ${(grow.grownBytes / GiB).toFixed(3)} GiB in ${grow.seconds.toFixed(0)} s` : ''})`);
+    console.log(
+      `bench: ${lava.dbName} is ${(grow.bytes / GiB).toFixed(3)} GiB (${grow.ballastRows} ballast rows${grow.grownBytes > 0 ? `, grown by ${(grow.grownBytes / GiB).toFixed(3)} GiB in ${grow.seconds.toFixed(0)} s` : ''})`,
+    );
 
     const inventory: Inventory = loadInventory(inventoryPath);
     const master = inventory.hosts[MASTER]!;
@@ -457,12 +499,15 @@ async function main(): Promise<void> {
       const wallS = (performance.now() - t) / 1000;
       if (end.status !== 'Completed') {
         await h.terminate('bench: the backup did not complete').catch(() => undefined);
-        throw new Error(`lavaMasterBackup ended ${end.status}${end.parked ? ` at "${end.parked.step}": ${end.parked.error}` : ''}${end.lastError ? ` (${end.lastError})` : ''}; see ${workerLog}`);
+        throw new Error(
+          `lavaMasterBackup ended ${end.status}${end.parked ? ` at "${end.parked.step}": ${end.parked.error}` : ''}${end.lastError ? ` (${end.lastError})` : ''}; see ${workerLog}`,
+        );
       }
       const res = (await h.result()) as RunbookResult;
       const output = res.output as { bundle: string; database: { bytes: number; sha256: string } };
       const dump = await dumpStepFromHistory(h);
-      if (dump.pipe.bytes !== output.database.bytes) throw new Error(`the dump step streamed ${dump.pipe.bytes} bytes, the output says ${output.database.bytes}`);
+      if (dump.pipe.bytes !== output.database.bytes)
+        throw new Error(`the dump step streamed ${dump.pipe.bytes} bytes, the output says ${output.database.bytes}`);
       await removeBenchBundles(store);
       await sleep(250);
       const inDump = mon.samples.filter((x) => x.at >= dump.startedAt && x.at <= dump.completedAt).map((x) => x.rss);
@@ -489,7 +534,9 @@ async function main(): Promise<void> {
     const backups: Backup[] = [];
     const logRaw = (r: Timed): void => console.log(`bench: raw ssh pg_dump > file: ${r.bytes} bytes in ${r.seconds.toFixed(2)} s; CPU ${cpuLine(r.cpu)}`);
     const logBackup = (b: Backup): void =>
-      console.log(`bench: lavaMasterBackup ${b.workflowId}: dump ${b.bytes} bytes in ${b.seconds.toFixed(2)} s, whole run ${b.wallS.toFixed(1)} s; CPU ${cpuLine(b.cpu)}`);
+      console.log(
+        `bench: lavaMasterBackup ${b.workflowId}: dump ${b.bytes} bytes in ${b.seconds.toFixed(2)} s, whole run ${b.wallS.toFixed(1)} s; CPU ${cpuLine(b.cpu)}`,
+      );
     for (let r = 0; r < ROUNDS; r++) {
       if (r % 2 === 0) {
         raw.push(await rawToFile(pgDump));
@@ -569,15 +616,29 @@ async function main(): Promise<void> {
     raw.forEach((r, i) => row(`raw: ssh master pg_dump > file, run ${i + 1}`, `${tp(r.bytes, r.seconds)}   other load ${r.cpu.other.toFixed(2)} CPU`));
     backups.forEach((b, i) => row(`bundle: "dump the database", run ${i + 1}`, `${tp(b.bytes, b.seconds)}   other load ${b.cpu.other.toFixed(2)} CPU`));
     row('ratio best bundle / best raw (target ≥ 0.80)', `${ratio.toFixed(2)}×  ${ratio >= 0.8 ? 'meets' : 'BELOW'} the target`);
-    row(`  same, raw without its ssh handshake (${(handshakeS * 1000).toFixed(0)} ms)`, `${ratioNoHandshake.toFixed(2)}×  ${ratioNoHandshake >= 0.8 ? 'meets' : 'BELOW'} the target`);
-    row('reference: raw with the runbook\'s nice -n 10 ionice -c 3', tp(gentle.bytes, gentle.seconds));
-    row('reference: ssh master pg_dump | ssh store cat > f', `${tp(relay.bytes, relay.seconds)}   ${(rate(relay.bytes, relay.seconds) / rate(rawBest.bytes, rawBest.seconds)).toFixed(2)}× raw`);
+    row(
+      `  same, raw without its ssh handshake (${(handshakeS * 1000).toFixed(0)} ms)`,
+      `${ratioNoHandshake.toFixed(2)}×  ${ratioNoHandshake >= 0.8 ? 'meets' : 'BELOW'} the target`,
+    );
+    row("reference: raw with the runbook's nice -n 10 ionice -c 3", tp(gentle.bytes, gentle.seconds));
+    row(
+      'reference: ssh master pg_dump | ssh store cat > f',
+      `${tp(relay.bytes, relay.seconds)}   ${(rate(relay.bytes, relay.seconds) / rate(rawBest.bytes, rawBest.seconds)).toFixed(2)}× raw`,
+    );
     backups.forEach((b, i) => row(`whole lavaMasterBackup run ${i + 1}, start → completed`, `${b.wallS.toFixed(2).padStart(8)} s`));
     row('worker RSS idle after start-up (VmHWM of start-up)', `${mib(w.rssIdleBytes).toFixed(1)} MiB (${mib(w.hwmAtStartBytes).toFixed(1)} MiB)`);
     row('worker RSS just before the first backup', `${mib(w.rssBeforeBackupBytes).toFixed(1)} MiB`);
-    backups.forEach((b, i) => row(`worker RSS during dump ${i + 1} (min … max), after run ${i + 1}`, `${mib(b.rssDumpMin).toFixed(1)} … ${mib(b.rssDumpMax).toFixed(1)} MiB, ${mib(b.rssAfter).toFixed(1)} MiB`));
+    backups.forEach((b, i) =>
+      row(
+        `worker RSS during dump ${i + 1} (min … max), after run ${i + 1}`,
+        `${mib(b.rssDumpMin).toFixed(1)} … ${mib(b.rssDumpMax).toFixed(1)} MiB, ${mib(b.rssAfter).toFixed(1)} MiB`,
+      ),
+    );
     row(`worker RSS peak, sampled every 200 ms (${w.samples} samples)`, `${mib(w.rssPeakSampledBytes).toFixed(1)} MiB`);
-    row('worker VmHWM since just before the first backup', w.rssPeakHwmBytes === undefined ? 'n/a (clear_refs refused)' : `${mib(w.rssPeakHwmBytes).toFixed(1)} MiB`);
+    row(
+      'worker VmHWM since just before the first backup',
+      w.rssPeakHwmBytes === undefined ? 'n/a (clear_refs refused)' : `${mib(w.rssPeakHwmBytes).toFixed(1)} MiB`,
+    );
     row('worker RSS at the end', `${mib(w.rssAfterAllBytes).toFixed(1)} MiB`);
     row('worker RSS growth (peak − before)', `${mib(w.growthBytes).toFixed(1)} MiB`);
     console.log('\nCPU during each transfer (average CPUs in use; "other" = processes not part of it):');

@@ -14,7 +14,7 @@ import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory } from '../workers/inventory.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
-import type { RunbookView } from '../workflows/messages.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
 
 const PARKED = Number(process.env.BENCH_PARKED ?? 500);
 const RUNNING = Number(process.env.BENCH_RUNNING ?? 50);
@@ -31,12 +31,14 @@ const summary = (xs: number[]): { p50: number; p95: number; max: number } => ({ 
 async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i]!);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await f(items[i]!);
+      }
+    }),
+  );
   return out;
 }
 
@@ -50,8 +52,18 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7273), uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8273), logFile: join(root, 'temporal.log') };
-  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.70', pgPort: Number(process.env.BENCH_PG_PORT ?? 5492) });
+  const server = {
+    dbFile: join(root, 'temporal.sqlite'),
+    ip: '127.0.0.1',
+    port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7273),
+    uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8273),
+    logFile: join(root, 'temporal.log'),
+  };
+  const lab = defaultLabOptions({
+    dir: join(root, 'lab'),
+    addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.70',
+    pgPort: Number(process.env.BENCH_PG_PORT ?? 5492),
+  });
   mkdirSync(root, { recursive: true });
   // A fresh history database: the counts below are of this run's workflows only.
   for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
@@ -71,13 +83,29 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const result = await worker.runUntil(async () => {
       const start = (i: number, input: object): Promise<WorkflowHandle> =>
-        client.workflow.start('labDrill', { taskQueue: 'runbooks', workflowId: `scale-${t0}-${i}`, args: [{ host: HOSTS[i % HOSTS.length], requestedBy: 'alice', shareHost: true, ...input }] });
-      const parked = await pool(Array.from({ length: PARKED }, (_, i) => i), 50, (i) => start(i, { steps: 1 }));
-      const running = await pool(Array.from({ length: RUNNING }, (_, i) => PARKED + i), 50, (i) => start(i, { steps: 1, holdSeconds: 120 }));
-      await until(`${PARKED} runs at their gate`, async () => {
-        const n = (await client.workflow.count('RunbookStatus = "AwaitingApproval"')).count;
-        return n >= PARKED;
-      }, 600_000);
+        client.workflow.start('labDrill', {
+          taskQueue: 'runbooks',
+          workflowId: `scale-${t0}-${i}`,
+          args: [{ host: HOSTS[i % HOSTS.length], requestedBy: 'alice', shareHost: true, ...input }],
+        });
+      const parked = await pool(
+        Array.from({ length: PARKED }, (_, i) => i),
+        50,
+        (i) => start(i, { steps: 1 }),
+      );
+      const running = await pool(
+        Array.from({ length: RUNNING }, (_, i) => PARKED + i),
+        50,
+        (i) => start(i, { steps: 1, holdSeconds: 120 }),
+      );
+      await until(
+        `${PARKED} runs at their gate`,
+        async () => {
+          const n = (await client.workflow.count('RunbookStatus = "AwaitingApproval"')).count;
+          return n >= PARKED;
+        },
+        600_000,
+      );
       const parkedAfterMs = Date.now() - t0;
       // What the parked runs themselves cost: RSS and JS heap with all of them cached, before the approvals.
       const mem = process.memoryUsage();
@@ -117,7 +145,14 @@ async function main(): Promise<void> {
       });
       const runningStates = await pool(running, 25, async (h) => (await h.query<RunbookView>('status')).status);
       for (const h of running) await h.terminate('bench done');
-      return { parkedAfterMs, atGate, approvedInMs, completedAfterApprovalMs, latencies, runningStillRunning: runningStates.filter((s) => s === 'Running').length };
+      return {
+        parkedAfterMs,
+        atGate,
+        approvedInMs,
+        completedAfterApprovalMs,
+        latencies,
+        runningStillRunning: runningStates.filter((s) => s === 'Running').length,
+      };
     });
     clearInterval(sampler);
     close();
@@ -147,7 +182,9 @@ async function main(): Promise<void> {
     mkdirSync('bench/results', { recursive: true });
     writeFileSync('bench/results/scale.json', JSON.stringify(out, null, 2));
     console.log(JSON.stringify(out, null, 2));
-    console.log(`\n${PARKED} parked + ${RUNNING} running on one worker: all ${PARKED} completed ${out.allCompletedAfterApprovalS.toFixed(1)} s after the approvals began; peak RSS ${out.workerPeakRssMiB} MiB (target < 1024); approval → next step started p50 ${out.approvalToNextStepStartedMs.p50.toFixed(0)} ms, p95 ${out.approvalToNextStepStartedMs.p95.toFixed(0)} ms (target p95 < 250; scheduled: p95 ${out.approvalToNextStepScheduledMs.p95.toFixed(0)} ms). From the approval's sending: one at a time p50 ${out.singleApprovalSentToNextStepStartedMs.p50.toFixed(0)} ms, p95 ${out.singleApprovalSentToNextStepStartedMs.p95.toFixed(0)} ms; the other ${PARKED - SINGLE} at once (50 in flight) p50 ${out.stormApprovalSentToNextStepStartedMs.p50.toFixed(0)} ms, p95 ${out.stormApprovalSentToNextStepStartedMs.p95.toFixed(0)} ms`);
+    console.log(
+      `\n${PARKED} parked + ${RUNNING} running on one worker: all ${PARKED} completed ${out.allCompletedAfterApprovalS.toFixed(1)} s after the approvals began; peak RSS ${out.workerPeakRssMiB} MiB (target < 1024); approval → next step started p50 ${out.approvalToNextStepStartedMs.p50.toFixed(0)} ms, p95 ${out.approvalToNextStepStartedMs.p95.toFixed(0)} ms (target p95 < 250; scheduled: p95 ${out.approvalToNextStepScheduledMs.p95.toFixed(0)} ms). From the approval's sending: one at a time p50 ${out.singleApprovalSentToNextStepStartedMs.p50.toFixed(0)} ms, p95 ${out.singleApprovalSentToNextStepStartedMs.p95.toFixed(0)} ms; the other ${PARKED - SINGLE} at once (50 in flight) p50 ${out.stormApprovalSentToNextStepStartedMs.p50.toFixed(0)} ms, p95 ${out.stormApprovalSentToNextStepStartedMs.p95.toFixed(0)} ms`,
+    );
   } finally {
     await stopDevServer(dev);
     await labDown(lab);

@@ -10,15 +10,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { STEP_SCRIPT } from '../activities/remote-step.js';
-import { quoteArgv } from '../activities/shell-quote.js';
-import { SshPool } from '../activities/ssh.js';
+import { STEP_SCRIPT } from '../activities/ssh/remote-step.js';
+import { quoteArgv } from '../activities/ssh/shell-quote.js';
+import { SshPool } from '../activities/ssh/ssh.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory } from '../workers/inventory.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 100);
 const REPEATS = 3;
@@ -34,8 +34,18 @@ function stats(ms: number[]): { n: number; median: number; p90: number; mean: nu
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const server = { dbFile: join(root, 'temporal.sqlite'), ip: '127.0.0.1', port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7263), uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8263), logFile: join(root, 'temporal.log') };
-  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.60', pgPort: Number(process.env.BENCH_PG_PORT ?? 5482) });
+  const server = {
+    dbFile: join(root, 'temporal.sqlite'),
+    ip: '127.0.0.1',
+    port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7263),
+    uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8263),
+    logFile: join(root, 'temporal.log'),
+  };
+  const lab = defaultLabOptions({
+    dir: join(root, 'lab'),
+    addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.60',
+    pgPort: Number(process.env.BENCH_PG_PORT ?? 5482),
+  });
   mkdirSync(root, { recursive: true });
   const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
   try {
@@ -45,7 +55,22 @@ async function main(): Promise<void> {
     const sshFresh: number[] = [];
     for (let i = 0; i < 20; i++) {
       const t = performance.now();
-      execFileSync('ssh', ['-i', h.identityFile, '-p', String(h.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `${h.user}@${h.address}`, 'true']);
+      execFileSync('ssh', [
+        '-i',
+        h.identityFile,
+        '-p',
+        String(h.port),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'LogLevel=ERROR',
+        `${h.user}@${h.address}`,
+        'true',
+      ]);
       sshFresh.push(performance.now() - t);
     }
     const pool = new SshPool(inventory);
@@ -90,7 +115,11 @@ async function main(): Promise<void> {
       for (let r = 0; r < REPEATS; r++) {
         for (const n of [1, STEPS]) {
           const t = performance.now();
-          await client.workflow.execute('labDrill', { taskQueue: 'runbooks', workflowId: `bench-wall-${n}-${r}-${Date.now()}`, args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true, bareSteps: true }] });
+          await client.workflow.execute('labDrill', {
+            taskQueue: 'runbooks',
+            workflowId: `bench-wall-${n}-${r}-${Date.now()}`,
+            args: [{ host: HOST, steps: n, requestedBy: 'bench', dryRun: true, bareSteps: true }],
+          });
           (n === 1 ? wallOne : wallMany).push(performance.now() - t);
         }
       }
@@ -117,14 +146,24 @@ async function main(): Promise<void> {
     writeFileSync('bench/results/step-overhead.json', JSON.stringify(result, null, 2));
     const f = (x: number): string => x.toFixed(1).padStart(8);
     console.log(`\n${'what'.padEnd(48)}  median      p90     mean   (ms)`);
-    console.log(`${'ssh host true, new connection (OpenSSH client)'.padEnd(48)}${f(result.sshFreshConnectionMs.median)} ${f(result.sshFreshConnectionMs.p90)} ${f(result.sshFreshConnectionMs.mean)}`);
-    console.log(`${'exec true on a reused ssh2 connection'.padEnd(48)}${f(result.ssh2ReusedExecMs.median)} ${f(result.ssh2ReusedExecMs.p90)} ${f(result.ssh2ReusedExecMs.mean)}`);
-    console.log(`${'one-shot command: run-key start + status'.padEnd(48)}${f(result.oneShotRunKeyProtocolMs.median)} ${f(result.oneShotRunKeyProtocolMs.p90)} ${f(result.oneShotRunKeyProtocolMs.mean)}`);
-    console.log(`${'runbook quick step: its command (direct exec)'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`);
+    console.log(
+      `${'ssh host true, new connection (OpenSSH client)'.padEnd(48)}${f(result.sshFreshConnectionMs.median)} ${f(result.sshFreshConnectionMs.p90)} ${f(result.sshFreshConnectionMs.mean)}`,
+    );
+    console.log(
+      `${'exec true on a reused ssh2 connection'.padEnd(48)}${f(result.ssh2ReusedExecMs.median)} ${f(result.ssh2ReusedExecMs.p90)} ${f(result.ssh2ReusedExecMs.mean)}`,
+    );
+    console.log(
+      `${'one-shot command: run-key start + status'.padEnd(48)}${f(result.oneShotRunKeyProtocolMs.median)} ${f(result.oneShotRunKeyProtocolMs.p90)} ${f(result.oneShotRunKeyProtocolMs.mean)}`,
+    );
+    console.log(
+      `${'runbook quick step: its command (direct exec)'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`,
+    );
     console.log(`${'runbook step: wall time per extra step'.padEnd(48)}${f(result.stepWallMs)}`);
     console.log(`${`ansible-playbook raw: true, per extra task`.padEnd(48)}${f(result.ansibleRawMsPerTask)}`);
     console.log(`${`ansible-playbook command: true, per extra task`.padEnd(48)}${f(result.ansibleCommandMsPerTask)}`);
-    console.log(`\nratios per step: runbook/floor ${(result.stepWallMs / floor).toFixed(1)}×, runbook/ansible raw ${(result.stepWallMs / result.ansibleRawMsPerTask).toFixed(2)}×, runbook/ansible command ${(result.stepWallMs / result.ansibleCommandMsPerTask).toFixed(2)}× (${result.ansibleVersion}; ${STEPS} steps, medians of ${REPEATS})`);
+    console.log(
+      `\nratios per step: runbook/floor ${(result.stepWallMs / floor).toFixed(1)}×, runbook/ansible raw ${(result.stepWallMs / result.ansibleRawMsPerTask).toFixed(2)}×, runbook/ansible command ${(result.stepWallMs / result.ansibleCommandMsPerTask).toFixed(2)}× (${result.ansibleVersion}; ${STEPS} steps, medians of ${REPEATS})`,
+    );
   } finally {
     await stopDevServer(dev);
     await labDown(lab);
@@ -135,10 +174,17 @@ async function main(): Promise<void> {
  * Ansible against the same sshd, as an SRE would tune it: pipelining on, ControlPersist on (Ansible's
  * default ssh_args), no fact gathering, the lab's known_hosts. ms per extra task, medians of REPEATS.
  */
-function ansibleBench(root: string, h: { address: string; port: number; user: string; identityFile: string }, labDir: string): { raw: number; command: number; version: string } {
+function ansibleBench(
+  root: string,
+  h: { address: string; port: number; user: string; identityFile: string },
+  labDir: string,
+): { raw: number; command: number; version: string } {
   const dir = join(root, 'ansible');
   mkdirSync(join(dir, 'cp'), { recursive: true });
-  writeFileSync(join(dir, 'inventory.ini'), `target ansible_host=${h.address} ansible_port=${h.port} ansible_user=${h.user} ansible_ssh_private_key_file=${h.identityFile} ansible_python_interpreter=/usr/bin/python3\n`);
+  writeFileSync(
+    join(dir, 'inventory.ini'),
+    `target ansible_host=${h.address} ansible_port=${h.port} ansible_user=${h.user} ansible_ssh_private_key_file=${h.identityFile} ansible_python_interpreter=/usr/bin/python3\n`,
+  );
   const env = {
     ...process.env,
     ANSIBLE_HOME: join(dir, 'home'),
@@ -150,7 +196,10 @@ function ansibleBench(root: string, h: { address: string; port: number; user: st
   const perTask = (module: string): number => {
     const times = (n: number): number[] => {
       const pb = join(dir, `${module}-${n}.yml`);
-      writeFileSync(pb, `- hosts: target\n  gather_facts: false\n  tasks:\n${Array.from({ length: n }, (_, i) => `    - name: t${i}\n      ansible.builtin.${module}: 'true'\n`).join('')}`);
+      writeFileSync(
+        pb,
+        `- hosts: target\n  gather_facts: false\n  tasks:\n${Array.from({ length: n }, (_, i) => `    - name: t${i}\n      ansible.builtin.${module}: 'true'\n`).join('')}`,
+      );
       const out: number[] = [];
       for (let r = 0; r < REPEATS; r++) {
         const t = performance.now();

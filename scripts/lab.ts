@@ -10,7 +10,8 @@ import { lavaDown, lavaStatus, lavaUp } from './lab/lava.js';
 import { snoUp } from './lab/sno.js';
 import { libvirtUp } from './lab/libvirt.js';
 
-const USAGE = 'usage: node build/scripts/lab.js up|down|status [--with lava] [--with sno] [--with libvirt] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
+const USAGE =
+  'usage: node build/scripts/lab.js up|down|status [--with lava] [--with sno] [--with libvirt] [--dir DIR] [--addr-base 127.0.10] [--port 22] [--pg-port 5432]';
 
 function parsePort(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -66,11 +67,15 @@ async function main(): Promise<number> {
     }
     if (sno) {
       await snoUp(opts);
-      console.log(`sno up in ${took()}: sno-node boots an ostree deployment (rhcos 4.15, standby 4.14; commit 4.16 ready to deploy), etcd on its address :2379`);
+      console.log(
+        `sno up in ${took()}: sno-node boots an ostree deployment (rhcos 4.15, standby 4.14; commit 4.16 ready to deploy), etcd on its address :2379`,
+      );
     }
     if (services.includes('libvirt')) {
       const lv = await libvirtUp(opts);
-      console.log(`libvirt up in ${took()}: ${lv.uri} (hypervisor's virsh default), domains controller-0 (q35), controller-0-i440fx (pc); images in ${lv.images}`);
+      console.log(
+        `libvirt up in ${took()}: ${lv.uri} (hypervisor's virsh default), domains controller-0 (q35), controller-0-i440fx (pc); images in ${lv.images}`,
+      );
     }
     return 0;
   }

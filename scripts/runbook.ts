@@ -1,31 +1,6 @@
 #!/usr/bin/env node
-// The operator CLI (`npx runbook …`). Same schemas and messages as the Web UI; `--json` for scripts.
-import { Command } from 'commander';
-import pc from 'picocolors';
-import { runbookInputs } from '../workflows/catalog.js';
-import { registerGates } from './cli/gates.js';
-import { schemaSummary, UsageError } from './cli/input.js';
-import { print } from './cli/output.js';
-import { registerRuns } from './cli/runs.js';
-import { registerSchedules } from './cli/schedules.js';
+// The operator CLI (`npx runbook …`). The host scripts the runbooks carry load as text first
+// (host-script-loader.ts), then the CLI itself.
+import './host-script-loader.js';
 
-const program = new Command('runbook').description('Disaster-recovery runbooks on Temporal').showHelpAfterError();
-
-program
-  .command('list')
-  .description('the runbooks you can start, with their input fields (? = optional)')
-  .option('--json', 'machine-readable output')
-  .action((o: { json?: boolean }) => {
-    const rows = Object.keys(runbookInputs).map((name) => ({ runbook: name, input: schemaSummary(name) }));
-    print(o.json, rows, () => rows.map((r) => `${pc.bold(r.runbook)}\n  ${r.input.join('\n  ')}`).join('\n'));
-  });
-
-registerRuns(program);
-registerGates(program);
-registerSchedules(program);
-
-program.parseAsync().catch((err: Error & { cause?: Error }) => {
-  const msg = err instanceof UsageError ? err.message : `${err.message}${err.cause?.message ? `: ${err.cause.message}` : ''}`;
-  console.error(pc.red(`runbook: ${msg}`));
-  process.exit(err instanceof UsageError ? 2 : 1);
-});
+await import('./cli/main.js');

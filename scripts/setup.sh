@@ -51,6 +51,7 @@ fi
 
 # 4. Build (incremental: a no-op when nothing changed).
 npx tsc -p tsconfig.json
+node build/scripts/copy-host-scripts.js
 
 # 5. libguestfs (virt-sysprep of openstackClone/Move/Rename, guestfish in their tests): start its appliance
 # once per checkout, with the lab worker's environment (workers/runbooks.yaml: this kind of machine has no

@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   if (keys) {
     codec = await startCodecServer({ host: '127.0.0.1' });
     console.log(`start: payloads are encrypted (key id "${keys.encryptKeyId}" from ${keys.source}); codec server for the Web UI on ${codec.url}`);
-    if (process.env.RUNBOOK_CODEC_AUTH_TOKEN) console.log('start: RUNBOOK_CODEC_AUTH_TOKEN is set: the dev Web UI sends no bearer token, so it cannot decode; unset it for local use');
+    if (process.env.RUNBOOK_CODEC_AUTH_TOKEN)
+      console.log('start: RUNBOOK_CODEC_AUTH_TOKEN is set: the dev Web UI sends no bearer token, so it cannot decode; unset it for local use');
   }
   const server = codec ? { ...defaultDevServer, uiCodecEndpoint: codec.url } : defaultDevServer;
   console.log('start: bringing up the lab hosts (sshd) and PostgreSQL');

@@ -5,7 +5,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SearchAttributeType } from '@temporalio/common';
-import { runbookSearchAttributes } from '../workflows/search-attributes.js';
+import { runbookSearchAttributes } from '../workflows/engine/search-attributes.js';
 
 export const temporalCli = resolve(process.env.TEMPORAL_CLI ?? '.data/tools/bin/temporal');
 
@@ -39,25 +39,35 @@ const cliType: Partial<Record<SearchAttributeType, string>> = {
 
 export function devServerArgs(o: DevServerOptions): string[] {
   return [
-    'server', 'start-dev',
-    '--db-filename', o.dbFile,
-    '--ip', o.ip,
-    '--port', String(o.port),
-    '--ui-port', String(o.uiPort),
-    '--log-format', 'json',
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--db-filename',
+    o.dbFile,
+    '--ip',
+    o.ip,
+    '--port',
+    String(o.port),
+    '--ui-port',
+    String(o.uiPort),
+    '--log-format',
+    'json',
+    '--log-level',
+    'warn',
     // SQLite's default rollback journal fsyncs several times per commit, and the dev server commits for
     // every event batch: WAL is faster under many runs (scale bench, 150 runs approved at once: done in
     // 4.1 s instead of 6.3 s). WAL with synchronous=normal loses nothing when the server process is
     // killed (the chaos tests do that); only an OS crash may lose the last commits.
-    '--sqlite-pragma', 'journal_mode=wal',
-    '--sqlite-pragma', 'synchronous=normal',
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
     // The CLI's dev server turns the search-attribute cache off unless this is given, so that attributes
     // created while it runs are usable at once: every upsert then re-reads them from SQLite. That cost
     // ~50 ms of each status change under load (scale bench, 300 approvals: approval → next step p50 53 ms,
     // p95 174 ms; with the cache on, as on any real cluster, 0 and 12 ms). Ours are registered at start
     // (startDevServer restarts the server when it had to add one).
-    '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
+    '--dynamic-config-value',
+    'system.forceSearchAttributesCacheRefreshOnRead=false',
     ...(o.uiCodecEndpoint ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
     ...runbookSearchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=${cliType[k.type]}`]),
   ];

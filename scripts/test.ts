@@ -40,18 +40,22 @@ async function main(): Promise<number> {
     .map((f) => join(dir, f));
   try {
     return await new Promise<number>((done) => {
-      const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
-        stdio: 'inherit',
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: `${server.ip}:${server.port}`,
-          TEMPORAL_NAMESPACE: 'default',
-          RUNBOOK_INVENTORY: inventoryPath,
-          RUNBOOK_DATA_DIR: join(root, 'data'),
-          RUNBOOK_TEST_SERVER: JSON.stringify(server),
-          RUNBOOK_TEST_LAB: JSON.stringify(lab),
+      const child = spawn(
+        process.execPath,
+        ['--import', './build/scripts/host-script-loader.js', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+        {
+          stdio: 'inherit',
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: `${server.ip}:${server.port}`,
+            TEMPORAL_NAMESPACE: 'default',
+            RUNBOOK_INVENTORY: inventoryPath,
+            RUNBOOK_DATA_DIR: join(root, 'data'),
+            RUNBOOK_TEST_SERVER: JSON.stringify(server),
+            RUNBOOK_TEST_LAB: JSON.stringify(lab),
+          },
         },
-      });
+      );
       child.on('exit', (code, signal) => done(code ?? (signal ? 1 : 0)));
     });
   } finally {

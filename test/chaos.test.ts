@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { startDevServer, stopDevServer, type DevServerOptions } from '../scripts/temporal-server.js';
-import type { RunbookView } from '../workflows/messages.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
 import { dropSshSessions, onHost, scratchDir, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 // Not sno-node: after sno.test.ts it is a booted ostree node whose sshd lives in its own pid namespace.
@@ -90,42 +90,53 @@ test('kill -9 of the worker, dev server restarts and cut SSH links at many point
     const started: Run[] = [];
     for (const [k, host] of HOSTS.entries()) {
       // Varied shapes so actions land in different places: long read-only holds, slow one-shot marker writes.
-      const input = { host, steps: 2 + ((k + round) % 3), requestedBy: 'alice', holdSeconds: k % 2 ? 3 : undefined, markerDelaySeconds: k % 3 === 0 ? 3 : undefined };
+      const input = {
+        host,
+        steps: 2 + ((k + round) % 3),
+        requestedBy: 'alice',
+        holdSeconds: k % 2 ? 3 : undefined,
+        markerDelaySeconds: k % 3 === 0 ? 3 : undefined,
+      };
       const h = await client.workflow.start('labDrill', { taskQueue: 'runbooks', workflowId: uniqueId(`chaos-${round}-${host}`), args: [input] });
       started.push({ h, host });
     }
     runs.push(...started);
     let lastAction = Date.now();
-    await waitFor(`round ${round} to settle`, async () => {
-      const open = started.filter((r) => !r.final);
-      for (const r of open) {
-        const v = await statusOf(r.h).catch(() => undefined);
-        if (!v) continue;
-        if (v.openGate) await r.h.executeUpdate('approve', { args: [{ gate: v.openGate.name, approver: 'bob', reason: 'chaos' }] }).catch(() => undefined);
-        else if (['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status)) {
-          r.final = v;
-          // The operator's answer to a parked run here is abort: it frees the host's lease for the next round
-          // (a retry would run the one-shot step again on purpose, which is the operator's call, not chaos).
-          if (v.status === 'Parked') await r.h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'chaos: recorded as parked' }] }).catch(() => undefined);
+    await waitFor(
+      `round ${round} to settle`,
+      async () => {
+        const open = started.filter((r) => !r.final);
+        for (const r of open) {
+          const v = await statusOf(r.h).catch(() => undefined);
+          if (!v) continue;
+          if (v.openGate) await r.h.executeUpdate('approve', { args: [{ gate: v.openGate.name, approver: 'bob', reason: 'chaos' }] }).catch(() => undefined);
+          else if (['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status)) {
+            r.final = v;
+            // The operator's answer to a parked run here is abort: it frees the host's lease for the next round
+            // (a retry would run the one-shot step again on purpose, which is the operator's call, not chaos).
+            if (v.status === 'Parked')
+              await r.h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'chaos: recorded as parked' }] }).catch(() => undefined);
+          }
         }
-      }
-      const still = started.filter((r) => !r.final);
-      if (still.length === 0) return true;
-      if (Date.now() - lastAction >= ACTION_GAP_MS) {
-        const action = ROTATION[turn++ % ROTATION.length]!;
-        const where = await Promise.all(still.map((r) => statusOf(r.h).then(pointOf, () => 'unreachable')));
-        points[action].push(...where.map((p, i) => `${still[i]!.host} ${p}`));
-        if (action === 'kill-worker') await killWorker();
-        else if (action === 'drop-ssh') for (const host of HOSTS) dropSshSessions(host);
-        else {
-          await stopDevServer(server);
-          server = await startDevServer(serverOpts);
-          restarts++;
+        const still = started.filter((r) => !r.final);
+        if (still.length === 0) return true;
+        if (Date.now() - lastAction >= ACTION_GAP_MS) {
+          const action = ROTATION[turn++ % ROTATION.length]!;
+          const where = await Promise.all(still.map((r) => statusOf(r.h).then(pointOf, () => 'unreachable')));
+          points[action].push(...where.map((p, i) => `${still[i]!.host} ${p}`));
+          if (action === 'kill-worker') await killWorker();
+          else if (action === 'drop-ssh') for (const host of HOSTS) dropSshSessions(host);
+          else {
+            await stopDevServer(server);
+            server = await startDevServer(serverOpts);
+            restarts++;
+          }
+          lastAction = Date.now();
         }
-        lastAction = Date.now();
-      }
-      return false;
-    }, 300_000);
+        return false;
+      },
+      300_000,
+    );
   }
 
   // Every run ended Completed, or Parked with a description an operator can act on.
@@ -158,7 +169,11 @@ test('kill -9 of the worker, dev server restarts and cut SSH links at many point
     serverRestarts: restarts,
     serverRestartPoints: points['restart-server'].length,
     sshDropPoints: points['drop-ssh'].length,
-    distinctPoints: new Set(Object.values(points).flat().map((p) => p.replace(/^\S+ /, ''))).size,
+    distinctPoints: new Set(
+      Object.values(points)
+        .flat()
+        .map((p) => p.replace(/^\S+ /, '')),
+    ).size,
     oneShotExecutions: oneShots,
     duplicates,
   };

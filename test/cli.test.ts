@@ -32,12 +32,27 @@ test('start → pending → decide → approve → status, from the terminal', a
   const w = await env.startWorker();
   try {
     const id = uniqueId('cli-run');
-    const started = await json('start', 'labDrill', '--id', id, '--set', 'host=sno-node', '--set', 'steps=2', '--set', 'failAt=1', '--set', 'requestedBy=alice');
+    const started = await json(
+      'start',
+      'labDrill',
+      '--id',
+      id,
+      '--set',
+      'host=sno-node',
+      '--set',
+      'steps=2',
+      '--set',
+      'failAt=1',
+      '--set',
+      'requestedBy=alice',
+    );
     assert.equal(started.workflowId, id);
     assert.ok(started.url.endsWith(`/namespaces/default/workflows/${id}`));
     const h = env.client.workflow.getHandle(id);
     await waitFor('the run to park', async () => (await status(h)).status === 'Parked');
-    await waitFor('pending to list it as parked', async () => ((await json('pending')) as { workflowId: string; status: string }[]).some((x) => x.workflowId === id && x.status === 'Parked'));
+    await waitFor('pending to list it as parked', async () =>
+      ((await json('pending')) as { workflowId: string; status: string }[]).some((x) => x.workflowId === id && x.status === 'Parked'),
+    );
     assert.equal((await json('status', id)).parked.step, 'flaky step 1');
     assert.equal((await cli('decide', id, 'retry', '--as', 'bob', '--reason', 'transient')).code, 0);
     await waitFor('the gate', async () => (await status(h)).status === 'AwaitingApproval');
@@ -52,7 +67,10 @@ test('start → pending → decide → approve → status, from the terminal', a
     await h.result();
     const final = await json('status', id);
     assert.equal(final.status, 'Completed');
-    assert.deepEqual(final.approvals.map((a: { approver: string }) => a.approver), ['carol']);
+    assert.deepEqual(
+      final.approvals.map((a: { approver: string }) => a.approver),
+      ['carol'],
+    );
     const human = await cli('status', id);
     assert.match(human.stdout, /\[#{20}\] 3\/3/);
     assert.equal(onHost(env.inventory, 'sno-node', `cat drill/${id}.marker | wc -l`).trim(), '1');
@@ -70,7 +88,10 @@ test('plan prints the plan and its fingerprint without changing anything', async
   try {
     const r = await json('plan', 'labDrill', '--set', 'host=sno-node', '--set', 'steps=1', '--set', 'requestedBy=alice');
     assert.match(r.fingerprint, /^[0-9a-f]{64}$/);
-    assert.deepEqual(r.plan.map((p: { kind: string }) => p.kind), ['step', 'gate', 'step']);
+    assert.deepEqual(
+      r.plan.map((p: { kind: string }) => p.kind),
+      ['step', 'gate', 'step'],
+    );
   } finally {
     await w.stop();
   }
@@ -91,7 +112,7 @@ test('schedule create, list, trigger, pause, delete', async () => {
       for await (const x of env.client.workflow.list({ query: `TemporalScheduledById = "${id}"` })) return x;
       return undefined;
     });
-    assert.equal((await env.client.workflow.getHandle(run.workflowId).result() as { status: string }).status, 'Completed');
+    assert.equal(((await env.client.workflow.getHandle(run.workflowId).result()) as { status: string }).status, 'Completed');
     assert.equal((await cli('schedule', 'pause', id, '--note', 'maintenance')).code, 0);
     assert.equal(((await json('schedule', 'list')) as { scheduleId: string; paused: boolean }[]).find((s) => s.scheduleId === id)!.paused, true);
   } finally {

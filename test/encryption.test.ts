@@ -12,7 +12,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { startCodecServer, type CodecServer } from '../scripts/codec-server.js';
 import { AesGcmPayloadCodec, CodecKeyError, dataConverter, loadCodecKeys, loadKeysFile, payloadCodec } from '../workers/payload-codec.js';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { scratchDir, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 const HOST = 'lava-worker';
@@ -54,8 +54,16 @@ function payloadsOf(history: History): { path: string; p: Payload }[] {
   return out;
 }
 
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers }, body: JSON.stringify(body) });
+async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: r.status, json: (await r.json()) as Record<string, unknown>, headers: r.headers };
 }
 
@@ -68,7 +76,10 @@ describe('payload encryption', () => {
     await codecServer?.close();
     // The host's lease lock is a long-lived workflow that now holds encrypted payloads: end it, so that the
     // plain workers of the other test files never get a task they cannot decode (the next run starts a new one).
-    await env.client.workflow.getHandle(`host-lease:${HOST}`).terminate('encryption test: lock holds encrypted payloads').catch(() => undefined);
+    await env.client.workflow
+      .getHandle(`host-lease:${HOST}`)
+      .terminate('encryption test: lock holds encrypted payloads')
+      .catch(() => undefined);
   });
 
   test('an encrypted run: no plaintext in history, the codec server decodes it, an approval sent through /encode works', async () => {
@@ -103,7 +114,11 @@ describe('payload encryption', () => {
       const auth = { authorization: 'Bearer tok' };
       const pre = await fetch(`${endpoint}/encode`, {
         method: 'OPTIONS',
-        headers: { origin: 'http://127.0.0.1:8443', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace,authorization' },
+        headers: {
+          origin: 'http://127.0.0.1:8443',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type,x-namespace,authorization',
+        },
       });
       assert.equal(pre.status, 204);
       assert.equal(pre.headers.get('access-control-allow-origin'), 'http://127.0.0.1:8443');
@@ -141,7 +156,10 @@ describe('payload encryption', () => {
 
       const res = (await h.result()) as RunbookResult;
       assert.equal(res.status, 'Completed');
-      assert.deepEqual(res.approvals.map((a) => [a.approver, a.verdict, a.via, a.reason]), [['bob', 'approved', 'update', 'via /encode']]);
+      assert.deepEqual(
+        res.approvals.map((a) => [a.approver, a.verdict, a.via, a.reason]),
+        [['bob', 'approved', 'update', 'via /encode']],
+      );
 
       // (1) History fetched WITHOUT the key: every payload encrypted with k-old, no plaintext anywhere.
       history = await env.client.workflow.getHandle(workflowId).fetchHistory();
@@ -154,7 +172,8 @@ describe('payload encryption', () => {
       const laResults = all.filter(({ path }) => /\.markerRecordedEventAttributes\.details\.result\.payloads\[\d+\]$/.test(path));
       assert.ok(laResults.length >= 1, 'the quick steps left local-activity results in history');
       const plainOnes = all.filter(
-        ({ path, p }) => !coreBookkeeping.test(path) && (text(p.metadata?.encoding) !== 'binary/encrypted' || text(p.metadata?.['encryption-key-id']) !== 'k-old'),
+        ({ path, p }) =>
+          !coreBookkeeping.test(path) && (text(p.metadata?.encoding) !== 'binary/encrypted' || text(p.metadata?.['encryption-key-id']) !== 'k-old'),
       );
       assert.deepEqual(
         plainOnes.map(({ path, p }) => `${path}: ${text(p.metadata?.encoding)}`),
@@ -180,7 +199,10 @@ describe('payload encryption', () => {
 
   test('rotation: a new first key still decrypts the old run; without the old key the error names it', async () => {
     assert.ok(history, 'needs the encrypted run above');
-    const rotated = keyFile('keys-rotated', [['k-new', keyNew], ['k-old', keyOld]]);
+    const rotated = keyFile('keys-rotated', [
+      ['k-new', keyNew],
+      ['k-old', keyOld],
+    ]);
     const keys = loadKeysFile(rotated);
     assert.equal(keys.encryptKeyId, 'k-new');
     // The old run replays with the rotated converter (the same bundle the worker runs).

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { WorkerConfig } from '../workers/config.js';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { failureOf, refusedUpdate, scratchDir, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
@@ -99,7 +99,10 @@ describe('gate policies', () => {
       assert.equal((await status(h)).openGate?.approvals.length, 1);
       await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'carol', reason: 'two' }] });
       const res = (await h.result()) as RunbookResult;
-      assert.deepEqual(res.approvals.map((a) => a.approver), ['bob', 'carol']);
+      assert.deepEqual(
+        res.approvals.map((a) => a.approver),
+        ['bob', 'carol'],
+      );
     } finally {
       await w.stop();
     }
@@ -124,15 +127,24 @@ describe('gate policies', () => {
       const message = JSON.stringify({ workflowId: h.workflowId, gate: 'write-marker', fingerprint: v.openGate!.fingerprint });
       assert.match(await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob' }] })), /needs a signed approval/);
       // mallory's signature claiming to be bob: accepted by the validator (it has a signature), refused by verification.
-      assert.match(await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', signature: sign('mallory', message) }] })), /signature refused/);
+      assert.match(
+        await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', signature: sign('mallory', message) }] })),
+        /signature refused/,
+      );
       // bob's signature over a different fingerprint: refused.
       const other = JSON.stringify({ workflowId: h.workflowId, gate: 'write-marker', fingerprint: '0'.repeat(64) });
-      assert.match(await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', signature: sign('bob', other) }] })), /signature refused/);
+      assert.match(
+        await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', signature: sign('bob', other) }] })),
+        /signature refused/,
+      );
       assert.equal((await status(h)).status, 'AwaitingApproval');
       await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'signed', signature: sign('bob', message) }] });
       const res = (await h.result()) as RunbookResult;
       assert.equal(res.status, 'Completed');
-      assert.deepEqual(res.approvals.map((a) => a.approver), ['bob']);
+      assert.deepEqual(
+        res.approvals.map((a) => a.approver),
+        ['bob'],
+      );
       const ignored = (await status(h)).ignored.map((m) => m.why);
       assert.equal(ignored.filter((why) => why.startsWith('signature refused')).length, 2, ignored.join(' | '));
     } finally {

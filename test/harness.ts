@@ -11,7 +11,7 @@ import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
 import { bundlerOptions, workflowsPath } from '../workers/workflow-bundle.js';
-import type { RunbookView } from '../workflows/messages.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
 
 let runtimeInstalled = false;
 
@@ -59,7 +59,10 @@ export async function testEnv(): Promise<TestEnv> {
       if (d?.status.name !== 'RUNNING') continue;
       await h.terminate('test cleanup').catch(() => undefined);
       for (const host of Object.keys(inventory.hosts)) {
-        await client.workflow.getHandle(`host-lease:${host}`).signal('release', { workflowId: h.workflowId }).catch(() => undefined);
+        await client.workflow
+          .getHandle(`host-lease:${host}`)
+          .signal('release', { workflowId: h.workflowId })
+          .catch(() => undefined);
       }
     }
   };
@@ -164,8 +167,20 @@ export function onHost(inventory: Inventory, host: string, script: string): stri
   return execFileSync(
     'ssh',
     [
-      '-i', h.identityFile, '-p', String(h.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
-      '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `${h.user}@${h.address}`, script,
+      '-i',
+      h.identityFile,
+      '-p',
+      String(h.port),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      `${h.user}@${h.address}`,
+      script,
     ],
     { encoding: 'utf8' },
   );
@@ -217,7 +232,8 @@ export function cli(...args: string[]): Promise<{ code: number | null; stdout: s
 }
 
 /** `cli(...args, '--json')`, asserted to succeed, parsed. */
-export async function cliJson(...args: string[]): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function cliJson(...args: string[]): Promise<any> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   const r = await cli(...args, '--json');
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);

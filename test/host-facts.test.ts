@@ -5,8 +5,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fingerprintOf } from '../activities/ssh.js';
-import type { HostFacts } from '../activities/host-facts.js';
+import { fingerprintOf } from '../activities/ssh/ssh.js';
+import type { HostFacts } from '../activities/ssh/host-facts.js';
 import { startDevServer, stopDevServer, type DevServerOptions } from '../scripts/temporal-server.js';
 import { saveHistory } from './history-files.js';
 import { failureOf, onHost, scratchDir, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
@@ -92,7 +92,10 @@ describe('hostFacts', () => {
       const facts = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'collectHostFacts');
       assert.equal(facts.length, 1, 'one facts activity');
       const attempts = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-      assert.ok(attempts.every((a) => a === 1), `refused at the first attempt, never retried (attempts ${attempts.join(',')})`);
+      assert.ok(
+        attempts.every((a) => a === 1),
+        `refused at the first attempt, never retried (attempts ${attempts.join(',')})`,
+      );
     } finally {
       await w.stop();
     }
@@ -189,7 +192,12 @@ describe('persistence', () => {
       const client = new Client({ connection: conn });
       const nc = await NativeConnection.connect({ address });
       const { worker, close } = await createRunbookWorker({
-        connection: nc, namespace: 'default', config: env.config, inventory: env.inventory, client: () => client, bundle: env.bundle,
+        connection: nc,
+        namespace: 'default',
+        config: env.config,
+        inventory: env.inventory,
+        client: () => client,
+        bundle: env.bundle,
       });
       await worker.runUntil(client.workflow.execute('hostFacts', { taskQueue: 'runbooks', workflowId, args: [{ hosts: ['backup-store'] }] }));
       close();

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { AuditStore } from '../activities/audit-store.js';
-import { makeRunCommand } from '../activities/command.js';
-import { makeHostFacts } from '../activities/host-facts.js';
-import { makePipeCommands } from '../activities/pipe.js';
-import { SshPool } from '../activities/ssh.js';
+import { AuditStore } from '../activities/runbook/audit-store.js';
+import { makeRunCommand } from '../activities/ssh/command.js';
+import { makeHostFacts } from '../activities/ssh/host-facts.js';
+import { makePipeCommands } from '../activities/ssh/pipe.js';
+import { SshPool } from '../activities/ssh/ssh.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
-import { remote } from '../workflows/commands.js';
+import { remote } from '../workflows/engine/commands.js';
 import { onHost, scratchDir, uniqueId } from './harness.js';
 
 const TARGET = 'hypervisor';
@@ -35,7 +35,11 @@ function freshKey(type = 'ed25519'): string {
 test('a changed or unknown host key is refused, non-retryable, on every SSH path; nothing runs', async () => {
   const real = loadInventory(process.env.RUNBOOK_INVENTORY);
   const marker = `/tmp/hostkey-${uniqueId('m')}`;
-  const keys = { "another host's key": real.hosts['cloud-client']!.hostKey, 'a key never seen': freshKey(), 'a key of a type the host lacks (ecdsa)': freshKey('ecdsa') };
+  const keys = {
+    "another host's key": real.hosts['cloud-client']!.hostKey,
+    'a key never seen': freshKey(),
+    'a key of a type the host lacks (ecdsa)': freshKey('ecdsa'),
+  };
   let tried = 0;
   let refused = 0;
   for (const [what, key] of Object.entries(keys)) {
@@ -43,9 +47,34 @@ test('a changed or unknown host key is refused, non-retryable, on every SSH path
     const ssh = new SshPool(inventory);
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('hostkey'), runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
     const paths: [string, () => Promise<unknown>][] = [
-      ['runCommand', () => env.run(makeRunCommand(ssh, new AuditStore(scratchDir('hk-audit'))), { command: remote(TARGET, ['touch', marker]), runKey: 'k1', once: true, step: 'touch' })],
-      ['pipe source', () => env.run(makePipeCommands(ssh, loadWorkerConfig()), { from: remote(TARGET, ['sh', '-c', `touch ${marker}; echo x`]), to: remote('backup-store', ['cat']), step: 'pipe' })],
-      ['pipe destination', () => env.run(makePipeCommands(ssh, loadWorkerConfig()), { from: remote('backup-store', ['echo', 'x']), to: remote(TARGET, ['sh', '-c', `cat > ${marker}`]), step: 'pipe' })],
+      [
+        'runCommand',
+        () =>
+          env.run(makeRunCommand(ssh, new AuditStore(scratchDir('hk-audit'))), {
+            command: remote(TARGET, ['touch', marker]),
+            runKey: 'k1',
+            once: true,
+            step: 'touch',
+          }),
+      ],
+      [
+        'pipe source',
+        () =>
+          env.run(makePipeCommands(ssh, loadWorkerConfig()), {
+            from: remote(TARGET, ['sh', '-c', `touch ${marker}; echo x`]),
+            to: remote('backup-store', ['cat']),
+            step: 'pipe',
+          }),
+      ],
+      [
+        'pipe destination',
+        () =>
+          env.run(makePipeCommands(ssh, loadWorkerConfig()), {
+            from: remote('backup-store', ['echo', 'x']),
+            to: remote(TARGET, ['sh', '-c', `cat > ${marker}`]),
+            step: 'pipe',
+          }),
+      ],
       ['hostFacts', () => env.run(makeHostFacts(ssh), { host: TARGET })],
     ];
     try {
@@ -65,6 +94,8 @@ test('a changed or unknown host key is refused, non-retryable, on every SSH path
     }
   }
   assert.equal(onHost(real, TARGET, `test -e ${marker} && echo ran || echo absent`).trim(), 'absent', 'no command ran on the host');
-  console.log(`host-keys: ${refused}/${tried} refused as HostKeyMismatch, non-retryable (runCommand, pipe source, pipe destination, hostFacts × another host's key, a key never seen, a key type the host lacks)`);
+  console.log(
+    `host-keys: ${refused}/${tried} refused as HostKeyMismatch, non-retryable (runCommand, pipe source, pipe destination, hostFacts × another host's key, a key never seen, a key type the host lacks)`,
+  );
   assert.equal(refused, tried);
 });

@@ -8,14 +8,14 @@ import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { AuditStore } from '../activities/audit-store.js';
-import { makeRunCommand } from '../activities/command.js';
-import { InvalidCommandError, quoteArgv } from '../activities/shell-quote.js';
-import { SshPool } from '../activities/ssh.js';
+import { AuditStore } from '../activities/runbook/audit-store.js';
+import { makeRunCommand } from '../activities/ssh/command.js';
+import { InvalidCommandError, quoteArgv } from '../activities/ssh/shell-quote.js';
+import { SshPool } from '../activities/ssh/ssh.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
 import { runbookInputs } from '../workflows/catalog.js';
-import { remote, type CommandResult } from '../workflows/commands.js';
-import { invalidInput } from '../workflows/input-fields.js';
+import { remote, type CommandResult } from '../workflows/engine/commands.js';
+import { invalidInput } from '../workflows/engine/input-fields.js';
 import { failureOf, onHost, scratchDir, testEnv, uniqueId, type TestEnv } from './harness.js';
 
 const HOST = 'cloud-client';
@@ -25,9 +25,20 @@ let env: TestEnv;
 
 /** Payloads that would create the canary if any shell ever interpreted them. */
 const INJECTIONS = [
-  `$(touch ${CANARY})`, `\`touch ${CANARY}\``, `; touch ${CANARY}`, `&& touch ${CANARY}`, `| touch ${CANARY}`,
-  `\ntouch ${CANARY}\n`, `'; touch ${CANARY}; '`, `"; touch ${CANARY}; "`, `$(touch\t${CANARY})`, `'$(touch ${CANARY})'`,
-  `\\'; touch ${CANARY} #`, `\${IFS}touch\${IFS}${CANARY}`, `>${CANARY}`, `<(touch ${CANARY})`,
+  `$(touch ${CANARY})`,
+  `\`touch ${CANARY}\``,
+  `; touch ${CANARY}`,
+  `&& touch ${CANARY}`,
+  `| touch ${CANARY}`,
+  `\ntouch ${CANARY}\n`,
+  `'; touch ${CANARY}; '`,
+  `"; touch ${CANARY}; "`,
+  `$(touch\t${CANARY})`,
+  `'$(touch ${CANARY})'`,
+  `\\'; touch ${CANARY} #`,
+  `\${IFS}touch\${IFS}${CANARY}`,
+  `>${CANARY}`,
+  `<(touch ${CANARY})`,
 ];
 const hostileString = fc.oneof(
   fc.constantFrom(...INJECTIONS, '..', '../../etc/passwd', '/x/../../y', '-rf', '--help', '--', '-', '', ' ', '*', '~', '$HOME', '\\', "'", '"', '\t', '\r\n'),
@@ -36,7 +47,14 @@ const hostileString = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 20 }),
   fc.integer({ min: 10_000, max: 100_000 }).map((n) => 'A'.repeat(n)),
 );
-const wrongType = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(hostileString, { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), hostileString, { maxKeys: 2 }));
+const wrongType = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(hostileString, { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 5 }), hostileString, { maxKeys: 2 }),
+);
 
 /** The top-level field names of a runbook's schema (objects, possibly refined). */
 function keysOf(schema: unknown): string[] {
@@ -109,7 +127,10 @@ test('≥ 1,000 hostile inputs into every runbook schema: each rejection names i
     const schema = runbookInputs[name]!();
     const keys = keysOf(schema);
     assert.ok(keys.length > 0, `${name}: schema fields found`);
-    const input = fc.dictionary(fc.constantFrom(...keys, 'unexpected', '__proto__x'), fc.oneof(hostileString, wrongType), { minKeys: 1, maxKeys: keys.length + 1 });
+    const input = fc.dictionary(fc.constantFrom(...keys, 'unexpected', '__proto__x'), fc.oneof(hostileString, wrongType), {
+      minKeys: 1,
+      maxKeys: keys.length + 1,
+    });
     fc.assert(
       fc.property(input, fc.boolean(), (raw, withRequester) => {
         const value = withRequester ? { requestedBy: 'alice', ...raw } : raw;
@@ -159,7 +180,26 @@ test('hostile argv through quoteArgv on a real host: every value arrives byte fo
     // One script per batch on stdin (no command-line size limit): each argv printed NUL-separated, then a record mark.
     const script = batch.map((argv) => `${quoteArgv(['printf', '%s\\0', ...argv])}; printf '\\036\\n'`).join('\n');
     const h = inventory.hosts[HOST]!;
-    const out = execFileSync('ssh', ['-i', h.identityFile, '-p', String(h.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `${h.user}@${h.address}`, 'sh -s'], { input: script, maxBuffer: 64 * 1024 * 1024 });
+    const out = execFileSync(
+      'ssh',
+      [
+        '-i',
+        h.identityFile,
+        '-p',
+        String(h.port),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'LogLevel=ERROR',
+        `${h.user}@${h.address}`,
+        'sh -s',
+      ],
+      { input: script, maxBuffer: 64 * 1024 * 1024 },
+    );
     const records = out.toString('utf8').split('\u001e\n').slice(0, -1);
     assert.equal(records.length, batch.length);
     records.forEach((rec, k) => {
@@ -175,7 +215,13 @@ test('hostile argv through the command runner (sudo, env, host-enforced timeout,
   const ssh = new SshPool(inventory);
   const runCommand = makeRunCommand(ssh, new AuditStore(scratchDir('hostile-audit')));
   const act = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('hostile'), runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
-  const argvs = fc.sample(fc.array(hostileString.filter((s) => !s.includes('\0') && s.length < 5000), { minLength: 1, maxLength: 3 }), { numRuns: 60, seed: 11 });
+  const argvs = fc.sample(
+    fc.array(
+      hostileString.filter((s) => !s.includes('\0') && s.length < 5000),
+      { minLength: 1, maxLength: 3 },
+    ),
+    { numRuns: 60, seed: 11 },
+  );
   try {
     for (const [k, argv] of argvs.entries()) {
       const r: CommandResult = await act.run(runCommand, {

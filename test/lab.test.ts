@@ -38,9 +38,7 @@ async function readInventory(p: string): Promise<Inv> {
 async function targetsFrom(inv: Inv, file: string): Promise<Map<string, SshTarget>> {
   const lines = Object.values(inv.hosts).map((h) => knownHostsLine(h.address, h.port, h.hostKey));
   await writeFile(file, `${lines.join('\n')}\n`);
-  return new Map(
-    Object.entries(inv.hosts).map(([name, h]) => [name, { address: h.address, port: h.port, identityFile: h.identityFile, knownHosts: file }]),
-  );
+  return new Map(Object.entries(inv.hosts).map(([name, h]) => [name, { address: h.address, port: h.port, identityFile: h.identityFile, knownHosts: file }]));
 }
 
 function ssh(t: SshTarget | undefined, command: string) {
@@ -222,7 +220,10 @@ test('down stops every process of this lab, including open sessions, and nothing
   decoy.kill();
   for (const i of LAB_HOSTS.keys()) assert.equal(await tcpAccepts(`127.0.30.${11 + i}`, 22), false);
   assert.equal(await tcpAccepts('127.0.0.1', 5452), false);
-  assert.deepEqual((await readdir(path.join(DIR, 'run'))).filter((f) => f.endsWith('.pid')), []);
+  assert.deepEqual(
+    (await readdir(path.join(DIR, 'run'))).filter((f) => f.endsWith('.pid')),
+    [],
+  );
 
   const st = await labStatus(opts);
   assert.equal(st.up, false);

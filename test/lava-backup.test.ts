@@ -16,7 +16,7 @@ import type { LabOptions } from '../scripts/lab/layout.js';
 import { failureOf, historyText, scratchDir, type TestEnv, uniqueId } from './harness.js';
 import { saveHistory } from './history-files.js';
 import { lavaSuite, settled } from './lava-suite.js';
-import { bundleStamp } from '../workflows/backup-store.js';
+import { bundleStamp } from '../workflows/lava/backup-store.js';
 
 const suite = lavaSuite();
 const { store, sql: superuser } = suite;
@@ -38,7 +38,12 @@ interface Manifest {
 
 test('a backup bundle is self-contained, private, verifiable and restorable', async () => {
   {
-    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'test' });
+    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      requestedBy: 'alice',
+      label: 'test',
+    });
     const end = await settled(h);
     assert.equal(end.status, 'Completed', `parked: ${end.parked?.step}: ${end.parked?.error}`);
     const res = (await h.result()) as { status: string; output: { bundle: string; rows: Record<string, number> } };
@@ -107,7 +112,7 @@ test('lavaBackupVerify restores the newest bundle on a scratch PostgreSQL and pa
   assert.equal(end.status, 'Completed', `${end.lastError}`);
   const out = ((await h.result()) as { output: VerifyOutput }).output;
   assert.equal(out.bundle, bundle, '"latest" is the bundle just made');
-  assert.deepEqual(out.restoredRows, manifest.rows, 'row counts after the restore are the manifest\'s');
+  assert.deepEqual(out.restoredRows, manifest.rows, "row counts after the restore are the manifest's");
   assert.equal(out.files, Object.keys(manifest.files).length);
   assert.match(out.scratchServer, /^\d+$/);
   // Never the live server: the lab's PostgreSQL has no new database, and no scratch cluster is left.
@@ -124,7 +129,9 @@ test('lavaBackupVerify names a flipped byte, a missing file and a bundle with a 
   try {
     const size = Number(store(`stat -c %s ${broken}/configuration.tar`).trim());
     // Flip one bit of one byte in the middle of the file; the size stays the same.
-    store(`python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(${Math.floor(size / 2)}); b=f.read(1); f.seek(${Math.floor(size / 2)}); f.write(bytes([b[0]^1])); f.close()' ${broken}/configuration.tar`);
+    store(
+      `python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(${Math.floor(size / 2)}); b=f.read(1); f.seek(${Math.floor(size / 2)}); f.write(bytes([b[0]^1])); f.close()' ${broken}/configuration.tar`,
+    );
     store(`rm ${broken}/job-output.tar`);
 
     const bad = await env.start('lavaBackupVerify', uniqueId('lava-verify-bad'), { store: 'backup-store', bundle: broken, requestedBy: 'alice' });
@@ -155,7 +162,12 @@ test('a pg_dump that fails leaves the bundle incomplete and older bundles untouc
   // A real pg_dump failure: a table the LAVA role may not read (pg_dump: permission denied).
   superuser('create table runbooks_unreadable (x int); revoke all on runbooks_unreadable from public');
   try {
-    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-fail'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'fail' });
+    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-fail'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      requestedBy: 'alice',
+      label: 'fail',
+    });
     const parked = await settled(h);
     assert.equal(parked.status, 'Parked');
     assert.equal(parked.parked?.step, 'dump the database');
@@ -180,7 +192,12 @@ test('a store without room stops the backup before anything is written', async (
   // A 1 MiB file system over the bundle directory, in the store host's own mount namespace.
   store(`sudo -n mount -t tmpfs -o size=1m,mode=700,uid=$(id -u) runbooks-full ~/${dir}`);
   try {
-    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-full'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'full' });
+    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-full'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      requestedBy: 'alice',
+      label: 'full',
+    });
     const parked = await settled(h);
     assert.equal(parked.status, 'Parked');
     assert.equal(parked.parked?.step, 'check free space on the store');
@@ -237,7 +254,12 @@ test('encryption at rest: the store holds only age ciphertext; verify decrypts o
   await suite.replaceWorker({ backups: { ageRecipients: [recipient], ageIdentityFile: identity } });
   let encryptedBundle = '';
   try {
-    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-age'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'age' });
+    const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-age'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      requestedBy: 'alice',
+      label: 'age',
+    });
     const end = await settled(h);
     assert.equal(end.status, 'Completed', `${end.parked?.step}: ${end.parked?.error}`);
     const out = ((await h.result()) as { output: { bundle: string; encrypted: boolean } }).output;

@@ -128,12 +128,16 @@ test('pg_dump as lavaserver (password from ~lavaserver/.pgpass) holds the seeded
 });
 
 test('database settings point at this lab and stay private', async () => {
-  const r = await onMaster('sudo -n stat -c "%a %U" /etc/lava-server/settings.d/00-database.yaml && sudo -n grep -E "^    (NAME|USER|HOST|PORT):" /etc/lava-server/settings.d/00-database.yaml');
+  const r = await onMaster(
+    'sudo -n stat -c "%a %U" /etc/lava-server/settings.d/00-database.yaml && sudo -n grep -E "^    (NAME|USER|HOST|PORT):" /etc/lava-server/settings.d/00-database.yaml',
+  );
   assert.equal(r.exitCode, 0, r.stderr);
   const [mode, ...keys] = r.stdout.split('\n');
   assert.equal(mode, '640 lavaserver');
   assert.deepEqual(keys, ['    NAME: "lavaserver"', '    USER: "lavaserver"', '    HOST: "127.0.0.1"', `    PORT: ${PG_PORT}`]);
-  const token = await onMaster('sudo -n stat -c "%a %U" /var/lib/lava/dispatcher/worker/token && grep -E "^(URL|TOKEN|WORKER_NAME)=" /etc/lava-dispatcher/lava-worker');
+  const token = await onMaster(
+    'sudo -n stat -c "%a %U" /var/lib/lava/dispatcher/worker/token && grep -E "^(URL|TOKEN|WORKER_NAME)=" /etc/lava-dispatcher/lava-worker',
+  );
   assert.equal(token.exitCode, 0, token.stderr);
   assert.deepEqual(token.stdout.split('\n'), [
     '600 root',

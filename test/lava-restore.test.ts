@@ -12,11 +12,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { failureOf, historyText, refusedUpdate, status, type TestEnv, uniqueId, waitFor } from './harness.js';
 import { saveHistory } from './history-files.js';
 import { lavaSuite, settled } from './lava-suite.js';
-import { bundleStamp } from '../workflows/backup-store.js';
+import { bundleStamp } from '../workflows/lava/backup-store.js';
 
 const suite = lavaSuite();
 const { store, master, sql } = suite;
@@ -30,7 +30,11 @@ let runningJob = 0;
 let before_: { devices: string; workers: string; jobs: string; dictionaries: string } | undefined;
 
 const DICTS = '/etc/lava-server/dispatcher-config/devices';
-const dictionaries = (): string => readdirSync(DICTS).sort().map((f) => `${f} ${execFileSync('sha256sum', [`${DICTS}/${f}`], { encoding: 'utf8' }).split(' ')[0]}`).join('\n');
+const dictionaries = (): string =>
+  readdirSync(DICTS)
+    .sort()
+    .map((f) => `${f} ${execFileSync('sha256sum', [`${DICTS}/${f}`], { encoding: 'utf8' }).split(' ')[0]}`)
+    .join('\n');
 const snapshot = () => ({
   devices: sql('select hostname, device_type_id, worker_host_id from lava_scheduler_app_device order by 1'),
   workers: sql('select hostname, health from lava_scheduler_app_worker order by 1'),
@@ -42,11 +46,15 @@ const serviceRunning = (s: string): boolean => master(`sudo -n service ${s} stat
 /** Approves each gate in turn as bob (the requester is alice: four eyes). */
 async function approve(h: WorkflowHandle, gates: string[]): Promise<void> {
   for (const gate of gates) {
-    const v = await waitFor(`gate ${gate}`, async () => {
-      const s = await status(h);
-      if (['Completed', 'Failed', 'Aborted', 'Parked'].includes(s.status)) return s;
-      return s.openGate?.name === gate && s;
-    }, 300_000);
+    const v = await waitFor(
+      `gate ${gate}`,
+      async () => {
+        const s = await status(h);
+        if (['Completed', 'Failed', 'Aborted', 'Parked'].includes(s.status)) return s;
+        return s.openGate?.name === gate && s;
+      },
+      300_000,
+    );
     assert.equal(v.openGate?.name, gate, `expected gate ${gate}, got ${v.status}: ${v.parked?.step ?? ''} ${v.parked?.error ?? v.lastError ?? ''}`);
     await h.executeUpdate('approve', { args: [{ gate, approver: 'bob', reason: `test: ${gate}` }] });
   }
@@ -81,7 +89,12 @@ test('base backup with a job caught running; a worker restore is refused while d
   runningJob = Number(sql('select min(id) from lava_scheduler_app_testjob'));
   sql(`update lava_scheduler_app_testjob set state = 3 where id = ${runningJob}`);
   before_ = snapshot();
-  const h = await env.start('lavaMasterBackup', uniqueId('restore-base'), { master: 'lava-master', store: 'backup-store', requestedBy: 'alice', label: 'restore-base' });
+  const h = await env.start('lavaMasterBackup', uniqueId('restore-base'), {
+    master: 'lava-master',
+    store: 'backup-store',
+    requestedBy: 'alice',
+    label: 'restore-base',
+  });
   const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   base = ((await h.result()) as { output: { bundle: string } }).output.bundle;
@@ -89,27 +102,60 @@ test('base backup with a job caught running; a worker restore is refused while d
   const wb = await env.start('lavaWorkerBackup', uniqueId('restore-wbase'), { worker: 'lava-master', store: 'backup-store', requestedBy: 'alice' });
   assert.equal((await settled(wb)).status, 'Completed');
   master('sudo -n service lava-worker start');
-  const wr = await env.start('lavaWorkerRestore', uniqueId('worker-refused'), { worker: 'lava-master', master: 'lava-master', store: 'backup-store', bundle: 'latest', requestedBy: 'alice' });
+  const wr = await env.start('lavaWorkerRestore', uniqueId('worker-refused'), {
+    worker: 'lava-master',
+    master: 'lava-master',
+    store: 'backup-store',
+    bundle: 'latest',
+    requestedBy: 'alice',
+  });
   assert.equal((await settled(wr)).status, 'Failed');
   assert.match((await failureOf(wr)).message, /devices on lava-master still in service: qemu01/);
 });
 
 test('dry run: every step and command, no migrate anywhere, nothing changed', async () => {
   const jobs = sql('select count(*) from lava_scheduler_app_testjob');
-  const h = await env.start('lavaMasterRestore', uniqueId('restore-dry'), { master: 'lava-master', store: 'backup-store', bundle: base.split('/').pop(), requestedBy: 'alice', dryRun: true });
+  const h = await env.start('lavaMasterRestore', uniqueId('restore-dry'), {
+    master: 'lava-master',
+    store: 'backup-store',
+    bundle: base.split('/').pop(),
+    requestedBy: 'alice',
+    dryRun: true,
+  });
   const res = (await h.result()) as RunbookResult;
   assert.equal(res.status, 'Completed');
   const names = res.plan!.map((p) => p.name);
-  for (const n of ['check every file against the manifest', 'compare the lava-server version', 'maintenance-window', 'stop the LAVA services', 'replace-database', 'dump the current database to the store', 'replace the database', 'check migrations (never migrate)', 'put every device into maintenance', 'restore the configuration', 'fail the jobs that were running', 'reopen', 'start the web UI']) {
+  for (const n of [
+    'check every file against the manifest',
+    'compare the lava-server version',
+    'maintenance-window',
+    'stop the LAVA services',
+    'replace-database',
+    'dump the current database to the store',
+    'replace the database',
+    'check migrations (never migrate)',
+    'put every device into maintenance',
+    'restore the configuration',
+    'fail the jobs that were running',
+    'reopen',
+    'start the web UI',
+  ]) {
     assert.ok(names.includes(n), `plan has "${n}": ${names.join(' | ')}`);
   }
-  assert.ok(names.indexOf('replace-database') < names.indexOf('replace the database') && names.indexOf('replace the database') < names.indexOf('check migrations (never migrate)'));
+  assert.ok(
+    names.indexOf('replace-database') < names.indexOf('replace the database') &&
+      names.indexOf('replace the database') < names.indexOf('check migrations (never migrate)'),
+  );
   const commands = res.plan!.flatMap((p) => p.commands);
   assert.ok(commands.some((c) => c.includes('showmigrations --plan')));
-  assert.deepEqual(commands.filter((c) => /\b(migrate|makemigrations)\b/.test(c)), [], 'no migrate in any planned command');
+  assert.deepEqual(
+    commands.filter((c) => /\b(migrate|makemigrations)\b/.test(c)),
+    [],
+    'no migrate in any planned command',
+  );
   // …nor in any command the LAVA runbooks can build (argv words in the sources).
-  for (const f of readdirSync('workflows').filter((n) => n.startsWith('lava-'))) {
-    assert.doesNotMatch(readFileSync(`workflows/${f}`, 'utf8'), /['"](migrate|makemigrations)['"]/, f);
+  for (const f of readdirSync('workflows/lava', { recursive: true, encoding: 'utf8' }).filter((n) => /\.(ts|sh|py)$/.test(n))) {
+    assert.doesNotMatch(readFileSync(`workflows/lava/${f}`, 'utf8'), /['"](migrate|makemigrations)['"]/, f);
   }
   assert.equal(sql('select count(*) from lava_scheduler_app_testjob'), jobs);
   assert.ok(serviceRunning('lava-scheduler') && serviceRunning('lava-server-gunicorn'), 'services untouched');
@@ -119,7 +165,12 @@ test('dry run: every step and command, no migrate anywhere, nothing changed', as
 test('a bundle recorded with an older lava-server than the installed one is refused in preflight', async () => {
   const name = variant('oldver', 3600, "m['versions']['lava-server'] = '2022.11+10.0'");
   try {
-    const h = await env.start('lavaMasterRestore', uniqueId('restore-newer'), { master: 'lava-master', store: 'backup-store', bundle: name, requestedBy: 'alice' });
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-newer'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      bundle: name,
+      requestedBy: 'alice',
+    });
     assert.equal((await settled(h)).status, 'Failed');
     const installed = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lava-server'], { encoding: 'utf8' });
     assert.ok((await failureOf(h)).message.includes(`installed lava-server ${installed} is newer than the bundle's 2022.11+10.0`));
@@ -131,15 +182,24 @@ test('a bundle recorded with an older lava-server than the installed one is refu
 
 test('an unapplied migration parks the run after the database restore; it cannot be skipped', async () => {
   // As if the database were older than the code: one lava_scheduler_app row of django_migrations gone.
-  const name = variant('nomig', 7200, `
+  const name = variant(
+    'nomig',
+    7200,
+    `
 p = os.path.join(b, 'lava-server.sql'); lines = open(p).read().split('\\n')
 start = next(i for i, l in enumerate(lines) if l.startswith('COPY public.django_migrations '))
 end = lines.index('\\\\.', start)
 victim = max(i for i in range(start + 1, end) if lines[i].split('\\t')[1] == 'lava_scheduler_app')
 del lines[victim]
-open(p, 'w').write('\\n'.join(lines))`);
+open(p, 'w').write('\\n'.join(lines))`,
+  );
   try {
-    const h = await env.start('lavaMasterRestore', uniqueId('restore-nomig'), { master: 'lava-master', store: 'backup-store', bundle: name, requestedBy: 'alice' });
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-nomig'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      bundle: name,
+      requestedBy: 'alice',
+    });
     await approve(h, ['maintenance-window', 'replace-database']);
     const v = await settled(h);
     assert.equal(v.status, 'Parked', v.lastError);
@@ -150,7 +210,7 @@ open(p, 'w').write('\\n'.join(lines))`);
     const ran = v.steps.map((s) => s.name);
     assert.ok(ran.includes('replace the database'));
     assert.ok(!ran.includes('put every device into maintenance'), `nothing after the check ran: ${ran.join(' | ')}`);
-    assert.equal(sql("select count(*) from lava_scheduler_app_device where health = 4"), '0', 'no device was put into maintenance');
+    assert.equal(sql('select count(*) from lava_scheduler_app_device where health = 4'), '0', 'no device was put into maintenance');
     await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'wrong bundle' }] });
     assert.equal((await failureOf(h)).type, 'Aborted');
     await saveHistory(h, 'lavaMasterRestore-migration-parked');
@@ -170,7 +230,12 @@ test('full cycle: damage the master, restore it, and it is the backup again', as
   master(`sudo -n sh -c 'rm -f ${DICTS}/*'`);
   sql('drop database lavaserver with (force)', 'postgres');
 
-  const h = await env.start('lavaMasterRestore', uniqueId('restore-full'), { master: 'lava-master', store: 'backup-store', bundle: base.split('/').pop(), requestedBy: 'alice' });
+  const h = await env.start('lavaMasterRestore', uniqueId('restore-full'), {
+    master: 'lava-master',
+    store: 'backup-store',
+    bundle: base.split('/').pop(),
+    requestedBy: 'alice',
+  });
   await approve(h, ['maintenance-window', 'replace-database', 'reopen']);
   const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
@@ -178,9 +243,9 @@ test('full cycle: damage the master, restore it, and it is the backup again', as
   await saveHistory(h, 'lavaMasterRestore-full-cycle');
 
   const now = snapshot();
-  assert.equal(now.devices, before_.devices, 'devices are the backup\'s');
-  assert.equal(now.workers, before_.workers, 'workers are the backup\'s');
-  assert.equal(now.jobs, before_.jobs, 'jobs are the backup\'s (the new one is gone)');
+  assert.equal(now.devices, before_.devices, "devices are the backup's");
+  assert.equal(now.workers, before_.workers, "workers are the backup's");
+  assert.equal(now.jobs, before_.jobs, "jobs are the backup's (the new one is gone)");
   assert.equal(now.dictionaries, before_.dictionaries, 'device dictionaries are back, byte for byte');
   assert.deepEqual(out.failedJobs, [String(runningJob)]);
   assert.equal(sql(`select state || ',' || health from lava_scheduler_app_testjob where id = ${runningJob}`), '5,2', 'the running job is Finished/Incomplete');
@@ -196,7 +261,10 @@ test('kill -9 of the worker inside the database replacement and again around the
   await suite.stopWorker();
   const processes: ChildProcess[] = [];
   const workerProcess = (): ChildProcess => {
-    const w = spawn(process.execPath, ['build/workers/main.js'], { env: { ...process.env, RUNBOOK_METRICS_PORT: '0', RUNBOOK_LOG_LEVEL: 'WARN' }, stdio: 'ignore' });
+    const w = spawn(process.execPath, ['build/workers/main.js'], {
+      env: { ...process.env, RUNBOOK_METRICS_PORT: '0', RUNBOOK_LOG_LEVEL: 'WARN' },
+      stdio: 'ignore',
+    });
     processes.push(w);
     return w;
   };
@@ -206,11 +274,19 @@ test('kill -9 of the worker inside the database replacement and again around the
   };
   try {
     let w = workerProcess();
-    const h = await env.start('lavaMasterRestore', uniqueId('restore-crash'), { master: 'lava-master', store: 'backup-store', bundle: base.split('/').pop(), requestedBy: 'alice' });
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-crash'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      bundle: base.split('/').pop(),
+      requestedBy: 'alice',
+    });
     await approve(h, ['maintenance-window', 'replace-database']);
     // Crash points: inside the one-shot database replacement, then anywhere from maintenance to the
     // configuration restore (these steps take a second or two each, so a poll reliably lands in them).
-    const points = [['replace the database'], ['put every device into maintenance', 'prove no device is Good, Looping or Unknown', 'restore the configuration', 'reconcile the database role password']];
+    const points = [
+      ['replace the database'],
+      ['put every device into maintenance', 'prove no device is Good, Looping or Unknown', 'restore the configuration', 'reconcile the database role password'],
+    ];
     for (const names of points) {
       await waitFor(`one of "${names.join('", "')}" to run`, async () => names.includes((await status(h)).currentStep ?? ''), 120_000);
       await crash(w);
@@ -220,13 +296,20 @@ test('kill -9 of the worker inside the database replacement and again around the
     const v = await settled(h);
     assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
     // The host's audit log has one line per execution, keyed by run key: each key must appear once.
-    const perKey = master(`awk -F'\\t' -v w='${h.workflowId}.' 'index($2, w) == 1 {print $2}' ~/.runbooks/audit.log | sort | uniq -c | awk '{print $1}' | sort -u`).trim();
+    const perKey = master(
+      `awk -F'\\t' -v w='${h.workflowId}.' 'index($2, w) == 1 {print $2}' ~/.runbooks/audit.log | sort | uniq -c | awk '{print $1}' | sort -u`,
+    ).trim();
     assert.equal(perKey, '1', 'no command of the run was executed twice on the master');
     // The run's one one-shot command is the database replacement: executed once, whatever the crashes.
     const oneShot = master(`awk -F'\\t' -v w='${h.workflowId}.' 'index($2, w) == 1 && $3 == "once" {print $2}' ~/.runbooks/audit.log`).trim().split('\n');
     assert.equal(oneShot.length, 1, `one one-shot execution: ${oneShot.join(', ')}`);
-    const attempts = (await h.fetchHistory()).events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-    assert.ok(attempts.some((a) => (a ?? 1) > 1), 'an activity was attempted again after a crash');
+    const attempts = (await h.fetchHistory())
+      .events!.filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(
+      attempts.some((a) => (a ?? 1) > 1),
+      'an activity was attempted again after a crash',
+    );
     assert.equal(sql('select count(*) from lava_scheduler_app_testjob'), String(before_!.jobs.split('\n').length));
   } finally {
     for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
@@ -238,7 +321,13 @@ test('lavaWorkerRestore puts a clobbered token back (0600) and the worker is Onl
   const token = '/var/lib/lava/dispatcher/worker/token';
   const good = readFileSync(token, 'utf8');
   master(`sudo -n sh -c 'echo not-the-token > ${token}'`);
-  const h = await env.start('lavaWorkerRestore', uniqueId('worker-restore'), { worker: 'lava-master', master: 'lava-master', store: 'backup-store', bundle: 'latest', requestedBy: 'alice' });
+  const h = await env.start('lavaWorkerRestore', uniqueId('worker-restore'), {
+    worker: 'lava-master',
+    master: 'lava-master',
+    store: 'backup-store',
+    bundle: 'latest',
+    requestedBy: 'alice',
+  });
   await approve(h, ['replace-worker-config']);
   const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);

@@ -19,7 +19,11 @@ before(async () => {
   worker = await env.startWorker();
 });
 after(async () => {
-  for (const id of [BACKUP, VERIFY]) await env.client.schedule.getHandle(id).delete().catch(() => undefined);
+  for (const id of [BACKUP, VERIFY])
+    await env.client.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined);
   await env?.endRuns();
   await worker?.stop();
   await env?.close();
@@ -34,7 +38,13 @@ test('schedule create lava-nightly: trigger now runs a backup; a second trigger 
   await assert.rejects(describe(BACKUP), /not found/i);
 
   const made = (await cliJson('schedule', 'create', 'lava-nightly', '--set', 'requestedBy=alice')) as { scheduleId: string; runbook: string }[];
-  assert.deepEqual(made.map((m) => [m.scheduleId, m.runbook]), [[BACKUP, 'lavaMasterBackup'], [VERIFY, 'lavaBackupVerify']]);
+  assert.deepEqual(
+    made.map((m) => [m.scheduleId, m.runbook]),
+    [
+      [BACKUP, 'lavaMasterBackup'],
+      [VERIFY, 'lavaBackupVerify'],
+    ],
+  );
   const backup = await describe(BACKUP);
   assert.equal(backup.policies.overlap, 'SKIP');
   assert.deepEqual(backup.spec.calendars?.length ?? 0, 1, 'a daily calendar spec');
@@ -70,10 +80,14 @@ test('schedule create lava-nightly: trigger now runs a backup; a second trigger 
 
   // The drill is rejected and frees the store; the scheduled backup then runs to the end.
   await holder.executeUpdate('reject', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'test: free the store' }] });
-  const done = await waitFor('the scheduled backup to finish', async () => {
-    const v = await status(run);
-    return ['Completed', 'Parked', 'Failed'].includes(v.status) && v;
-  }, 300_000);
+  const done = await waitFor(
+    'the scheduled backup to finish',
+    async () => {
+      const v = await status(run);
+      return ['Completed', 'Parked', 'Failed'].includes(v.status) && v;
+    },
+    300_000,
+  );
   assert.equal(done.status, 'Completed', `${done.parked?.step}: ${done.parked?.error}`);
   const out = ((await run.result()) as { output: { bundle: string } }).output;
   assert.match(out.bundle, /^backups\/lava\/lava-master\/\d{8}T\d{6}Z$/);

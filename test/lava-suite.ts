@@ -6,7 +6,7 @@ import { after, afterEach, before } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { LabOptions } from '../scripts/lab/layout.js';
 import { lavaUp } from '../scripts/lab/lava.js';
-import type { RunbookView } from '../workflows/messages.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
 import type { WorkerConfig } from '../workers/config.js';
 import { onHost, status, testEnv, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 
@@ -42,7 +42,9 @@ export function lavaSuite(): LavaSuite {
     store: (script: string) => onHost(s.env.inventory, 'backup-store', script),
     master: (script: string) => onHost(s.env.inventory, 'lava-master', script),
     sql: (query: string, db = 'lavaserver') =>
-      execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(s.lab.pgPort), '-U', 'postgres', '-d', db, '-c', query], { encoding: 'utf8' }).trim(),
+      execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(s.lab.pgPort), '-U', 'postgres', '-d', db, '-c', query], {
+        encoding: 'utf8',
+      }).trim(),
   } as LavaSuite;
   before(async () => {
     s.env = await testEnv();
@@ -62,8 +64,12 @@ export function lavaSuite(): LavaSuite {
 
 /** Waits until the run has ended or parked (a parked step would wait for a human forever). */
 export function settled(h: WorkflowHandle, timeoutMs = 300_000): Promise<RunbookView> {
-  return waitFor('the run to finish, fail or park', async () => {
-    const v = await status(h);
-    return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
-  }, timeoutMs);
+  return waitFor(
+    'the run to finish, fail or park',
+    async () => {
+      const v = await status(h);
+      return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
+    },
+    timeoutMs,
+  );
 }

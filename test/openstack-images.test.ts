@@ -26,16 +26,16 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { makeCloudApi } from '../activities/openstack-api.js';
-import { makeOpenstackDnsActivities } from '../activities/openstack-dns.js';
-import { makeOpenstackImageFileActivities } from '../activities/openstack-image-files.js';
-import { makeOpenstackServerActivities } from '../activities/openstack-servers.js';
-import { SshPool } from '../activities/ssh.js';
+import { makeCloudApi } from '../activities/openstack/api.js';
+import { makeOpenstackDnsActivities } from '../activities/openstack/dns.js';
+import { makeOpenstackImageFileActivities } from '../activities/openstack/image-files.js';
+import { makeOpenstackServerActivities } from '../activities/openstack/servers.js';
+import { SshPool } from '../activities/ssh/ssh.js';
 import type { WorkerConfig } from '../workers/config.js';
 import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
 import { DnsZone, startDnsSim, type DnsSim } from '../scripts/lab/dns-sim.js';
 import { makeGuestDisk } from '../scripts/lab/guest-disk.js';
-import type { ImageView } from '../workflows/openstack-rules.js';
+import type { ImageView } from '../workflows/openstack/rules.js';
 import { failureOf, historyText, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 
@@ -67,13 +67,39 @@ before(async () => {
   makeGuestDisk(disk, { hostname: 'lab-guest', machineId });
   dns = await startDnsSim(zone);
   const sim = (project: string, password: string, servers: Parameters<typeof startCloudSim>[0]['servers']) =>
-    startCloudSim({ dataDir: join(dir, project), user: { name: 'rbops', password, project }, servers, baseImage: disk, dns: zone, stepMs: 200, faults: { corruptUploads: ['bad-2-image'] } });
-  lab = await sim('lab-project', pw.lab, [{ name: 'web-1' }, { name: 'app-1' }, { name: 'db-1', status: 'SHUTOFF' }, { name: 'bad-1' }, { name: 'vol-1', volumeBacked: true }, { name: 'busy-1' }]);
+    startCloudSim({
+      dataDir: join(dir, project),
+      user: { name: 'rbops', password, project },
+      servers,
+      baseImage: disk,
+      dns: zone,
+      stepMs: 200,
+      faults: { corruptUploads: ['bad-2-image'] },
+    });
+  lab = await sim('lab-project', pw.lab, [
+    { name: 'web-1' },
+    { name: 'app-1' },
+    { name: 'db-1', status: 'SHUTOFF' },
+    { name: 'bad-1' },
+    { name: 'vol-1', volumeBacked: true },
+    { name: 'busy-1' },
+  ]);
   lab2 = await sim('other-project', pw.lab2, []);
   const clouds = join(dir, 'clouds.yaml');
-  const entry = (name: string, s: CloudSim, project: string, password: string) =>
-    [`  ${name}:`, '    auth:', `      auth_url: ${s.authUrl}`, '      username: rbops', `      password: "${password}"`, `      project_name: ${project}`, '      user_domain_name: Default', '      project_domain_name: Default', '    region_name: RegionOne'];
-  writeFileSync(clouds, ['clouds:', ...entry('lab', lab, 'lab-project', pw.lab), ...entry('lab2', lab2, 'other-project', pw.lab2), ''].join('\n'), { mode: 0o600 });
+  const entry = (name: string, s: CloudSim, project: string, password: string) => [
+    `  ${name}:`,
+    '    auth:',
+    `      auth_url: ${s.authUrl}`,
+    '      username: rbops',
+    `      password: "${password}"`,
+    `      project_name: ${project}`,
+    '      user_domain_name: Default',
+    '      project_domain_name: Default',
+    '    region_name: RegionOne',
+  ];
+  writeFileSync(clouds, ['clouds:', ...entry('lab', lab, 'lab-project', pw.lab), ...entry('lab2', lab2, 'other-project', pw.lab2), ''].join('\n'), {
+    mode: 0o600,
+  });
   // The worker's own sysprep environment (workers/runbooks.yaml: force_tcg on this KVM-less machine).
   sysprepEnv = env.config.openstack.sysprep.env;
   openstack = {
@@ -100,10 +126,14 @@ after(async () => {
 });
 
 function settled(h: WorkflowHandle, timeoutMs = 600_000) {
-  return waitFor('the run to finish, fail or park', async () => {
-    const v = await status(h);
-    return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
-  }, timeoutMs);
+  return waitFor(
+    'the run to finish, fail or park',
+    async () => {
+      const v = await status(h);
+      return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
+    },
+    timeoutMs,
+  );
 }
 
 /** Files of several guest disks, read in ONE libguestfs appliance (each start costs tens of seconds under TCG). */
@@ -115,7 +145,10 @@ async function guestFiles(disks: string[], files: string[]): Promise<{ [file: st
     files.forEach((f) => script.push(`echo @@${d}@@${f}`, `is-file ${f}`, `-cat ${f}`));
     script.push('umount /');
   });
-  const fish = promisify(execFile)('guestfish', ['--ro', ...disks.flatMap((f) => ['--format=qcow2', '-a', f])], { encoding: 'utf8', env: { ...process.env, ...sysprepEnv } });
+  const fish = promisify(execFile)('guestfish', ['--ro', ...disks.flatMap((f) => ['--format=qcow2', '-a', f])], {
+    encoding: 'utf8',
+    env: { ...process.env, ...sysprepEnv },
+  });
   fish.child.stdin!.end(script.join('\n'));
   const out = (await fish).stdout;
   const result = disks.map(() => ({}) as { [file: string]: string | null });
@@ -139,25 +172,64 @@ test('refused before anything changes: volume-backed, transitional state, a take
   const busy = lab.state.serverNamed('busy-1');
   busy.taskState = 'migrating';
   const runs = {
-    volume: await env.start('openstackClone', uniqueId('os-clone-vol'), { cloud: 'lab', server: 'vol-1', newName: 'vol-2', flavor: 'm2.small', keyName: 'lab-key', requestedBy: 'alice' }),
-    busy: await env.start('openstackMove', uniqueId('os-move-busy'), { fromCloud: 'lab', toCloud: 'lab2', server: 'busy-1', keepName: true, requestedBy: 'alice' }),
-    taken: await env.start('openstackClone', uniqueId('os-clone-taken'), { cloud: 'lab', server: 'web-1', newName: 'app-1', flavor: 'm2.small', keyName: 'lab-key', requestedBy: 'alice' }),
+    volume: await env.start('openstackClone', uniqueId('os-clone-vol'), {
+      cloud: 'lab',
+      server: 'vol-1',
+      newName: 'vol-2',
+      flavor: 'm2.small',
+      keyName: 'lab-key',
+      requestedBy: 'alice',
+    }),
+    busy: await env.start('openstackMove', uniqueId('os-move-busy'), {
+      fromCloud: 'lab',
+      toCloud: 'lab2',
+      server: 'busy-1',
+      keepName: true,
+      requestedBy: 'alice',
+    }),
+    taken: await env.start('openstackClone', uniqueId('os-clone-taken'), {
+      cloud: 'lab',
+      server: 'web-1',
+      newName: 'app-1',
+      flavor: 'm2.small',
+      keyName: 'lab-key',
+      requestedBy: 'alice',
+    }),
   };
   assert.match((await failureOf(runs.volume)).message, /server vol-1 \([0-9a-f-]+\) boots from a Cinder volume \(no image\)/);
   assert.match((await failureOf(runs.busy)).message, /server busy-1 is in a transitional state \(status ACTIVE, task migrating\): a move is refused/);
   assert.match((await failureOf(runs.taken)).message, /cloud lab already has a server named app-1/);
   busy.taskState = null;
 
-  const bad = await env.start('openstackMove', uniqueId('os-move-bad'), { fromCloud: 'lab', toCloud: 'lab 2', server: 'app-1', keepName: false, requestedBy: 'alice' });
+  const bad = await env.start('openstackMove', uniqueId('os-move-bad'), {
+    fromCloud: 'lab',
+    toCloud: 'lab 2',
+    server: 'app-1',
+    keepName: false,
+    requestedBy: 'alice',
+  });
   const b = await failureOf(bad);
   assert.equal(b.type, 'InvalidInput');
   assert.match(b.message, /\btoCloud: a cloud name/);
-  const r = await env.start('openstackRename', uniqueId('os-rename-bad'), { cloud: 'lab', server: 'db-1', newName: 'DB_2', properties: { os: 'LINUX;reboot' }, requestedBy: 'alice' });
+  const r = await env.start('openstackRename', uniqueId('os-rename-bad'), {
+    cloud: 'lab',
+    server: 'db-1',
+    newName: 'DB_2',
+    properties: { os: 'LINUX;reboot' },
+    requestedBy: 'alice',
+  });
   const rf = await failureOf(r);
   assert.equal(rf.type, 'InvalidInput');
   for (const field of ['newName', 'properties.os']) assert.match(rf.message, new RegExp(`\\b${field.replace('.', '\\.')}: `), field);
   // A dry run reads for real and plans the rest: the order is the procedure's, and nothing changes.
-  const dry = await env.start('openstackMove', uniqueId('os-move-dry'), { fromCloud: 'lab', toCloud: 'lab2', server: 'app-1', keepName: true, requestedBy: 'alice', dryRun: true });
+  const dry = await env.start('openstackMove', uniqueId('os-move-dry'), {
+    fromCloud: 'lab',
+    toCloud: 'lab2',
+    server: 'app-1',
+    keepName: true,
+    requestedBy: 'alice',
+    dryRun: true,
+  });
   const plan = ((await dry.result()) as { plan: { name: string; kind: string }[] }).plan.map((p) => p.name);
   assert.deepEqual(plan.slice(plan.indexOf('stop the server')), [
     'stop the server',
@@ -187,18 +259,36 @@ let runs: { clone: WorkflowHandle; move: WorkflowHandle; bad: WorkflowHandle; re
 
 test('all four start at once (each sysprep is one appliance start)', needsGuestfs, async () => {
   runs = {
-    clone: await env.start('openstackClone', uniqueId('os-clone'), { cloud: 'lab', server: 'web-1', newName: 'web-2', flavor: 'm2.medium', keyName: 'lab-key', requestedBy: 'alice' }),
+    clone: await env.start('openstackClone', uniqueId('os-clone'), {
+      cloud: 'lab',
+      server: 'web-1',
+      newName: 'web-2',
+      flavor: 'm2.medium',
+      keyName: 'lab-key',
+      requestedBy: 'alice',
+    }),
     move: await env.start('openstackMove', uniqueId('os-move'), { fromCloud: 'lab', toCloud: 'lab2', server: 'app-1', keepName: true, requestedBy: 'alice' }),
-    bad: await env.start('openstackMove', uniqueId('os-move-damaged'), { fromCloud: 'lab', toCloud: 'lab2', server: 'bad-1', keepName: false, newName: 'bad-2', requestedBy: 'alice' }),
+    bad: await env.start('openstackMove', uniqueId('os-move-damaged'), {
+      fromCloud: 'lab',
+      toCloud: 'lab2',
+      server: 'bad-1',
+      keepName: false,
+      newName: 'bad-2',
+      requestedBy: 'alice',
+    }),
     rename: await env.start('openstackRename', uniqueId('os-rename'), { cloud: 'lab', server: 'db-1', newName: 'db-2', requestedBy: 'alice' }),
   };
-  assert.deepEqual((await Promise.all(Object.values(runs).map((h) => h.describe()))).map((d) => d.status.name), ['RUNNING', 'RUNNING', 'RUNNING', 'RUNNING']);
+  assert.deepEqual(
+    (await Promise.all(Object.values(runs).map((h) => h.describe()))).map((d) => d.status.name),
+    ['RUNNING', 'RUNNING', 'RUNNING', 'RUNNING'],
+  );
 });
 
 test('openstackClone: a new server on a sysprepped copy; the snapshot glance keeps is untouched', needsGuestfs, async () => {
   const end = await settled(runs.clone);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
-  const out = ((await runs.clone.result()) as { output: { image: ImageView; server: { name: string; status: string; imageId: string; addresses: string[] } } }).output;
+  const out = ((await runs.clone.result()) as { output: { image: ImageView; server: { name: string; status: string; imageId: string; addresses: string[] } } })
+    .output;
   await saveHistory(runs.clone, 'openstackClone');
   assert.deepEqual([out.server.name, out.server.status, out.server.imageId], ['web-2', 'ACTIVE', out.image.id]);
   assert.equal(out.server.addresses.length, 1);
@@ -213,11 +303,17 @@ test('openstackClone: a new server on a sysprepped copy; the snapshot glance kee
 test('openstackMove with a damaged upload fails at the checksum: the source is never deleted', needsGuestfs, async () => {
   const end = await settled(runs.bad);
   assert.equal(end.status, 'Failed', `${end.lastError}`);
-  assert.match((await failureOf(runs.bad)).message, /image bad-2-image \([0-9a-f-]+\) in cloud lab2 has sha512 [0-9a-f]{16}…, the copy on cloud-client [0-9a-f]{16}…: the upload is damaged/);
+  assert.match(
+    (await failureOf(runs.bad)).message,
+    /image bad-2-image \([0-9a-f-]+\) in cloud lab2 has sha512 [0-9a-f]{16}…, the copy on cloud-client [0-9a-f]{16}…: the upload is damaged/,
+  );
   const src = lab.state.serverNamed('bad-1');
   assert.deepEqual([src.status, src.deletedAt], ['SHUTOFF', undefined]);
   assert.ok(!lab.state.log.includes(`DELETE /compute/v2.1/servers/${src.id}`), 'nova was never asked to delete it');
-  assert.ok(!(await status(runs.bad)).approvals.length && !(await status(runs.bad)).steps.some((s) => s.name === 'delete the source server'), 'no gate, no delete step');
+  assert.ok(
+    !(await status(runs.bad)).approvals.length && !(await status(runs.bad)).steps.some((s) => s.name === 'delete the source server'),
+    'no gate, no delete step',
+  );
   assert.ok(!lab2.state.servers().some((s) => s.name === 'bad-2'), 'no server from a damaged image');
 });
 
@@ -235,7 +331,9 @@ test('openstackMove keeping the name: delete only after the target image is acti
   await runs.move.executeUpdate('approve', { args: [{ gate: 'delete-source', approver: 'bob', reason: 'target image checked' }] });
   const end = await settled(runs.move);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
-  const out = ((await runs.move.result()) as { output: { server: { name: string; status: string; cloud: string }; dns: { lookups: number; hadAddress: string } } }).output;
+  const out = (
+    (await runs.move.result()) as { output: { server: { name: string; status: string; cloud: string }; dns: { lookups: number; hadAddress: string } } }
+  ).output;
   await saveHistory(runs.move, 'openstackMove-keep-name');
   assert.deepEqual([out.server.name, out.server.status, out.server.cloud], ['app-1', 'ACTIVE', 'lab2']);
   const gone = lab.state.allServers().find((s) => s.id === src.id)!;
@@ -243,7 +341,10 @@ test('openstackMove keeping the name: delete only after the target image is acti
   // The DNS wait saw the old address, then NXDOMAIN, and only then was the server created in the target.
   const lookups = dns.queries.filter((q) => q.name === 'app-1');
   assert.equal(out.dns.hadAddress, src.address);
-  assert.ok(lookups.some((q) => q.address === src.address && q.at > gone.deletedAt!), 'still resolved after the delete');
+  assert.ok(
+    lookups.some((q) => q.address === src.address && q.at > gone.deletedAt!),
+    'still resolved after the delete',
+  );
   const created = lab2.state.serverNamed('app-1');
   assert.ok(created.createdAt > lookups.filter((q) => !q.address).at(-1)!.at, 'created after the name stopped resolving');
   assert.equal(created.imageId, target.id);
@@ -265,14 +366,25 @@ test('openstackRename: the new hostname is in the guest; the old server goes aft
 
 test('virt-sysprep really cleaned the copies, never the snapshots (read back with guestfish)', needsGuestfs, async () => {
   const files = ['/etc/machine-id', '/etc/ssh/ssh_host_ed25519_key', '/etc/krb5.keytab', '/etc/hostname'];
-  const [original, clone, moved, renamed] = await guestFiles([fileOf(lab, 'web-2-snapshot'), fileOf(lab, 'web-2-image'), fileOf(lab2, 'app-1-image'), fileOf(lab, 'db-2-image')], files);
+  const [original, clone, moved, renamed] = await guestFiles(
+    [fileOf(lab, 'web-2-snapshot'), fileOf(lab, 'web-2-image'), fileOf(lab2, 'app-1-image'), fileOf(lab, 'db-2-image')],
+    files,
+  );
   // The snapshot glance keeps is the server's disk as it was.
-  assert.deepEqual(original, { '/etc/machine-id': machineId, '/etc/ssh/ssh_host_ed25519_key': 'lab guest host key (stand-in)', '/etc/krb5.keytab': 'lab guest keytab (stand-in)', '/etc/hostname': 'lab-guest' });
+  assert.deepEqual(original, {
+    '/etc/machine-id': machineId,
+    '/etc/ssh/ssh_host_ed25519_key': 'lab guest host key (stand-in)',
+    '/etc/krb5.keytab': 'lab guest keytab (stand-in)',
+    '/etc/hostname': 'lab-guest',
+  });
   // Clone: virt-sysprep's defaults; machine-id emptied, then customize writes a fresh random one.
   assert.notEqual(clone!['/etc/machine-id'], machineId, 'machine id not the original');
   assert.deepEqual([clone!['/etc/ssh/ssh_host_ed25519_key'], clone!['/etc/krb5.keytab']], [null, null], 'host key and keytab gone');
   // Move: the limited set keeps the identity, but the site's --delete paths go (customize enabled).
-  assert.deepEqual([moved!['/etc/machine-id'], moved!['/etc/krb5.keytab'], moved!['/etc/ssh/ssh_host_ed25519_key']], [machineId, null, 'lab guest host key (stand-in)']);
+  assert.deepEqual(
+    [moved!['/etc/machine-id'], moved!['/etc/krb5.keytab'], moved!['/etc/ssh/ssh_host_ed25519_key']],
+    [machineId, null, 'lab guest host key (stand-in)'],
+  );
   // Rename: the new hostname.
   assert.equal(renamed!['/etc/hostname'], 'db-2');
 });
@@ -291,10 +403,22 @@ test('retried downloads, uploads and creates reuse what their own run made: one 
   try {
     // Onto the real cloud-client, checked against glance's hashes.
     const snap = lab.state.imagesNamed('web-2-snapshot')[0]!;
-    const got = (await mock().run(files.openstackDownloadImage, { cloud: 'lab', imageId: snap.id, host: 'cloud-client', path })) as { md5: string; sha512: string; bytes: number };
+    const got = (await mock().run(files.openstackDownloadImage, { cloud: 'lab', imageId: snap.id, host: 'cloud-client', path })) as {
+      md5: string;
+      sha512: string;
+      bytes: number;
+    };
     assert.deepEqual([got.md5, got.sha512, got.bytes], [snap.checksum, snap.hashValue, snap.size]);
     type Upload = { reused: boolean; image: ImageView; sent?: { sha512: string } };
-    const upload = (workflowId: string) => mock().run(files.openstackUploadImage, { cloud: 'lab', host: 'cloud-client', path, name: 'retry-image', properties: { os: 'LINUX' }, workflowId }) as Promise<Upload>;
+    const upload = (workflowId: string) =>
+      mock().run(files.openstackUploadImage, {
+        cloud: 'lab',
+        host: 'cloud-client',
+        path,
+        name: 'retry-image',
+        properties: { os: 'LINUX' },
+        workflowId,
+      }) as Promise<Upload>;
     const first = await upload(wf);
     assert.deepEqual([first.reused, first.sent?.sha512], [false, snap.hashValue]);
     const image = await waitFor('the upload to become active', async () => lab.state.imagesNamed('retry-image').find((i) => i.status === 'active'));
@@ -302,21 +426,42 @@ test('retried downloads, uploads and creates reuse what their own run made: one 
     assert.deepEqual([again.reused, again.image.id], [true, image.id]);
     await assert.rejects(upload('someone-else'), /cloud "lab" already has an image named retry-image/);
     // A file missing on the host is refused before glance gets an image record.
-    const missing = mock().run(files.openstackUploadImage, { cloud: 'lab', host: 'cloud-client', path: `${path}.missing`, name: 'retry-missing', properties: {}, workflowId: wf });
+    const missing = mock().run(files.openstackUploadImage, {
+      cloud: 'lab',
+      host: 'cloud-client',
+      path: `${path}.missing`,
+      name: 'retry-missing',
+      properties: {},
+      workflowId: wf,
+    });
     await assert.rejects(missing, /cloud-client: no readable file .*snapshot\.qcow2\.missing/);
     assert.equal(lab.state.imagesNamed('retry-missing').length, 0);
     assert.equal(lab.state.imagesNamed('retry-image').length, 1, 'one image of that name');
 
     type Created = { reused: boolean; server: { id: string } };
     const create = (workflowId: string, over: Record<string, string> = {}) =>
-      mock().run(servers.openstackCreateServer, { cloud: 'lab', name: 'retry-1', imageId: image.id, flavor: 'm2.small', keyName: 'lab-key', workflowId, ...over }) as Promise<Created>;
+      mock().run(servers.openstackCreateServer, {
+        cloud: 'lab',
+        name: 'retry-1',
+        imageId: image.id,
+        flavor: 'm2.small',
+        keyName: 'lab-key',
+        workflowId,
+        ...over,
+      }) as Promise<Created>;
     const s1 = await create(wf);
     const s2 = await create(wf);
     assert.deepEqual([s1.reused, s2.reused, s2.server.id], [false, true, s1.server.id]);
     await assert.rejects(create('someone-else'), /cloud "lab" already has a server named retry-1/);
     await assert.rejects(create(wf, { name: 'retry-2', keyName: 'nobody-key' }), /cloud "lab" has no key pair nobody-key/);
     await assert.rejects(create(wf, { name: 'retry-2', flavor: 'm9.huge' }), /cloud "lab" has no flavor m9\.huge \(it has: m2\.small, m2\.medium\)/);
-    assert.deepEqual(lab.state.servers().filter((s) => s.name.startsWith('retry-')).map((s) => s.name), ['retry-1']);
+    assert.deepEqual(
+      lab.state
+        .servers()
+        .filter((s) => s.name.startsWith('retry-'))
+        .map((s) => s.name),
+      ['retry-1'],
+    );
   } finally {
     ssh.closeAll();
     rmSync(join(openstack.imageDir, wf), { recursive: true, force: true });
@@ -324,7 +469,10 @@ test('retried downloads, uploads and creates reuse what their own run made: one 
 });
 
 test('the DNS wait parks when the name still resolves at its bound, and ends at once for a name that never existed', async () => {
-  const acts = makeOpenstackDnsActivities({ ...env.config, openstack: { ...openstack, dns: { servers: [dns.server], domain: null, timeoutSeconds: 1, pollSeconds: 0.2 } } });
+  const acts = makeOpenstackDnsActivities({
+    ...env.config,
+    openstack: { ...openstack, dns: { servers: [dns.server], domain: null, timeoutSeconds: 1, pollSeconds: 0.2 } },
+  });
   await assert.rejects(mock().run(acts.openstackWaitDnsGone, { name: 'web-1' }), (err: unknown) => {
     assert.ok(err instanceof ApplicationFailure, String(err));
     assert.deepEqual([err.type, err.nonRetryable], ['CloudTimeout', true]);

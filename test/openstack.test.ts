@@ -19,10 +19,10 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { makeOpenstackActivities } from '../activities/openstack.js';
+import { makeOpenstackActivities } from '../activities/openstack/images.js';
 import { startCloudSim, type CloudSim } from '../scripts/lab/cloud-sim.js';
 import { WorkerConfigSchema } from '../workers/config.js';
-import type { ImageView } from '../workflows/openstack-rules.js';
+import type { ImageView } from '../workflows/openstack/rules.js';
 import { failureOf, historyText, type RunningWorker, scratchDir, status, testEnv, type TestEnv, uniqueId, waitFor } from './harness.js';
 import { saveHistory } from './history-files.js';
 
@@ -87,10 +87,14 @@ function mockActivity(): MockActivityEnvironment {
 }
 
 function settled(h: WorkflowHandle, timeoutMs = 60_000) {
-  return waitFor('the run to finish, fail or park', async () => {
-    const v = await status(h);
-    return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
-  }, timeoutMs);
+  return waitFor(
+    'the run to finish, fail or park',
+    async () => {
+      const v = await status(h);
+      return ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status) && v;
+    },
+    timeoutMs,
+  );
 }
 
 async function assertNoPassword(h: WorkflowHandle): Promise<void> {
@@ -141,7 +145,12 @@ test('a snapshot name already taken is refused, and a retried create reuses its 
   // image back, another run is refused; glance still holds one image of that name.
   const acts = makeOpenstackActivities({ ...env.config, openstack: { ...openstack } });
   const server = sim.state.serverNamed('web-1').id;
-  const again = (await mockActivity().run(acts.openstackCreateImage, { cloud: 'lab', serverId: server, name: 'web-1-ref', workflowId: snapshot.workflowId })) as {
+  const again = (await mockActivity().run(acts.openstackCreateImage, {
+    cloud: 'lab',
+    serverId: server,
+    name: 'web-1-ref',
+    workflowId: snapshot.workflowId,
+  })) as {
     reused: boolean;
     image: ImageView;
   };
@@ -163,14 +172,20 @@ test('a killed image fails openstackSnapshot at once, well within its bound', as
   const { message } = await failureOf(h);
   assert.match(message, /image snap-killed \([0-9a-f-]+\) ended killed: the snapshot failed and will never become active/);
   assert.ok(took < openstack.imageTimeoutSeconds * 1000, `failed after ${took} ms, before the ${openstack.imageTimeoutSeconds} s bound`);
-  assert.deepEqual(sim.state.imagesNamed('snap-killed').map((i) => i.status), ['killed']);
+  assert.deepEqual(
+    sim.state.imagesNamed('snap-killed').map((i) => i.status),
+    ['killed'],
+  );
 });
 
 test('volume-backed servers are refused by both runbooks before anything changes', async () => {
   const before = actions();
   const snap = await env.start('openstackSnapshot', uniqueId('os-snap-vol'), { cloud: 'lab', server: 'db-volume', name: 'db-ref', requestedBy: 'alice' });
   assert.equal((await settled(snap)).status, 'Failed');
-  assert.match((await failureOf(snap)).message, /server db-volume \([0-9a-f-]+\) boots from a Cinder volume \(no image\): the volume snapshot path is not built/);
+  assert.match(
+    (await failureOf(snap)).message,
+    /server db-volume \([0-9a-f-]+\) boots from a Cinder volume \(no image\): the volume snapshot path is not built/,
+  );
   const roll = await env.start('openstackRollback', uniqueId('os-roll-vol'), { cloud: 'lab', server: 'db-volume', image: 'web-1-ref', requestedBy: 'alice' });
   assert.equal((await settled(roll)).status, 'Failed');
   assert.match((await failureOf(roll)).message, /boots from a Cinder volume .*--reimage-boot-volume/);
@@ -180,7 +195,13 @@ test('volume-backed servers are refused by both runbooks before anything changes
 
 test('bad names are refused naming each field; nothing reaches the cloud', async () => {
   const calls = sim.state.log.length;
-  const snap = await env.start('openstackSnapshot', uniqueId('os-snap-bad'), { cloud: 'lab cloud', server: 'web-1;reboot', name: '', requestedBy: 'alice', resyncClock: false });
+  const snap = await env.start('openstackSnapshot', uniqueId('os-snap-bad'), {
+    cloud: 'lab cloud',
+    server: 'web-1;reboot',
+    name: '',
+    requestedBy: 'alice',
+    resyncClock: false,
+  });
   const s = await failureOf(snap);
   assert.equal(s.type, 'InvalidInput');
   for (const field of ['cloud', 'server', 'name', 'resyncClock']) assert.match(s.message, new RegExp(`\\b${field}: `), field);
@@ -197,10 +218,19 @@ test('openstackRollback: dry run changes nothing; the gate shows server, image a
   const web1 = sim.state.serverNamed('web-1');
   const { id, address } = web1;
 
-  const dry = await env.start('openstackRollback', uniqueId('os-roll-dry'), { cloud: 'lab', server: 'web-1', image: 'web-1-ref', requestedBy: 'alice', dryRun: true });
+  const dry = await env.start('openstackRollback', uniqueId('os-roll-dry'), {
+    cloud: 'lab',
+    server: 'web-1',
+    image: 'web-1-ref',
+    requestedBy: 'alice',
+    dryRun: true,
+  });
   const plan = (await dry.result()) as { status: string; plan: { name: string; kind: string; effect?: string }[] };
   assert.equal(plan.status, 'Completed');
-  assert.deepEqual(plan.plan.map((p) => p.name), ['read the server', 'read the image', 'rebuild', 'rebuild the server', 'wait for the server']);
+  assert.deepEqual(
+    plan.plan.map((p) => p.name),
+    ['read the server', 'read the image', 'rebuild', 'rebuild the server', 'wait for the server'],
+  );
   assert.equal(web1.rebuilds, 0, 'a dry run rebuilds nothing');
 
   const h = await env.start('openstackRollback', uniqueId('os-roll'), { cloud: 'lab', server: 'web-1', image: 'web-1-ref', requestedBy: 'alice' });
@@ -253,7 +283,13 @@ test('a rebuild stuck in REBUILD parks after its bound with a clear message; a s
 });
 
 test('resyncClock steps the guest clock over SSH after the snapshot (or says the guest has no NTP client)', async () => {
-  const h = await env.start('openstackSnapshot', uniqueId('os-snap-clock'), { cloud: 'lab', server: 'cloud-client', name: 'cloud-client-ref', requestedBy: 'alice', resyncClock: true });
+  const h = await env.start('openstackSnapshot', uniqueId('os-snap-clock'), {
+    cloud: 'lab',
+    server: 'cloud-client',
+    name: 'cloud-client-ref',
+    requestedBy: 'alice',
+    resyncClock: true,
+  });
   const end = await settled(h);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
   const out = ((await h.result()) as { output: { clock: string } }).output;
@@ -265,11 +301,19 @@ test('the simulator behaves like nova where the runbooks depend on it: 409 on st
   const auth = await fetch(`${sim.authUrl}/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'rbops', domain: { name: 'Default' }, password } } }, scope: { project: { name: 'lab-project', domain: { name: 'Default' } } } } }),
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: 'rbops', domain: { name: 'Default' }, password } } },
+        scope: { project: { name: 'lab-project', domain: { name: 'Default' } } },
+      },
+    }),
   });
   assert.equal(auth.status, 201);
   const token = auth.headers.get('x-subject-token')!;
-  const wrong = await fetch(`${sim.authUrl}/auth/tokens`, { method: 'POST', body: JSON.stringify({ auth: { identity: { password: { user: { name: 'rbops', password: 'nope' } } } } }) });
+  const wrong = await fetch(`${sim.authUrl}/auth/tokens`, {
+    method: 'POST',
+    body: JSON.stringify({ auth: { identity: { password: { user: { name: 'rbops', password: 'nope' } } } } }),
+  });
   assert.equal(wrong.status, 401);
   const id = sim.state.serverNamed('web-off').id;
   const stop = await fetch(`${sim.authUrl.replace(/\/v3$/, '')}/compute/v2.1/servers/${id}/action`, {
@@ -278,7 +322,10 @@ test('the simulator behaves like nova where the runbooks depend on it: 409 on st
     body: JSON.stringify({ 'os-stop': null }),
   });
   assert.equal(stop.status, 409);
-  assert.match(((await stop.json()) as { conflictingRequest: { message: string } }).conflictingRequest.message, /Cannot 'stop' instance .* while it is in vm_state stopped/);
+  assert.match(
+    ((await stop.json()) as { conflictingRequest: { message: string } }).conflictingRequest.message,
+    /Cannot 'stop' instance .* while it is in vm_state stopped/,
+  );
 });
 
 test('clouds.yaml problems are named by file and field, never with their values; refused credentials fail at once', async () => {
@@ -305,7 +352,11 @@ test('clouds.yaml problems are named by file and field, never with their values;
 
 test('stopping a server waits for SHUTOFF; a stopped one is reported, never a 409 failure', async () => {
   const acts = makeOpenstackActivities({ ...env.config, openstack: { ...openstack } });
-  const stop = (name: string) => mockActivity().run(acts.openstackStopServer, { cloud: 'lab', serverId: sim.state.serverNamed(name).id }) as Promise<{ alreadyStopped: boolean; server: { status: string } }>;
+  const stop = (name: string) =>
+    mockActivity().run(acts.openstackStopServer, { cloud: 'lab', serverId: sim.state.serverNamed(name).id }) as Promise<{
+      alreadyStopped: boolean;
+      server: { status: string };
+    }>;
   const before = actions();
   const off = await stop('web-off');
   assert.deepEqual([off.alreadyStopped, off.server.status], [true, 'SHUTOFF']);

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { CommandResult } from '../workflows/commands.js';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { CommandResult } from '../workflows/engine/commands.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { failureOf, onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 
@@ -37,12 +37,18 @@ describe('quick steps', () => {
       await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'quick' }] });
       const res = (await h.result()) as RunbookResult;
       assert.equal(res.status, 'Completed');
-      assert.deepEqual(res.steps.map((s) => s.state), ['ok', 'ok', 'ok', 'ok']);
+      assert.deepEqual(
+        res.steps.map((s) => s.state),
+        ['ok', 'ok', 'ok', 'ok'],
+      );
 
       const events = await eventsOf(h);
       const scheduled = events.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
       // Only the one-shot marker step (and the engine's own admin calls) are ordinary activity tasks.
-      assert.deepEqual(scheduled.filter((n) => n === 'runCommand' || n === 'runQuickCommand'), ['runCommand']);
+      assert.deepEqual(
+        scheduled.filter((n) => n === 'runCommand' || n === 'runQuickCommand'),
+        ['runCommand'],
+      );
       assert.equal(markers(events, 'core_local_activity'), 3, 'one local-activity marker per harmless step');
       assert.equal(markers(events, 'core_patch'), 1, 'the patch marker that keeps older histories replaying');
 
@@ -51,7 +57,10 @@ describe('quick steps', () => {
         .split('\n')
         .map((l) => JSON.parse(l) as CommandResult & { step: string });
       const quick = lines.filter((l) => l.step.startsWith('harmless step'));
-      assert.deepEqual(quick.map((l) => l.step), ['harmless step 1', 'harmless step 2', 'harmless step 3']);
+      assert.deepEqual(
+        quick.map((l) => l.step),
+        ['harmless step 1', 'harmless step 2', 'harmless step 3'],
+      );
       const hostname = onHost(env.inventory, HOST, 'hostname').trim();
       for (const [k, l] of quick.entries()) {
         assert.equal(l.host, HOST);

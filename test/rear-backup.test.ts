@@ -4,8 +4,8 @@
 // rescue ISO is the real one. Everything asserted is re-read on the hosts over plain ssh.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import type { RunbookResult } from '../workflows/runbook.js';
-import type { BackupRecord } from '../workflows/rear-backup.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
+import type { BackupRecord } from '../workflows/rear/backup.js';
 import { saveHistory } from './history-files.js';
 import { historyText, onHost, testEnv, textOf, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 
@@ -32,7 +32,9 @@ after(async () => {
 });
 
 test('rearBackup renders a config rear dump accepts, builds the ISO and backup on controller-0, uploads them and records their checksums', async () => {
-  const prepared = (await (await env.start('rearPrepareStore', uniqueId('rear-backup-store'), { store: 'backup-store', user, path, requestedBy: 'alice' })).result()) as RunbookResult;
+  const prepared = (await (
+    await env.start('rearPrepareStore', uniqueId('rear-backup-store'), { store: 'backup-store', user, path, requestedBy: 'alice' })
+  ).result()) as RunbookResult;
   assert.equal(prepared.status, 'Completed');
 
   // The rescue kernel is whichever Debian kernel is installed (this machine's own kernel has no /boot file).
@@ -53,19 +55,26 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
   };
 
   const plan = (await (await env.start('rearBackup', uniqueId('rear-backup-dry'), { ...input, dryRun: true })).result()) as RunbookResult;
-  assert.ok(plan.plan?.some((p) => p.commands.some((c) => c === 'controller-0$ sudo rear -v mkbackup')), 'the dry run plans mkbackup');
+  assert.ok(
+    plan.plan?.some((p) => p.commands.some((c) => c === 'controller-0$ sudo rear -v mkbackup')),
+    'the dry run plans mkbackup',
+  );
   assert.equal(store(`sudo -n ls -A ${path}`).trim(), '', 'the dry run wrote nothing to the store');
 
   const h = await env.start('rearBackup', uniqueId('rear-backup'), input);
   // The long command reports progress: its heartbeats carry ReaR's latest output line.
-  const heartbeat = await waitFor('a heartbeat of rear -v mkbackup carrying its output', async () => {
-    const d = await h.describe();
-    for (const a of d.raw.pendingActivities ?? []) {
-      const text = textOf(a.heartbeatDetails).join(' ');
-      if (/"lastLine":"[^"]*(Creating|Copying|Making|Running|Using|Verifying|Wrote|Testing)/.test(text)) return text;
-    }
-    return undefined;
-  }, 10 * 60_000);
+  const heartbeat = await waitFor(
+    'a heartbeat of rear -v mkbackup carrying its output',
+    async () => {
+      const d = await h.describe();
+      for (const a of d.raw.pendingActivities ?? []) {
+        const text = textOf(a.heartbeatDetails).join(' ');
+        if (/"lastLine":"[^"]*(Creating|Copying|Making|Running|Using|Verifying|Wrote|Testing)/.test(text)) return text;
+      }
+      return undefined;
+    },
+    10 * 60_000,
+  );
   assert.match(heartbeat, /stdoutBytes/);
   const r = (await h.result()) as RunbookResult;
   assert.equal(r.status, 'Completed');
@@ -81,7 +90,10 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
   assert.ok(r.steps.some((s) => s.name === 'controller-0: rear dump' && s.state === 'ok'));
 
   // The files on the store, measured independently, are the ones recorded.
-  for (const [f, want] of [[`rear-controller-0.iso`, rec.iso], ['backup.tar.gz', rec.backup]] as const) {
+  for (const [f, want] of [
+    [`rear-controller-0.iso`, rec.iso],
+    ['backup.tar.gz', rec.backup],
+  ] as const) {
     const [bytes, sum] = store(`sudo -n stat -c %s ${dir}/${f} && sudo -n sha256sum ${dir}/${f} | cut -d' ' -f1`).trim().split('\n');
     assert.deepEqual(want, { file: f, bytes: Number(bytes), sha256: sum });
   }

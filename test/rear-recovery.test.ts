@@ -9,11 +9,11 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { domainFacts, normaliseDomainXml, rescueDefinition } from '../activities/libvirt-xml.js';
+import { domainFacts, normaliseDomainXml, rescueDefinition } from '../activities/libvirt/libvirt-xml.js';
 import { LAB_DOMAINS, labVirsh, libvirtUp, resetLabDomain, serialLogOf, type LibvirtLayout } from '../scripts/lab/libvirt.js';
 import type { LabOptions } from '../scripts/lab/layout.js';
-import type { RunbookView } from '../workflows/messages.js';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { saveHistory } from './history-files.js';
 import { failureOf, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 import { standInRescueIso } from './stand-in-rescue-iso.js';
@@ -123,7 +123,11 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
   assert.equal(facts.firstBoot, `cdrom:${lv.images}/rear-controller-0.iso`);
   assert.deepEqual(bootElements(edited), ['dev=cdrom', 'dev=hd'], 'libvirt kept <boot dev=cdrom/> before <boot dev=hd/>');
   assert.match(edited, /<bootmenu enable='yes' timeout='3000'\/>/);
-  assert.deepEqual(facts.cdroms.map((c) => c.bus), ['sata'], 'q35 has no IDE: the cdrom is on SATA');
+  assert.deepEqual(
+    facts.cdroms.map((c) => c.bus),
+    ['sata'],
+    'q35 has no IDE: the cdrom is on SATA',
+  );
   assert.equal(readFileSync(join(lv.images, 'rear-controller-0.iso')).length > 0, true);
 
   await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'test' }] });
@@ -145,12 +149,16 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
   await saveHistory(h, 'rearControllerRecovery-manual');
 });
 
-test('unattended mode on i440fx, domain running and deaf to ACPI: shutdown times out, destroy needs a second approval, per-device boot order with IDE, ReaR\'s result read from the serial log, original back', async () => {
+test("unattended mode on i440fx, domain running and deaf to ACPI: shutdown times out, destroy needs a second approval, per-device boot order with IDE, ReaR's result read from the serial log, original back", async () => {
   await resetLabDomain(lab.dir, I440FX);
   hyp('virsh start controller-0-i440fx');
   await waitFor('the guest running from its disk', async () => serial('controller-0-i440fx').includes('DISK controller-0-i440fx'), 60_000);
   const original = inactiveXml('controller-0-i440fx');
-  const h = await env.start('rearControllerRecovery', uniqueId('rear-recovery-unattended'), input({ domain: 'controller-0-i440fx', host: 'controller-0', storePath: `${storeBase}/unattended`, mode: 'unattended' }));
+  const h = await env.start(
+    'rearControllerRecovery',
+    uniqueId('rear-recovery-unattended'),
+    input({ domain: 'controller-0-i440fx', host: 'controller-0', storePath: `${storeBase}/unattended`, mode: 'unattended' }),
+  );
 
   await approve(h, 'power-off');
   const destroy = await approve(h, 'destroy');
@@ -160,17 +168,28 @@ test('unattended mode on i440fx, domain running and deaf to ACPI: shutdown times
   const facts = domainFacts(edited);
   assert.equal(facts.bootStyle, 'per-device', 'the domain used per-device boot elements: no <os><boot dev> added');
   assert.deepEqual(bootElements(edited), ['order=2', 'order=1'], 'disk vda moved to 2, the cdrom (listed after it) is 1');
-  assert.deepEqual(facts.cdroms.map((c) => [c.bus, c.target, c.bootOrder]), [['ide', 'hdc', 1]], 'i440fx: IDE, as in the seed');
+  assert.deepEqual(
+    facts.cdroms.map((c) => [c.bus, c.target, c.bootOrder]),
+    [['ide', 'hdc', 1]],
+    'i440fx: IDE, as in the seed',
+  );
   assert.equal(facts.onReboot, 'destroy', "ReaR's unattended reboot powers off instead of booting the ISO again");
   await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'test' }] });
 
   const r = (await h.result()) as RunbookResult;
   assert.equal(r.status, 'Completed');
   assert.equal((r.output as { recovery: string }).recovery, 'recovery: finished');
-  assert.deepEqual(r.approvals.map((a) => a.gate), ['power-off', 'destroy', 'boot-rescue']);
+  assert.deepEqual(
+    r.approvals.map((a) => a.gate),
+    ['power-off', 'destroy', 'boot-rescue'],
+  );
   assert.equal(normaliseDomainXml(inactiveXml('controller-0-i440fx')), normaliseDomainXml(original));
   assert.equal(domstate('controller-0-i440fx'), 'running');
-  await waitFor('the disk boot after the rescue boot', async () => /RESCUE controller-0[\s\S]*finished successfully[\s\S]*DISK controller-0-i440fx/.test(serial('controller-0-i440fx')), 60_000);
+  await waitFor(
+    'the disk boot after the rescue boot',
+    async () => /RESCUE controller-0[\s\S]*finished successfully[\s\S]*DISK controller-0-i440fx/.test(serial('controller-0-i440fx')),
+    60_000,
+  );
   await saveHistory(h, 'rearControllerRecovery-unattended-destroy');
 });
 
@@ -206,14 +225,18 @@ test('refused: a hostile domain name, an ISO for another host, a checksum that d
 
   const scratch = scratchDir('rear-iso-bad');
   const iso = standInRescueIso(scratch, 'controller-0', MANUAL_CONSOLE);
-  placeBackup(`${storeBase}/other-host`, 'controller-0', iso, { host: 'controller-1', iso: { file: 'rear-controller-1.iso', sha256: iso.sha256, bytes: iso.bytes } });
+  placeBackup(`${storeBase}/other-host`, 'controller-0', iso, {
+    host: 'controller-1',
+    iso: { file: 'rear-controller-1.iso', sha256: iso.sha256, bytes: iso.bytes },
+  });
   const other = await env.start('rearControllerRecovery', uniqueId('rear-recovery-other'), input({ storePath: `${storeBase}/other-host` }));
   assert.match((await failureOf(other)).message, /is for host "controller-1", not "controller-0": refused/);
 
   placeBackup(`${storeBase}/bad-sum`, 'controller-0', iso, { iso: { file: 'rear-controller-0.iso', sha256: 'a'.repeat(64), bytes: iso.bytes } });
   const sum = await env.start('rearControllerRecovery', uniqueId('rear-recovery-sum'), input({ storePath: `${storeBase}/bad-sum` }));
   assert.match((await failureOf(sum)).message, /has sha256 [0-9a-f]{12}…, the backup record says aaaaaaaaaaaa…: refused/);
-  for (const h of [other, sum]) assert.ok(!(await status(h)).steps.some((s) => s.name === 'copy the ISO to the hypervisor' && s.state === 'ok'), 'nothing copied');
+  for (const h of [other, sum])
+    assert.ok(!(await status(h)).steps.some((s) => s.name === 'copy the ISO to the hypervisor' && s.state === 'ok'), 'nothing copied');
 
   // A rescue boot left running (a recovery in progress): detected from the live definition, not touched.
   await resetLabDomain(lab.dir, Q35);
@@ -231,7 +254,8 @@ test('refused: a hostile domain name, an ISO for another host, a checksum that d
   const plan = (await dry.result()) as RunbookResult;
   assert.equal(plan.status, 'Completed');
   const names = plan.plan!.map((p) => p.name);
-  for (const n of ['copy the ISO to the hypervisor', 'boot-rescue', 'define the rescue definition', 'rear-recover-finished', 'restore the original definition']) assert.ok(names.includes(n), `${n} planned`);
+  for (const n of ['copy the ISO to the hypervisor', 'boot-rescue', 'define the rescue definition', 'rear-recover-finished', 'restore the original definition'])
+    assert.ok(names.includes(n), `${n} planned`);
   assert.equal(inactiveXml('controller-0'), fresh, 'a dry run changes no definition');
   assert.ok(!existsSync(join(lv.images, `controller-0.${dry.workflowId}.xml.bak`)), 'nor saves one');
 });
@@ -244,7 +268,10 @@ test('the XML library escapes a hostile ISO path: real libvirt reads one cdrom w
   writeFileSync(file, rescueDefinition(xml, hostile).xml);
   await labVirsh(lab.dir, ['define', file]);
   const facts = domainFacts(inactiveXml('controller-0-i440fx'));
-  assert.deepEqual(facts.cdroms.map((c) => c.source), [hostile]);
+  assert.deepEqual(
+    facts.cdroms.map((c) => c.source),
+    [hostile],
+  );
   assert.ok(!inactiveXml('controller-0-i440fx').includes("dev='/dev/sda'"), 'no block disk was injected');
   await resetLabDomain(lab.dir, I440FX);
 });

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { onHost, testEnv, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
 
 let env: TestEnv;
@@ -26,12 +26,16 @@ before(async () => {
 afterEach(async () => env?.endRuns());
 after(async () => {
   // The lab's hosts share the machine's /etc/passwd: leave no test account behind.
-  store(`sudo -n userdel ${user} 2>/dev/null; sudo -n userdel ${shelled} 2>/dev/null; sudo -n groupdel ${user} 2>/dev/null; sudo -n rm -rf /srv/runbooks-test-${suffix}; true`);
+  store(
+    `sudo -n userdel ${user} 2>/dev/null; sudo -n userdel ${shelled} 2>/dev/null; sudo -n groupdel ${user} 2>/dev/null; sudo -n rm -rf /srv/runbooks-test-${suffix}; true`,
+  );
   await worker?.stop();
   await env?.close();
 });
 
-async function prepare(input: Record<string, unknown>): Promise<{ changed: string[]; summary: string; shell: string; availableBytes: number; h: WorkflowHandle }> {
+async function prepare(
+  input: Record<string, unknown>,
+): Promise<{ changed: string[]; summary: string; shell: string; availableBytes: number; h: WorkflowHandle }> {
   const h = await env.start('rearPrepareStore', uniqueId('rear-store'), { store: 'backup-store', requestedBy: 'alice', ...input });
   const r = (await h.result()) as RunbookResult;
   return { ...(r.output as { changed: string[]; summary: string; shell: string; availableBytes: number }), h };
@@ -51,11 +55,19 @@ test('first run prepares the store; the second changes nothing and says so; the 
   assert.deepEqual(second.changed, []);
   assert.equal(second.summary, 'no change: the store was already prepared');
   const r = (await second.h.result()) as RunbookResult;
-  assert.deepEqual(r.steps.filter((s) => s.state === 'ok').map((s) => s.name), ['read the store', 'check that the store serves sftp without a shell', 'read the store again'], 'only the reads ran');
+  assert.deepEqual(
+    r.steps.filter((s) => s.state === 'ok').map((s) => s.name),
+    ['read the store', 'check that the store serves sftp without a shell', 'read the store again'],
+    'only the reads ran',
+  );
 });
 
 test('public keys are the way in (0600, owned by the user); an existing user with a login shell loses it', async () => {
-  const key = readFileSync(`${JSON.parse(process.env.RUNBOOK_TEST_LAB!).dir}/ssh/id_ed25519.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const key = readFileSync(`${JSON.parse(process.env.RUNBOOK_TEST_LAB!).dir}/ssh/id_ed25519.pub`, 'utf8')
+    .trim()
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
   const withKey = await prepare({ user, path, authorizedKeys: [`${key} controller-0`] });
   assert.deepEqual(withKey.changed, ['keys']);
   const home = store(`getent passwd ${user} | cut -d: -f6`).trim();
@@ -66,7 +78,10 @@ test('public keys are the way in (0600, owned by the user); an existing user wit
   // What ReaR does with it: sftp with the key works (internal-sftp, no shell needed); a shell login is refused.
   const h = env.inventory.hosts['backup-store']!;
   const sshArgs = ['-i', h.identityFile, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'];
-  const listing = execFileSync('sftp', [...sshArgs, '-b', '-', `${user}@${h.address}`], { input: `put /etc/hostname ${path}/sftp-probe\nls -l ${path}\n`, encoding: 'utf8' });
+  const listing = execFileSync('sftp', [...sshArgs, '-b', '-', `${user}@${h.address}`], {
+    input: `put /etc/hostname ${path}/sftp-probe\nls -l ${path}\n`,
+    encoding: 'utf8',
+  });
   assert.match(listing, /sftp-probe/);
   assert.equal(store(`sudo -n stat -c %U ${path}/sftp-probe`).trim(), user, 'written as the backup user');
   let shell = '';
@@ -88,6 +103,12 @@ test('public keys are the way in (0600, owned by the user); an existing user wit
 // (Not a private key as the bad value: the rejected input still sits in the run's start event, and the
 // secrets scan of zz-secrets.test.ts rightly flags a private-key block anywhere in history.)
 test('bad names are refused naming the field; nothing runs', async () => {
-  const h = await env.start('rearPrepareStore', uniqueId('rear-store-bad'), { store: 'backup-store', user: 'root;id', path: '/data/../etc', authorizedKeys: ['ssh-ed25519 not-a-key; rm -rf /'], requestedBy: 'alice' });
+  const h = await env.start('rearPrepareStore', uniqueId('rear-store-bad'), {
+    store: 'backup-store',
+    user: 'root;id',
+    path: '/data/../etc',
+    authorizedKeys: ['ssh-ed25519 not-a-key; rm -rf /'],
+    requestedBy: 'alice',
+  });
   await assert.rejects(h.result(), (err: Error) => /user: .*path: .*authorizedKeys\.0/s.test(String((err as { cause?: Error }).cause?.message ?? err.message)));
 });

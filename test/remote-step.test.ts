@@ -7,13 +7,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { AuditStore } from '../activities/audit-store.js';
-import { makeRunCommand, type RunCommandRequest } from '../activities/command.js';
-import { makePipeCommands, type PipeResult } from '../activities/pipe.js';
-import { SshPool } from '../activities/ssh.js';
+import { AuditStore } from '../activities/runbook/audit-store.js';
+import { makeRunCommand, type RunCommandRequest } from '../activities/ssh/command.js';
+import { makePipeCommands, type PipeResult } from '../activities/ssh/pipe.js';
+import { SshPool } from '../activities/ssh/ssh.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
-import { local, remote, type CommandResult } from '../workflows/commands.js';
+import { local, remote, type CommandResult } from '../workflows/engine/commands.js';
 import { dropSshSessions, onHost, scratchDir, uniqueId, waitFor } from './harness.js';
 
 const HOST = 'hypervisor';
@@ -57,14 +57,22 @@ describe('remote steps', () => {
     assert.equal(r.stderrTail, 'oops\n');
     assert.equal(r.stdoutBytes, 12);
     assert.equal(readFileSync(join(auditRoot, `${r.auditRef}.stdout`), 'utf8'), 'line1\nline2\n');
-    const jsonl = readFileSync(join(auditRoot, wf, 'commands.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const jsonl = readFileSync(join(auditRoot, wf, 'commands.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.deepEqual([jsonl[0].host, jsonl[0].argv, jsonl[0].exitCode], [HOST, ['sh', '-c', 'printf "line1\\nline2\\n"; echo oops >&2'], 0]);
     assert.ok(existsSync(join(auditRoot, `${r.auditRef}.stderr`)));
   });
 
   test('a non-zero exit is CommandFailed, non-retryable for a one-shot step, with the result attached', async () => {
     await assert.rejects(
-      inWorkflow(uniqueId('rs-fail')).run(runCommand, { command: remote(HOST, ['sh', '-c', 'echo broken >&2; exit 7']), runKey: '1.0.r0', once: true, step: 'fail' }),
+      inWorkflow(uniqueId('rs-fail')).run(runCommand, {
+        command: remote(HOST, ['sh', '-c', 'echo broken >&2; exit 7']),
+        runKey: '1.0.r0',
+        once: true,
+        step: 'fail',
+      }),
       (err: { type?: string; nonRetryable?: boolean; message: string }) =>
         err.type === 'CommandFailed' && err.nonRetryable === true && /exit 7: broken/.test(err.message),
     );
@@ -88,7 +96,12 @@ describe('remote steps', () => {
 
   test('a finished one-shot command is not run again by a repeated attempt; its recorded outcome is returned', async () => {
     const wf = uniqueId('rs-again');
-    const req = { command: remote(HOST, ['sh', '-c', 'echo ran >> "$HOME/count-$1"; wc -l < "$HOME/count-$1"', 'x', wf]), runKey: '4.0.r0', once: true, step: 'count' };
+    const req = {
+      command: remote(HOST, ['sh', '-c', 'echo ran >> "$HOME/count-$1"; wc -l < "$HOME/count-$1"', 'x', wf]),
+      runKey: '4.0.r0',
+      once: true,
+      step: 'count',
+    };
     const a = await inWorkflow(wf).run(runCommand, req);
     const b = await inWorkflow(wf, 2).run(runCommand, req);
     assert.equal(a.stdoutTail.trim(), '1');
@@ -117,7 +130,12 @@ describe('remote steps', () => {
   test('sudo, env, cwd, stdin and the host-enforced timeout', async () => {
     const wf = uniqueId('rs-opts');
     const r = await inWorkflow(wf).run(runCommand, {
-      command: remote(HOST, ['sh', '-c', 'id -u; echo "$GREETING"; pwd; cat'], { sudo: true, env: { GREETING: 'hello there' }, cwd: '/tmp', stdin: 'from stdin\n' }),
+      command: remote(HOST, ['sh', '-c', 'id -u; echo "$GREETING"; pwd; cat'], {
+        sudo: true,
+        env: { GREETING: 'hello there' },
+        cwd: '/tmp',
+        stdin: 'from stdin\n',
+      }),
       runKey: '6.0.r0',
       once: true,
       step: 'opts',
@@ -164,20 +182,25 @@ describe('the SSH channel and the command line', () => {
     }
   });
 
-  test('a command line over one shell argument\'s limit, or a NUL, is InvalidCommand, non-retryable, before anything runs', async () => {
+  test("a command line over one shell argument's limit, or a NUL, is InvalidCommand, non-retryable, before anything runs", async () => {
     const wf = uniqueId('rs-long');
     const marker = `/tmp/${wf}`;
     const huge = 'x'.repeat(130 * 1024);
-    const invalid = (e: { type?: string; nonRetryable?: boolean; message: string }): boolean =>
-      e.type === 'InvalidCommand' && e.nonRetryable === true;
+    const invalid = (e: { type?: string; nonRetryable?: boolean; message: string }): boolean => e.type === 'InvalidCommand' && e.nonRetryable === true;
     await assert.rejects(
       inWorkflow(wf).run(runCommand, { command: remote(HOST, ['sh', '-c', 'touch "$1"', 'x', marker, huge]), runKey: '7.0.r0', once: true, step: 'long' }),
       (e: { type?: string; nonRetryable?: boolean; message: string }) => invalid(e) && /over the 131071-byte limit/.test(e.message),
     );
     const pipe = makePipeCommands(ssh, loadWorkerConfig());
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
-    await assert.rejects(env.run(pipe, { from: remote(HOST, ['sh', '-c', 'touch "$1"; echo x', 'x', marker, huge]), to: remote('backup-store', ['cat']), step: 'pipe' }), invalid);
-    await assert.rejects(env.run(pipe, { from: remote(HOST, ['echo', 'a\0b']), to: remote('backup-store', ['sh', '-c', 'touch "$1"', 'x', marker]), step: 'pipe' }), invalid);
+    await assert.rejects(
+      env.run(pipe, { from: remote(HOST, ['sh', '-c', 'touch "$1"; echo x', 'x', marker, huge]), to: remote('backup-store', ['cat']), step: 'pipe' }),
+      invalid,
+    );
+    await assert.rejects(
+      env.run(pipe, { from: remote(HOST, ['echo', 'a\0b']), to: remote('backup-store', ['sh', '-c', 'touch "$1"', 'x', marker]), step: 'pipe' }),
+      invalid,
+    );
     assert.equal(onHost(inventory, HOST, `test -e ${marker} && echo ran || echo absent`).trim(), 'absent');
   });
 });
@@ -213,7 +236,11 @@ describe('streaming between hosts', () => {
     const pipe = makePipeCommands(ssh, loadWorkerConfig());
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('pipe-fail'), runId: 'run-1' } });
     await assert.rejects(
-      env.run(pipe, { from: remote('lava-master', ['sh', '-c', 'echo partial; echo "pg_dump: error: connection lost" >&2; exit 1']), to: remote('backup-store', ['cat']), step: 'stream' }),
+      env.run(pipe, {
+        from: remote('lava-master', ['sh', '-c', 'echo partial; echo "pg_dump: error: connection lost" >&2; exit 1']),
+        to: remote('backup-store', ['cat']),
+        step: 'stream',
+      }),
       (e: { type?: string; message: string }) => e.type === 'PipeFailed' && /from exit 1 \(pg_dump: error: connection lost\), to exit 0/.test(e.message),
     );
   });
@@ -237,7 +264,7 @@ describe('encryption at rest through the pipe (age on the worker)', () => {
       transform: { encryptTo: [recipient] },
     })) as PipeResult;
     const atSource = onHost(inventory, 'lava-master', `${source} | sha256sum | cut -d' ' -f1`).trim();
-    assert.equal(sent.sourceSha256, atSource, 'the plaintext hash is the source\'s');
+    assert.equal(sent.sourceSha256, atSource, "the plaintext hash is the source's");
     assert.equal(sent.sha256, sent.toStdoutTail.trim(), 'the hash of what was sent = the hash of what the store holds');
     assert.notEqual(sent.sha256, sent.sourceSha256);
     assert.equal(onHost(inventory, 'backup-store', `head -c 21 "$HOME/${wf}.age"`), 'age-encryption.org/v1');
@@ -254,7 +281,12 @@ describe('encryption at rest through the pipe (age on the worker)', () => {
     // A worker without the identity file refuses clearly instead of streaming garbage.
     const keyless = makePipeCommands(ssh, { ...base, backups: { ageRecipients: [recipient], ageIdentityFile: null } });
     await assert.rejects(
-      env.run(keyless, { from: remote('backup-store', ['cat', '/dev/null']), to: remote('lava-master', ['cat']), step: 'decrypt', transform: { decrypt: true } }),
+      env.run(keyless, {
+        from: remote('backup-store', ['cat', '/dev/null']),
+        to: remote('lava-master', ['cat']),
+        step: 'decrypt',
+        transform: { decrypt: true },
+      }),
       (e: { type?: string; message: string }) => e.type === 'InvalidConfig' && /ageIdentityFile/.test(e.message),
     );
     onHost(inventory, 'backup-store', `rm -f "$HOME/${wf}.age"`);

@@ -10,7 +10,9 @@ import { bundlerOptions, workflowsPath } from '../workers/workflow-bundle.js';
 import { historiesDir, workflowIdOf } from './history-files.js';
 
 test('recorded histories replay against the current code', async () => {
-  const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(historiesDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   assert.ok(files.length >= 2, `expected recorded histories in ${historiesDir}`);
   const workflowBundle = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: new DefaultLogger('WARN') });
   for (const f of files) {
@@ -23,7 +25,10 @@ test('a deliberate non-deterministic edit (a step inserted before the old ones) 
   const file = readdirSync(historiesDir).find((f) => f.startsWith('labDrill-approved__'));
   assert.ok(file, 'the approved labDrill history is recorded');
   const history = JSON.parse(readFileSync(join(historiesDir, file), 'utf8'));
-  const drifted = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./fixtures/drifted-workflows.js', import.meta.url)), logger: new DefaultLogger('WARN') });
+  const drifted = await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('./fixtures/drifted-workflows.js', import.meta.url)),
+    logger: new DefaultLogger('WARN'),
+  });
   await assert.rejects(Worker.runReplayHistory({ workflowBundle: drifted }, history, workflowIdOf(file)), (err: Error) => {
     console.log(`replay: the drifted labDrill is refused: ${err.name}: ${err.message.split('\n')[0]}`);
     return err.name === 'DeterminismViolationError';

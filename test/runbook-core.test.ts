@@ -2,7 +2,7 @@
 // them, the durable signal path, parking and operator decisions, dry runs, cancellation, host leases.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { failureOf, onHost, refusedUpdate, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 
@@ -28,20 +28,29 @@ describe('approval gates', () => {
       });
       assert.equal(view.openGate?.name, 'write-marker');
       assert.equal(view.stepsDone, 3);
-      assert.ok(view.openGate!.plan.some((l) => l.includes('drill')), 'the gate shows the commands it guards');
+      assert.ok(
+        view.openGate!.plan.some((l) => l.includes('drill')),
+        'the gate shows the commands it guards',
+      );
       assert.equal(count(`drill/${workflowId}.marker`), 0, 'nothing dangerous ran before approval');
 
       await waitFor('the visibility query to find it', async () => {
         const ids: string[] = [];
-        for await (const x of env.client.workflow.list({ query: `RunbookStatus = "AwaitingApproval" AND RunbookGate = "write-marker"` })) ids.push(x.workflowId);
+        for await (const x of env.client.workflow.list({ query: `RunbookStatus = "AwaitingApproval" AND RunbookGate = "write-marker"` }))
+          ids.push(x.workflowId);
         return ids.includes(workflowId);
       });
 
       // What the Web UI shows: handler descriptions for its dropdowns, and the current-details markdown.
-      const meta = await h.query<{ definition: { updateDefinitions: { name: string; description?: string }[]; signalDefinitions: { name: string; description?: string }[] }; currentDetails: string }>(
-        '__temporal_workflow_metadata',
-      );
-      const described = (defs: { name: string; description?: string }[]): string[] => defs.filter((d) => d.description).map((d) => d.name).sort();
+      const meta = await h.query<{
+        definition: { updateDefinitions: { name: string; description?: string }[]; signalDefinitions: { name: string; description?: string }[] };
+        currentDetails: string;
+      }>('__temporal_workflow_metadata');
+      const described = (defs: { name: string; description?: string }[]): string[] =>
+        defs
+          .filter((d) => d.description)
+          .map((d) => d.name)
+          .sort();
       assert.deepEqual(described(meta.definition.updateDefinitions), ['approve', 'decide', 'reject']);
       assert.ok(['approval', 'decision'].every((n) => described(meta.definition.signalDefinitions).includes(n)));
       assert.match(meta.currentDetails, /Gate `write-marker` awaits approval/);
@@ -54,9 +63,7 @@ describe('approval gates', () => {
       assert.match(byRequester, /four-eyes/);
       const wrongGate = await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'drop-database', approver: 'bob' }] }));
       assert.match(wrongGate, /no such open gate "drop-database"/);
-      const stale = await refusedUpdate(
-        h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', fingerprint: '0'.repeat(64) }] }),
-      );
+      const stale = await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', fingerprint: '0'.repeat(64) }] }));
       assert.match(stale, /stale plan/);
 
       const rec = await h.executeUpdate('approve', {
@@ -94,7 +101,10 @@ describe('approval gates', () => {
     try {
       const res = (await h.result()) as RunbookResult;
       assert.equal(res.status, 'Completed');
-      assert.deepEqual(res.approvals.map((a) => [a.approver, a.via]), [['carol', 'signal']]);
+      assert.deepEqual(
+        res.approvals.map((a) => [a.approver, a.via]),
+        [['carol', 'signal']],
+      );
       assert.equal(count(`drill/${workflowId}.marker`), 1);
       await saveHistory(h, 'labDrill-signal-approved');
     } finally {
@@ -161,12 +171,15 @@ describe('plans, cancellation, leases', () => {
       await saveHistory(h, 'labDrill-dry-run');
       assert.equal(res.dryRun, true);
       assert.match(res.fingerprint!, /^[0-9a-f]{64}$/);
-      assert.deepEqual(res.plan!.map((p) => [p.kind, p.name, p.effect]), [
-        ['step', 'harmless step 1', 'read-only'],
-        ['step', 'flaky step 2', 'once'],
-        ['gate', 'write-marker', undefined],
-        ['step', 'write marker', 'once'],
-      ]);
+      assert.deepEqual(
+        res.plan!.map((p) => [p.kind, p.name, p.effect]),
+        [
+          ['step', 'harmless step 1', 'read-only'],
+          ['step', 'flaky step 2', 'once'],
+          ['gate', 'write-marker', undefined],
+          ['step', 'write marker', 'once'],
+        ],
+      );
       assert.ok(res.plan![3]!.commands[0]!.startsWith(`${HOST}$ sh -c`), res.plan![3]!.commands[0]);
       assert.equal(res.steps[0]!.state, 'ok', 'read-only preflight ran for real');
       assert.equal(res.steps[1]!.state, 'planned');
@@ -195,7 +208,7 @@ describe('plans, cancellation, leases', () => {
     }
   });
 
-  test('two runs on the same host: the second waits for the first one\'s lease', async () => {
+  test("two runs on the same host: the second waits for the first one's lease", async () => {
     const w = await env.startWorker();
     try {
       const first = await env.start('labDrill', uniqueId('drill-lease-a'), { host: HOST, steps: 1, requestedBy: 'alice' });
@@ -206,9 +219,14 @@ describe('plans, cancellation, leases', () => {
         return v.waitingFor?.includes(first.workflowId) && v;
       });
       assert.equal(waiting.stepsDone, 0, 'the second has not run anything');
-      const lock = await env.client.workflow.getHandle(`host-lease:${HOST}`).query<{ holder?: { workflowId: string }; waiters: { workflowId: string }[] }>('lease');
+      const lock = await env.client.workflow
+        .getHandle(`host-lease:${HOST}`)
+        .query<{ holder?: { workflowId: string }; waiters: { workflowId: string }[] }>('lease');
       assert.equal(lock.holder?.workflowId, first.workflowId);
-      assert.deepEqual(lock.waiters.map((x) => x.workflowId), [second.workflowId]);
+      assert.deepEqual(
+        lock.waiters.map((x) => x.workflowId),
+        [second.workflowId],
+      );
       await first.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob' }] });
       await first.result();
       await waitFor('the second to get the host', async () => (await status(second)).status === 'AwaitingApproval');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { InvalidCommandError, quoteArg, quoteArgv } from '../activities/shell-quote.js';
+import { InvalidCommandError, quoteArg, quoteArgv } from '../activities/ssh/shell-quote.js';
 import { loadInventory } from '../workers/inventory.js';
 
 const nasty = [
@@ -52,7 +52,22 @@ test('every value round-trips through a real remote login shell over ssh, and no
   const inv = loadInventory(process.env.RUNBOOK_INVENTORY);
   const h = inv.hosts['cloud-client']!;
   const ssh = (line: string): Buffer =>
-    execFileSync('ssh', ['-i', h.identityFile, '-p', String(h.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `${h.user}@${h.address}`, line]);
+    execFileSync('ssh', [
+      '-i',
+      h.identityFile,
+      '-p',
+      String(h.port),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      `${h.user}@${h.address}`,
+      line,
+    ]);
   ssh('rm -f /tmp/pwned-by-quote-test');
   for (const v of nasty) {
     // printf %s\0 keeps each value exactly, including trailing newlines and spaces.

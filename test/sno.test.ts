@@ -15,7 +15,7 @@ import { after, afterEach, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { LabOptions } from '../scripts/lab/layout.js';
 import { onSno, snoUp } from '../scripts/lab/sno.js';
-import type { RunbookView } from '../workflows/messages.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
 import { status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
 
@@ -30,7 +30,14 @@ before(async () => {
   lab = JSON.parse(process.env.RUNBOOK_TEST_LAB!) as LabOptions;
   // An upgraded node: 4.14 installed, 4.15 deployed on top and booted (4.14 is the standby).
   await snoUp(lab, { deployments: ['4.14', '4.15'], recoverySize: '256m' });
-  await waitFor('etcd on sno-node', async () => { await etcd('endpoint health'); return true; }, 60_000);
+  await waitFor(
+    'etcd on sno-node',
+    async () => {
+      await etcd('endpoint health');
+      return true;
+    },
+    60_000,
+  );
   worker = await env.startWorker();
 });
 afterEach(async () => env?.endRuns());
@@ -41,11 +48,15 @@ after(async () => {
 
 /** Waits for the run to reach this gate (or to stop anywhere else, which fails the assertion) and approves it as bob. */
 async function approve(h: WorkflowHandle, gate: string): Promise<RunbookView> {
-  const v = await waitFor(`gate ${gate}`, async () => {
-    const s = await status(h);
-    if (['Completed', 'Failed', 'Aborted', 'Parked'].includes(s.status)) return s;
-    return s.openGate?.name === gate && s;
-  }, 180_000);
+  const v = await waitFor(
+    `gate ${gate}`,
+    async () => {
+      const s = await status(h);
+      if (['Completed', 'Failed', 'Aborted', 'Parked'].includes(s.status)) return s;
+      return s.openGate?.name === gate && s;
+    },
+    180_000,
+  );
   assert.equal(v.openGate?.name, gate, `expected gate ${gate}, got ${v.status}: ${v.parked?.step ?? ''} ${v.parked?.error ?? v.lastError ?? ''}`);
   await h.executeUpdate('approve', { args: [{ gate, approver: 'bob', reason: `test: ${gate}` }] });
   return v;
@@ -53,10 +64,14 @@ async function approve(h: WorkflowHandle, gate: string): Promise<RunbookView> {
 
 /** Waits until the run ended, parked or waits at a gate (a test that expects none of these fails on the status). */
 function settled(h: WorkflowHandle): Promise<RunbookView> {
-  return waitFor('the run to end, park or wait at a gate', async () => {
-    const v = await status(h);
-    return ['Completed', 'Parked', 'Failed', 'Aborted', 'AwaitingApproval'].includes(v.status) && v;
-  }, 240_000);
+  return waitFor(
+    'the run to end, park or wait at a gate',
+    async () => {
+      const v = await status(h);
+      return ['Completed', 'Parked', 'Failed', 'Aborted', 'AwaitingApproval'].includes(v.status) && v;
+    },
+    240_000,
+  );
 }
 
 async function phaseOf(h: WorkflowHandle): Promise<unknown> {
@@ -67,7 +82,13 @@ async function phaseOf(h: WorkflowHandle): Promise<unknown> {
 /** The deployment lines of `ostree admin status` with their Pinned flag, e.g. "* 4.15.0 pinned". */
 async function deployments(): Promise<string[]> {
   const out = await node('ostree admin status');
-  return out.split(/\n(?=[* ] \S)/).filter((b) => b.trim()).map((b) => `${b.startsWith('*') ? '*' : ' '} ${/Version: (\S+)/.exec(b)?.[1]}${b.includes('Pinned: yes') ? ' pinned' : ''}${/\(rollback\)/.test(b) ? ' rollback' : ''}`);
+  return out
+    .split(/\n(?=[* ] \S)/)
+    .filter((b) => b.trim())
+    .map(
+      (b) =>
+        `${b.startsWith('*') ? '*' : ' '} ${/Version: (\S+)/.exec(b)?.[1]}${b.includes('Pinned: yes') ? ' pinned' : ''}${/\(rollback\)/.test(b) ? ' rollback' : ''}`,
+    );
 }
 
 const calls = async (pattern: string): Promise<number> => Number((await node(`grep -c -- '${pattern}' /var/log/lab-calls.log || true`)).trim());
@@ -79,7 +100,10 @@ test('not enough space: nothing is deleted, the run shows Error with the numbers
     const v = await settled(h);
     assert.equal(v.status, 'Parked');
     assert.equal(v.parked?.step, 'estimate the backup size');
-    assert.match(v.parked!.error, /not enough space on \/var\/recovery: [\d.]+ MiB available, the backup needs [\d.]+ MiB \(.*etcd-db.*\) \+ margin 1\.0 MiB = [\d.]+ MiB; nothing was deleted/);
+    assert.match(
+      v.parked!.error,
+      /not enough space on \/var\/recovery: [\d.]+ MiB available, the backup needs [\d.]+ MiB \(.*etcd-db.*\) \+ margin 1\.0 MiB = [\d.]+ MiB; nothing was deleted/,
+    );
     assert.equal(await phaseOf(h), 'Error');
     assert.equal((await node('cat /var/recovery/leftover-from-last-time')).trim(), 'old', 'the leftover is still there');
     assert.deepEqual(await deployments(), ['* 4.15.0', '  4.14.0 rollback'], 'no deployment was touched');
@@ -91,10 +115,16 @@ test('not enough space: nothing is deleted, the run shows Error with the numbers
 test('backup: leftovers and the standby deployment go only after their gates; artifacts checksummed; the booted deployment pinned', async () => {
   const h = await env.start('snoPreUpgradeBackup', uniqueId('sno-backup'), { node: 'sno-node', marginMiB: 1, requestedBy: 'alice' });
   const leftovers = await approve(h, 'clear-leftovers');
-  assert.ok(leftovers.openGate!.plan.some((l) => l.includes('leftover-from-last-time')), leftovers.openGate!.plan.join('\n'));
+  assert.ok(
+    leftovers.openGate!.plan.some((l) => l.includes('leftover-from-last-time')),
+    leftovers.openGate!.plan.join('\n'),
+  );
   assert.equal(await phaseOf(h), 'PreparingToStart');
   const standby = await approve(h, 'remove-standby-deployments');
-  assert.ok(standby.openGate!.plan.some((l) => /REMOVE 1: 4\.14\.0/.test(l)), standby.openGate!.plan.join('\n'));
+  assert.ok(
+    standby.openGate!.plan.some((l) => /REMOVE 1: 4\.14\.0/.test(l)),
+    standby.openGate!.plan.join('\n'),
+  );
   const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   assert.equal(await phaseOf(h), 'Succeeded');
@@ -106,7 +136,14 @@ test('backup: leftovers and the standby deployment go only after their gates; ar
   assert.deepEqual(await deployments(), ['* 4.15.0 pinned'], 'standby removed, booted pinned (ostree admin status)');
   // Independent checks on the node: the manifest covers the artifacts and verifies; the old leftover is gone.
   const listed = await node('cd /var/recovery && sha256sum --quiet -c manifest.sha256 && cut -c67- manifest.sha256');
-  for (const f of ['./cluster/' + out.etcdSnapshot, './etc/passwd', './local/bin/rpm-ostree', './kubelet/config.yaml', './upgrade-recovery.sh', './etc.exclude.list']) {
+  for (const f of [
+    './cluster/' + out.etcdSnapshot,
+    './etc/passwd',
+    './local/bin/rpm-ostree',
+    './kubelet/config.yaml',
+    './upgrade-recovery.sh',
+    './etc.exclude.list',
+  ]) {
     assert.ok(listed.split('\n').includes(f), `${f} is in the manifest`);
   }
   assert.equal(listed.trim().split('\n').length, out.manifest.files);
@@ -117,7 +154,11 @@ test('backup: leftovers and the standby deployment go only after their gates; ar
 test('rollback table: single pinned deployment → no platform action; pinned standby flagged rollback → rollback gate; no pin → refused', async () => {
   // Right after the backup: one deployment, pinned. The first gate is stage 1: no platform action.
   let h = await env.start('snoUpgradeRecovery', uniqueId('sno-row-single'), { node: 'sno-node', requestedBy: 'alice' });
-  const firstGate = (): Promise<RunbookView> => waitFor('a gate', async () => { const s = await status(h); return s.openGate && s; });
+  const firstGate = (): Promise<RunbookView> =>
+    waitFor('a gate', async () => {
+      const s = await status(h);
+      return s.openGate && s;
+    });
   let v = await firstGate();
   assert.equal(v.openGate!.name, 'restore-files');
   assert.equal(v.steps.find((s) => s.name === 'roll back the platform and reboot')?.state, 'skipped', 'no platform action');
@@ -144,7 +185,14 @@ async function upgradeTo(version: string): Promise<void> {
   const before = (await node('cat /proc/sys/kernel/random/boot_id')).trim();
   await node(`ostree admin deploy --os=rhcos rhcos/${version} >/dev/null && systemctl reboot`);
   await waitFor('the node to reboot', async () => (await node('cat /proc/sys/kernel/random/boot_id').catch(() => before)).trim() !== before, 60_000);
-  await waitFor('etcd after the reboot', async () => { await etcd('endpoint health'); return true; }, 60_000);
+  await waitFor(
+    'etcd after the reboot',
+    async () => {
+      await etcd('endpoint health');
+      return true;
+    },
+    60_000,
+  );
 }
 
 test('recovery: several standbys → undeploy, rollback, two stages across two reboots; kill -9 in stage 1 and stage 2; etcd and files are the backup again', async () => {
@@ -161,7 +209,10 @@ test('recovery: several standbys → undeploy, rollback, two stages across two r
   worker = undefined;
   const processes: ChildProcess[] = [];
   const workerProcess = (): ChildProcess => {
-    const w = spawn(process.execPath, ['build/workers/main.js'], { env: { ...process.env, RUNBOOK_METRICS_PORT: '0', RUNBOOK_LOG_LEVEL: 'WARN' }, stdio: 'ignore' });
+    const w = spawn(process.execPath, ['build/workers/main.js'], {
+      env: { ...process.env, RUNBOOK_METRICS_PORT: '0', RUNBOOK_LOG_LEVEL: 'WARN' },
+      stdio: 'ignore',
+    });
     processes.push(w);
     return w;
   };
@@ -174,15 +225,43 @@ test('recovery: several standbys → undeploy, rollback, two stages across two r
     const h = await env.start('snoUpgradeRecovery', uniqueId('sno-recovery'), { node: 'sno-node', requestedBy: 'alice' });
     const undeploy = await approve(h, 'undeploy-standbys');
     assert.match(undeploy.openGate!.plan[0]!, /Multiple standby deployments/);
-    assert.ok(undeploy.openGate!.plan.some((l) => /REMOVE 1: 4\.16\.0/.test(l)), undeploy.openGate!.plan.join('\n'));
+    assert.ok(
+      undeploy.openGate!.plan.some((l) => /REMOVE 1: 4\.16\.0/.test(l)),
+      undeploy.openGate!.plan.join('\n'),
+    );
     await approve(h, 'platform-rollback');
     await approve(h, 'restore-files');
     // Stage 1: crash while its steps run (each takes a moment; a poll reliably lands in one of them).
-    await waitFor('stage 1 to run', async () => ['start the progress file', 'stop kubelet and containers', 'restore /usr/local and /etc', 'disable kubelet', 'record stage restore_files', 'read the boot id', 'reboot the node', 'wait for the node after stage 1'].includes((await status(h)).currentStep ?? ''), 120_000);
+    await waitFor(
+      'stage 1 to run',
+      async () =>
+        [
+          'start the progress file',
+          'stop kubelet and containers',
+          'restore /usr/local and /etc',
+          'disable kubelet',
+          'record stage restore_files',
+          'read the boot id',
+          'reboot the node',
+          'wait for the node after stage 1',
+        ].includes((await status(h)).currentStep ?? ''),
+      120_000,
+    );
     await crash(w);
     w = workerProcess();
     await approve(h, 'restore-cluster');
-    await waitFor('stage 2 to run', async () => ['restore the cluster database', 'start kubelet', 'wait for the control-plane containers', 'record stage restore_cluster', 'force the redeployments'].includes((await status(h)).currentStep ?? ''), 120_000);
+    await waitFor(
+      'stage 2 to run',
+      async () =>
+        [
+          'restore the cluster database',
+          'start kubelet',
+          'wait for the control-plane containers',
+          'record stage restore_cluster',
+          'force the redeployments',
+        ].includes((await status(h)).currentStep ?? ''),
+      120_000,
+    );
     await crash(w);
     w = workerProcess();
     const v = await settled(h);
@@ -195,18 +274,31 @@ test('recovery: several standbys → undeploy, rollback, two stages across two r
 
     assert.deepEqual(await deployments(), ['* 4.15.0 pinned', '  4.14.0 rollback'], 'the pinned 4.15 is booted');
     assert.equal((await etcd('get /registry/namespaces/after-backup')).trim(), '', 'the key written after the backup is gone');
-    assert.equal((await node('ls /etc/after-backup.conf /usr/local/bin/after-backup 2>/dev/null | wc -l')).trim(), '0', 'files created after the backup are gone');
+    assert.equal(
+      (await node('ls /etc/after-backup.conf /usr/local/bin/after-backup 2>/dev/null | wc -l')).trim(),
+      '0',
+      'files created after the backup are gone',
+    );
     assert.equal((await node('test -e /etc/kubernetes/manifests/etcd-pod.yaml && echo back')).trim(), 'back', 'the deleted file is back');
     assert.equal((await node('ls /var/recovery/progress 2>/dev/null || echo none')).trim(), 'none', 'the progress file is cleared');
     // Nothing ran twice: per run key one execution on the node; the one-shot reboots ran exactly once each.
-    const perKey = (await node(`awk -F'\\t' -v w='${h.workflowId}.' 'index($2, w) == 1 {print $2}' /var/lib/runbooks-lab/rbops/.runbooks/audit.log | sort | uniq -c | awk '{print $1}' | sort -u`)).trim();
+    const perKey = (
+      await node(
+        `awk -F'\\t' -v w='${h.workflowId}.' 'index($2, w) == 1 {print $2}' /var/lib/runbooks-lab/rbops/.runbooks/audit.log | sort | uniq -c | awk '{print $1}' | sort -u`,
+      )
+    ).trim();
     assert.equal(perKey, '1', 'no command of the run was executed twice on the node');
     assert.equal(await calls('rpm-ostree rollback -r'), 1);
     assert.equal(await calls('crio wipe -f'), 1);
     assert.equal(await calls('cluster-restore.sh'), 1);
     assert.equal(await calls('oc patch'), 4, 'four operators redeployed');
-    const attempts = (await h.fetchHistory()).events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-    assert.ok(attempts.some((a) => (a ?? 1) > 1), 'an activity was attempted again after a crash');
+    const attempts = (await h.fetchHistory())
+      .events!.filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(
+      attempts.some((a) => (a ?? 1) > 1),
+      'an activity was attempted again after a crash',
+    );
   } finally {
     for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     worker = await env.startWorker();
@@ -224,7 +316,11 @@ test('a failed stage parks; restart runs the recovery again from stage 1 after i
   assert.equal(v.status, 'Parked');
   assert.equal(v.parked?.step, 'restore the cluster database');
   assert.match(v.parked!.error, /lab fault: cluster-restore.sh fails once/);
-  assert.deepEqual((await node('cat /var/recovery/progress')).trim().split('\n'), ['started', 'restore_files'], 'the node\'s progress file says where the recovery stands');
+  assert.deepEqual(
+    (await node('cat /var/recovery/progress')).trim().split('\n'),
+    ['started', 'restore_files'],
+    "the node's progress file says where the recovery stands",
+  );
   await h.executeUpdate('decide', { args: [{ decision: 'restart', operator: 'bob', reason: 'test: --restart' }] });
   const again = await approve(h, 'restore-files');
   assert.match(again.openGate!.plan[0]!, /RESTART #1/);

@@ -21,7 +21,9 @@ export function standInRescueIso(dir: string, host: string, console: string): St
   writeFileSync(join(root, 'boot.img'), cdromBootImage(`\nRESCUE ${host}\n${console}`));
   writeFileSync(join(root, 'README'), `stand-in rescue image of ${host} (runbooks test)\n`);
   const file = join(dir, `rear-${host}.iso`);
-  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'RELAXRECOVER', '-b', 'boot.img', '-no-emul-boot', '-boot-load-size', '4', '-o', file, root], { stdio: 'pipe' });
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'RELAXRECOVER', '-b', 'boot.img', '-no-emul-boot', '-boot-load-size', '4', '-o', file, root], {
+    stdio: 'pipe',
+  });
   const data = readFileSync(file);
   return { file, sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length };
 }

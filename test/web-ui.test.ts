@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { openUi } from './web-ui/browser.js';
 import { startFromForm } from './web-ui/start-workflow-form.js';
@@ -38,7 +38,10 @@ async function endRun(workflowId: string): Promise<void> {
   const d = await h.describe().catch(() => undefined);
   if (d?.status.name !== 'RUNNING') return;
   await h.terminate('test cleanup').catch(() => undefined);
-  await env.client.workflow.getHandle(`host-lease:${HOST}`).signal('release', { workflowId }).catch(() => undefined);
+  await env.client.workflow
+    .getHandle(`host-lease:${HOST}`)
+    .signal('release', { workflowId })
+    .catch(() => undefined);
 }
 
 test('from the Web UI: start labDrill, find it at the gate, read the gate, approve it by Update, see it complete', { timeout: 180_000 }, async () => {
@@ -112,7 +115,11 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
     assert.match(await currentDetails(page, 'labDrill: Completed'), /write marker\s+ok\s+lava-master\s+0\s/);
     await ui.shot('web-ui-8-completed');
     await page.getByRole('main').getByRole('tab', { name: 'Timeline' }).click();
-    await page.getByRole('main').getByRole('button', { name: /^Event approve\b/ }).first().waitFor();
+    await page
+      .getByRole('main')
+      .getByRole('button', { name: /^Event approve\b/ })
+      .first()
+      .waitFor();
     await ui.shot('web-ui-9-completed-timeline');
     const res = (await h.result()) as RunbookResult;
     assert.equal(res.status, 'Completed');

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
-import type { RunbookResult } from '../workflows/runbook.js';
+import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
@@ -49,12 +49,17 @@ test('kill -9 of the worker during a one-shot step: a new worker re-attaches; th
   assert.equal(markerStarts(), 1, 'the host audit shows one start of the dangerous command');
   assert.equal(onHost(env.inventory, HOST, `wc -l < drill/${id}.marker`).trim(), '1', 'one marker line');
   // The worker's audit store says how the second attempt got its result.
-  const jsonl = readFileSync(join(process.env.RUNBOOK_DATA_DIR!, 'audit', id, 'commands.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const jsonl = readFileSync(join(process.env.RUNBOOK_DATA_DIR!, 'audit', id, 'commands.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const marker = jsonl.filter((r: { step: string }) => r.step === 'write marker');
   assert.equal(marker.length, 1, 'only the surviving attempt recorded a result');
   assert.equal(marker[0].reattached, true);
   assert.equal(marker[0].exitCode, 0);
-  const attempts = (await h.fetchHistory()).events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+  const attempts = (await h.fetchHistory())
+    .events!.filter((e) => e.activityTaskStartedEventAttributes)
+    .map((e) => e.activityTaskStartedEventAttributes!.attempt);
   assert.ok(attempts.includes(2), 'the activity was attempted again after the crash');
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));

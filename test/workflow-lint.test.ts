@@ -19,12 +19,15 @@ test('forbidden imports and globals in workflows/ are refused', async () => {
     [`import { createHash } from 'crypto';\nexport const x = createHash;`, /Node built-ins/],
     [`import { Client } from 'ssh2';\nexport const x = Client;`, /side effects belong in activities/],
     [`import { execa } from 'execa';\nexport const x = execa;`, /side effects belong in activities/],
-    [`import { makeRunCommand } from '../activities/command.js';\nexport const x = makeRunCommand;`, /TYPES only/],
+    [`import { makeRunCommand } from '../activities/ssh/command.js';\nexport const x = makeRunCommand;`, /TYPES only/],
     [`export const x = process.env.HOME;`, /no environment in workflow code/],
   ];
   for (const [code, why] of planted) {
     const [r] = await eslint.lintText(code, { filePath: 'workflows/planted.ts' });
-    assert.ok(r!.messages.some((m) => why.test(m.message)), `${code} → ${r!.messages.map((m) => m.message).join(' | ')}`);
+    assert.ok(
+      r!.messages.some((m) => why.test(m.message)),
+      `${code} → ${r!.messages.map((m) => m.message).join(' | ')}`,
+    );
   }
   const [ok] = await eslint.lintText(`import type { RunbookActivities } from '../activities/index.js';\nexport type X = RunbookActivities;`, {
     filePath: 'workflows/planted.ts',

@@ -60,7 +60,8 @@ async function knownSecrets(): Promise<{ what: string; value: string }[]> {
     })();
     if (f.endsWith('clouds.yaml')) for (const m of text.matchAll(/password:\s*(\S+)/g)) secrets.push({ what: `password in ${f}`, value: m[1]! });
     for (const m of text.matchAll(/AGE-SECRET-KEY-1[0-9A-Z]+/g)) secrets.push({ what: `age identity in ${f}`, value: m[0] });
-    if (/\/encryption-[^/]+\//.test(f)) for (const m of text.matchAll(/^\S+ ([A-Za-z0-9+/]{40,}={0,2})$/gm)) secrets.push({ what: `payload key in ${f}`, value: m[1]! });
+    if (/\/encryption-[^/]+\//.test(f))
+      for (const m of text.matchAll(/^\S+ ([A-Za-z0-9+/]{40,}={0,2})$/gm)) secrets.push({ what: `payload key in ${f}`, value: m[1]! });
   }
   // The LAVA master's database password (machine-wide settings file; present once a LAVA lab ran).
   const lava = await readDatabaseSettings().catch(() => undefined);
@@ -81,10 +82,14 @@ test('no history of the suite holds secret material', async () => {
   for (const h of [
     await env.start('hostFacts', uniqueId('secrets-facts'), { hosts: ['backup-store'] }),
     await env.start('labDrill', uniqueId('secrets-drill'), { host: 'cloud-client', steps: 2, requestedBy: 'alice', dryRun: true }),
-  ]) await h.result();
+  ])
+    await h.result();
 
   const secrets = await knownSecrets();
-  assert.ok(secrets.some((s) => s.what === 'lab client private key'), 'the lab key was found to scan for');
+  assert.ok(
+    secrets.some((s) => s.what === 'lab client private key'),
+    'the lab key was found to scan for',
+  );
   // Control: a secret inside an encoded payload is seen (payload data are bytes, not text, in a history).
   const planted = { events: [{ input: { payloads: [{ data: new TextEncoder().encode(JSON.stringify({ k: secrets[0]!.value })) }] } }] };
   assert.ok(textOf(planted).join('\n').includes(secrets[0]!.value), 'the scanner finds a secret planted in a payload');
@@ -101,7 +106,9 @@ test('no history of the suite holds secret material', async () => {
     for (const s of secrets) if (text.includes(s.value)) hits.push(`${wf.workflowId}: ${s.what}`);
     for (const p of PATTERNS) if (p.re.test(text)) hits.push(`${wf.workflowId}: ${p.what}`);
   }
-  console.log(`secrets: scanned ${histories} histories, ${events} events, ${(bytes / 1024 / 1024).toFixed(1)} MiB of decoded text for ${secrets.length} known secrets and ${PATTERNS.length} patterns: ${hits.length} hits`);
+  console.log(
+    `secrets: scanned ${histories} histories, ${events} events, ${(bytes / 1024 / 1024).toFixed(1)} MiB of decoded text for ${secrets.length} known secrets and ${PATTERNS.length} patterns: ${hits.length} hits`,
+  );
   assert.ok(histories >= 2, 'a scan of nothing proves nothing');
   assert.deepEqual(hits, []);
 });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import type { GatePolicy, RunbookPolicy } from '../workflows/policy.js';
+import type { GatePolicy, RunbookPolicy } from '../workflows/engine/policy.js';
 
 const duration = z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)$/, 'a duration like "30m" or "24h"');
 
@@ -39,7 +39,11 @@ const OpenstackSysprep = z.object({
 const DNS_DEFAULTS = { servers: [] as string[], domain: null, timeoutSeconds: 3600, pollSeconds: 10 };
 const OpenstackDns = z.object({
   servers: z.array(z.string().min(1)).default([]),
-  domain: z.string().regex(/^[a-z0-9.-]+$/).nullable().default(null),
+  domain: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/)
+    .nullable()
+    .default(null),
   timeoutSeconds: z.number().int().positive().default(3600),
   pollSeconds: z.number().positive().max(10).default(10), // at most 10: the wait heartbeats between lookups
 });
@@ -78,9 +82,7 @@ export const WorkerConfigSchema = z.object({
     .default({ ageRecipients: [], ageIdentityFile: null }),
   policies: z.object({
     default: GatePolicySchema,
-    runbooks: z
-      .record(z.string(), z.object({ default: PartialGatePolicy.optional(), gates: z.record(z.string(), PartialGatePolicy).optional() }))
-      .default({}),
+    runbooks: z.record(z.string(), z.object({ default: PartialGatePolicy.optional(), gates: z.record(z.string(), PartialGatePolicy).optional() })).default({}),
   }),
   /**
    * OpenStack clouds (openstack* runbooks): credentials come from a standard clouds.yaml on this worker, never
@@ -95,7 +97,10 @@ export const WorkerConfigSchema = z.object({
       imageTimeoutSeconds: z.number().int().positive().default(3600),
       serverTimeoutSeconds: z.number().int().positive().default(1800),
       /** openstackClone/Move/Rename: image files live here on the image host, one directory per run. */
-      imageDir: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path').default('/var/tmp/runbook-images'),
+      imageDir: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path')
+        .default('/var/tmp/runbook-images'),
       /** A download or upload of one image (glance ↔ image host) may take this long. */
       transferTimeoutSeconds: z.number().int().positive().default(7200),
       sysprep: OpenstackSysprep.default(SYSPREP_DEFAULTS),
@@ -117,9 +122,17 @@ export const WorkerConfigSchema = z.object({
    */
   libvirt: z
     .object({
-      uri: z.string().regex(/^[a-z0-9+]+:\/\/[A-Za-z0-9._\/?=&+-]*$/, 'a libvirt URI such as qemu:///system').nullable().default(null),
+      uri: z
+        .string()
+        .regex(/^[a-z0-9+]+:\/\/[A-Za-z0-9._\/?=&+-]*$/, 'a libvirt URI such as qemu:///system')
+        .nullable()
+        .default(null),
       sudo: z.boolean().default(true),
-      isoDir: z.string().regex(/^\/[A-Za-z0-9._\/+-]{1,200}$/, 'an absolute path (letters, digits, "._-/+")').refine((p) => !p.split('/').includes('..'), 'no ".."').default('/var/lib/libvirt/images'),
+      isoDir: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._\/+-]{1,200}$/, 'an absolute path (letters, digits, "._-/+")')
+        .refine((p) => !p.split('/').includes('..'), 'no ".."')
+        .default('/var/lib/libvirt/images'),
     })
     .default({ uri: null, sudo: true, isoDir: '/var/lib/libvirt/images' }),
 });
@@ -148,11 +161,18 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_WEBHOOK_URL) c.notify.webhookUrl = env.RUNBOOK_WEBHOOK_URL;
   if (env.RUNBOOK_UI_URL) c.uiBaseUrl = env.RUNBOOK_UI_URL;
   if (env.RUNBOOK_ALLOWED_SIGNERS) c.approvals.allowedSigners = env.RUNBOOK_ALLOWED_SIGNERS;
-  if (env.RUNBOOK_BACKUP_AGE_RECIPIENTS) c.backups.ageRecipients = env.RUNBOOK_BACKUP_AGE_RECIPIENTS.split(',').map((r) => r.trim()).filter(Boolean);
+  if (env.RUNBOOK_BACKUP_AGE_RECIPIENTS)
+    c.backups.ageRecipients = env.RUNBOOK_BACKUP_AGE_RECIPIENTS.split(',')
+      .map((r) => r.trim())
+      .filter(Boolean);
   if (env.RUNBOOK_BACKUP_AGE_IDENTITY) c.backups.ageIdentityFile = env.RUNBOOK_BACKUP_AGE_IDENTITY;
   if (env.RUNBOOK_OPENSTACK_CLOUDS) c.openstack.cloudsYaml = env.RUNBOOK_OPENSTACK_CLOUDS;
   if (env.RUNBOOK_LIBGUESTFS_ENV) {
-    c.openstack.sysprep.env = Object.fromEntries(env.RUNBOOK_LIBGUESTFS_ENV.split(',').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
+    c.openstack.sysprep.env = Object.fromEntries(
+      env.RUNBOOK_LIBGUESTFS_ENV.split(',')
+        .filter(Boolean)
+        .map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]),
+    );
   }
   if (env.RUNBOOK_LIBVIRT_URI) c.libvirt.uri = env.RUNBOOK_LIBVIRT_URI;
   if (env.RUNBOOK_LIBVIRT_ISO_DIR) c.libvirt.isoDir = env.RUNBOOK_LIBVIRT_ISO_DIR;

@@ -4,9 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
-const hostKeyLine = z
-  .string()
-  .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, 'must be "<type> <base64>"');
+const hostKeyLine = z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, 'must be "<type> <base64>"');
 
 export const InventoryHost = z.object({
   address: z.string().min(1),

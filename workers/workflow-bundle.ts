@@ -16,6 +16,8 @@ export const bundlerOptions = {
     config.module ??= {};
     config.module.parser ??= {};
     config.module.parser.javascript = { ...config.module.parser.javascript, dynamicImportMode: 'eager' };
+    // Host scripts (workflows/<family>/scripts/*.sh, *.py) are part of the workflow code, as their text.
+    config.module.rules = [...(config.module.rules ?? []), { test: /\.(sh|py)$/, type: 'asset/source' }];
     return config;
   },
 } satisfies Pick<BundleOptions, 'preloadModules' | 'webpackConfigHook'>;

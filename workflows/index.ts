@@ -14,23 +14,23 @@ function onDemand<A extends unknown[], R>(load: () => Promise<(...args: A) => Pr
   return async (...args) => (await load())(...args);
 }
 
-export const hostFacts = onDemand(async () => (await import('./host-facts.js')).hostFacts);
-export const labDrill = onDemand(async () => (await import('./lab-drill.js')).labDrill);
-export const lavaMasterBackup = onDemand(async () => (await import('./lava-master-backup.js')).lavaMasterBackup);
-export const lavaWorkerBackup = onDemand(async () => (await import('./lava-worker-backup.js')).lavaWorkerBackup);
-export const lavaBackupVerify = onDemand(async () => (await import('./lava-backup-verify.js')).lavaBackupVerify);
-export const lavaMasterRestore = onDemand(async () => (await import('./lava-master-restore.js')).lavaMasterRestore);
-export const lavaWorkerRestore = onDemand(async () => (await import('./lava-worker-restore.js')).lavaWorkerRestore);
-export const openstackSnapshot = onDemand(async () => (await import('./openstack-snapshot.js')).openstackSnapshot);
-export const openstackRollback = onDemand(async () => (await import('./openstack-rollback.js')).openstackRollback);
-export const openstackClone = onDemand(async () => (await import('./openstack-clone.js')).openstackClone);
-export const openstackMove = onDemand(async () => (await import('./openstack-move.js')).openstackMove);
-export const openstackRename = onDemand(async () => (await import('./openstack-rename.js')).openstackRename);
-export const snoPreUpgradeBackup = onDemand(async () => (await import('./sno-pre-upgrade-backup.js')).snoPreUpgradeBackup);
-export const snoUpgradeRecovery = onDemand(async () => (await import('./sno-upgrade-recovery.js')).snoUpgradeRecovery);
-export const rearPrepareStore = onDemand(async () => (await import('./rear-prepare-store.js')).rearPrepareStore);
-export const rearControllerRecovery = onDemand(async () => (await import('./rear-controller-recovery.js')).rearControllerRecovery);
-export const rearBackup = onDemand(async () => (await import('./rear-backup.js')).rearBackup);
+export const hostFacts = onDemand(async () => (await import('./lab/host-facts.js')).hostFacts);
+export const labDrill = onDemand(async () => (await import('./lab/lab-drill.js')).labDrill);
+export const lavaMasterBackup = onDemand(async () => (await import('./lava/master-backup.js')).lavaMasterBackup);
+export const lavaWorkerBackup = onDemand(async () => (await import('./lava/worker-backup.js')).lavaWorkerBackup);
+export const lavaBackupVerify = onDemand(async () => (await import('./lava/backup-verify.js')).lavaBackupVerify);
+export const lavaMasterRestore = onDemand(async () => (await import('./lava/master-restore.js')).lavaMasterRestore);
+export const lavaWorkerRestore = onDemand(async () => (await import('./lava/worker-restore.js')).lavaWorkerRestore);
+export const openstackSnapshot = onDemand(async () => (await import('./openstack/snapshot.js')).openstackSnapshot);
+export const openstackRollback = onDemand(async () => (await import('./openstack/rollback.js')).openstackRollback);
+export const openstackClone = onDemand(async () => (await import('./openstack/clone.js')).openstackClone);
+export const openstackMove = onDemand(async () => (await import('./openstack/move.js')).openstackMove);
+export const openstackRename = onDemand(async () => (await import('./openstack/rename.js')).openstackRename);
+export const snoPreUpgradeBackup = onDemand(async () => (await import('./sno/pre-upgrade-backup.js')).snoPreUpgradeBackup);
+export const snoUpgradeRecovery = onDemand(async () => (await import('./sno/upgrade-recovery.js')).snoUpgradeRecovery);
+export const rearPrepareStore = onDemand(async () => (await import('./rear/prepare-store.js')).rearPrepareStore);
+export const rearControllerRecovery = onDemand(async () => (await import('./rear/controller-recovery.js')).rearControllerRecovery);
+export const rearBackup = onDemand(async () => (await import('./rear/backup.js')).rearBackup);
 
 /** The lease keeper of one host (a long-lived workflow the runbooks signal), not a runbook. */
-export const hostLease = onDemand(async () => (await import('./host-lease.js')).hostLease);
+export const hostLease = onDemand(async () => (await import('./engine/host-lease.js')).hostLease);

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import type { Client } from '@temporalio/client';
-import type { RunbookView } from '../../workflows/messages.js';
+import type { RunbookView } from '../../workflows/engine/messages.js';
 import { UsageError } from './input.js';
 import { print } from './output.js';
 import { withClient } from './session.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { runbookInputs } from '../../workflows/catalog.js';
-import { invalidInput } from '../../workflows/input-fields.js';
+import { invalidInput } from '../../workflows/engine/input-fields.js';
 
 export class UsageError extends Error {}
 

@@ -1,6 +1,6 @@
 // How the CLI shows things: colour only on a terminal (picocolors checks), JSON for scripts.
 import pc from 'picocolors';
-import type { RunbookView } from '../../workflows/messages.js';
+import type { RunbookView } from '../../workflows/engine/messages.js';
 
 export function print(asJson: boolean | undefined, value: unknown, human: () => string): void {
   console.log(asJson ? JSON.stringify(value, null, 2) : human());
@@ -19,7 +19,10 @@ function bar(done: number, total: number): string {
 export function renderStatus(v: RunbookView, id: string): string {
   const colour =
     v.status === 'Completed' ? pc.green : v.status === 'AwaitingApproval' || v.status === 'Parked' ? pc.yellow : v.status === 'Running' ? pc.cyan : pc.red;
-  const lines = [`${pc.bold(v.runbook)} ${id}  ${colour(v.status)}  requested by ${v.requestedBy}`, `${bar(v.stepsDone, v.stepsTotal ?? v.stepsDone)}  ${runUrl(id)}`];
+  const lines = [
+    `${pc.bold(v.runbook)} ${id}  ${colour(v.status)}  requested by ${v.requestedBy}`,
+    `${bar(v.stepsDone, v.stepsTotal ?? v.stepsDone)}  ${runUrl(id)}`,
+  ];
   for (const s of v.steps) {
     const mark =
       s.state === 'ok' ? pc.green('✔') : s.state === 'parked' || s.state === 'failed' ? pc.red('✖') : s.state === 'running' ? pc.cyan('…') : pc.dim('·');

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import type { RunbookView } from '../../workflows/messages.js';
-import type { PlanItem } from '../../workflows/runbook.js';
-import { RunbookGate, RunbookName, RunbookStatus } from '../../workflows/search-attributes.js';
+import type { RunbookView } from '../../workflows/engine/messages.js';
+import type { PlanItem } from '../../workflows/engine/runbook.js';
+import { RunbookGate, RunbookName, RunbookStatus } from '../../workflows/engine/search-attributes.js';
 import { readInput } from './input.js';
 import { print, renderStatus, runUrl } from './output.js';
 import { TASK_QUEUE, withClient } from './session.js';
@@ -13,7 +13,10 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 function renderPlan(r: { plan: PlanItem[]; fingerprint: string }): string {
   return [
-    ...r.plan.flatMap((p) => [`${p.kind === 'gate' ? pc.yellow('GATE') : pc.bold(p.effect ?? '')} ${p.name}${p.danger ? pc.red(' [DANGER]') : ''}`, ...p.commands.map((x) => `    ${x}`)]),
+    ...r.plan.flatMap((p) => [
+      `${p.kind === 'gate' ? pc.yellow('GATE') : pc.bold(p.effect ?? '')} ${p.name}${p.danger ? pc.red(' [DANGER]') : ''}`,
+      ...p.commands.map((x) => `    ${x}`),
+    ]),
     `fingerprint ${r.fingerprint}`,
   ].join('\n');
 }
@@ -110,9 +113,7 @@ export function registerRuns(program: Command): void {
     .command('pending')
     .description('everything waiting for a human: open gates and parked steps, across runbooks')
     .option('--json', 'machine-readable output')
-    .action((o: { json?: boolean }) =>
-      listRuns('(RunbookStatus = "AwaitingApproval" OR RunbookStatus = "Parked") AND ExecutionStatus = "Running"', o.json),
-    );
+    .action((o: { json?: boolean }) => listRuns('(RunbookStatus = "AwaitingApproval" OR RunbookStatus = "Parked") AND ExecutionStatus = "Running"', o.json));
 
   program
     .command('runs')

@@ -29,8 +29,20 @@ interface PresetSchedule {
  */
 export const SCHEDULE_PRESETS: Record<string, PresetSchedule[]> = {
   'lava-nightly': [
-    { scheduleId: 'lava-nightly-backup', runbook: 'lavaMasterBackup', cron: '0 2 * * *', note: 'nightly LAVA master backup', input: { master: 'lava-master', store: 'backup-store' } },
-    { scheduleId: 'lava-weekly-verify', runbook: 'lavaBackupVerify', cron: '0 5 * * 0', note: 'weekly restore test of the newest LAVA bundle', input: { store: 'backup-store', bundle: 'latest' } },
+    {
+      scheduleId: 'lava-nightly-backup',
+      runbook: 'lavaMasterBackup',
+      cron: '0 2 * * *',
+      note: 'nightly LAVA master backup',
+      input: { master: 'lava-master', store: 'backup-store' },
+    },
+    {
+      scheduleId: 'lava-weekly-verify',
+      runbook: 'lavaBackupVerify',
+      cron: '0 5 * * 0',
+      note: 'weekly restore test of the newest LAVA bundle',
+      input: { store: 'backup-store', bundle: 'latest' },
+    },
   ],
 };
 
@@ -43,7 +55,17 @@ function presetInput(p: PresetSchedule, sets: string[]): Record<string, unknown>
 
 async function createSchedule(
   c: Client,
-  s: { scheduleId: string; runbook: string; input: unknown; cron?: string; every?: string; timezone?: string; overlap: ScheduleOverlapPolicy; paused?: boolean; note?: string },
+  s: {
+    scheduleId: string;
+    runbook: string;
+    input: unknown;
+    cron?: string;
+    every?: string;
+    timezone?: string;
+    overlap: ScheduleOverlapPolicy;
+    paused?: boolean;
+    note?: string;
+  },
 ): Promise<string> {
   const h = await c.schedule.create({
     scheduleId: s.scheduleId,
@@ -72,31 +94,62 @@ export function registerSchedules(program: Command): void {
     .option('--paused', 'create paused')
     .option('--note <text>', 'why this schedule exists')
     .option('--json', 'machine-readable output')
-    .action(async (scheduleId: string, runbook: string | undefined, o: { input?: string; set?: string[]; cron?: string; every?: string; timezone?: string; overlap: string; paused?: boolean; note?: string; json?: boolean }) => {
-      const overlap = overlaps[o.overlap];
-      if (overlap === undefined) throw new UsageError(`--overlap must be skip or buffer-one, got "${o.overlap}"`);
-      if (!runbook) {
-        const preset = SCHEDULE_PRESETS[scheduleId];
-        if (!preset) throw new UsageError(`give a runbook, or one of the presets: ${Object.keys(SCHEDULE_PRESETS).join(', ')}`);
-        if (o.cron || o.every || o.input) throw new UsageError('a preset has its own times and input; change them with --set, --timezone, --paused');
-        // Every input is validated before the first schedule is created: all or nothing.
-        const planned = preset.map((p) => ({ ...p, input: presetInput(p, o.set ?? []) }));
+    .action(
+      async (
+        scheduleId: string,
+        runbook: string | undefined,
+        o: {
+          input?: string;
+          set?: string[];
+          cron?: string;
+          every?: string;
+          timezone?: string;
+          overlap: string;
+          paused?: boolean;
+          note?: string;
+          json?: boolean;
+        },
+      ) => {
+        const overlap = overlaps[o.overlap];
+        if (overlap === undefined) throw new UsageError(`--overlap must be skip or buffer-one, got "${o.overlap}"`);
+        if (!runbook) {
+          const preset = SCHEDULE_PRESETS[scheduleId];
+          if (!preset) throw new UsageError(`give a runbook, or one of the presets: ${Object.keys(SCHEDULE_PRESETS).join(', ')}`);
+          if (o.cron || o.every || o.input) throw new UsageError('a preset has its own times and input; change them with --set, --timezone, --paused');
+          // Every input is validated before the first schedule is created: all or nothing.
+          const planned = preset.map((p) => ({ ...p, input: presetInput(p, o.set ?? []) }));
+          await withClient(async (c) => {
+            const made: string[] = [];
+            for (const p of planned) made.push(await createSchedule(c, { ...p, overlap: ScheduleOverlapPolicy.SKIP, timezone: o.timezone, paused: o.paused }));
+            print(
+              o.json,
+              planned.map((p) => ({ scheduleId: p.scheduleId, runbook: p.runbook, cron: p.cron })),
+              () =>
+                planned
+                  .map((p) => pc.green(`schedule ${p.scheduleId} created: ${p.runbook} at "${p.cron}"${o.timezone ? ` ${o.timezone}` : ' UTC'}, overlap skip`))
+                  .join('\n'),
+            );
+          });
+          return;
+        }
+        const input = readInput(runbook, o);
+        if (!o.cron === !o.every) throw new UsageError('give exactly one of --cron or --every');
         await withClient(async (c) => {
-          const made: string[] = [];
-          for (const p of planned) made.push(await createSchedule(c, { ...p, overlap: ScheduleOverlapPolicy.SKIP, timezone: o.timezone, paused: o.paused }));
-          print(o.json, planned.map((p) => ({ scheduleId: p.scheduleId, runbook: p.runbook, cron: p.cron })), () =>
-            planned.map((p) => pc.green(`schedule ${p.scheduleId} created: ${p.runbook} at "${p.cron}"${o.timezone ? ` ${o.timezone}` : ' UTC'}, overlap skip`)).join('\n'),
-          );
+          const id = await createSchedule(c, {
+            scheduleId,
+            runbook,
+            input,
+            cron: o.cron,
+            every: o.every,
+            timezone: o.timezone,
+            overlap,
+            paused: o.paused,
+            note: o.note,
+          });
+          print(o.json, { scheduleId: id }, () => pc.green(`schedule ${scheduleId} created for ${runbook}`));
         });
-        return;
-      }
-      const input = readInput(runbook, o);
-      if (!o.cron === !o.every) throw new UsageError('give exactly one of --cron or --every');
-      await withClient(async (c) => {
-        const id = await createSchedule(c, { scheduleId, runbook, input, cron: o.cron, every: o.every, timezone: o.timezone, overlap, paused: o.paused, note: o.note });
-        print(o.json, { scheduleId: id }, () => pc.green(`schedule ${scheduleId} created for ${runbook}`));
-      });
-    });
+      },
+    );
 
   schedule
     .command('list')
@@ -113,7 +166,14 @@ export function registerSchedules(program: Command): void {
             note: s.state.note,
           });
         }
-        print(o.json, rows, () => rows.map((r) => `${r.scheduleId.padEnd(30)} ${(r.runbook ?? '').padEnd(16)} ${r.paused ? pc.yellow('paused') : 'active'}  next ${r.next ?? '-'}`).join('\n') || 'no schedules');
+        print(
+          o.json,
+          rows,
+          () =>
+            rows
+              .map((r) => `${r.scheduleId.padEnd(30)} ${(r.runbook ?? '').padEnd(16)} ${r.paused ? pc.yellow('paused') : 'active'}  next ${r.next ?? '-'}`)
+              .join('\n') || 'no schedules',
+        );
       });
     });
 

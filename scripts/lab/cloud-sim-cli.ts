@@ -28,10 +28,16 @@ async function main(): Promise<void> {
     `clouds:\n  lab:\n    auth:\n      auth_url: ${sim.authUrl}\n      username: ${user.name}\n      password: ${user.password}\n      project_name: ${user.project}\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: RegionOne\n    interface: public\n    identity_api_version: 3\n`,
     { mode: 0o600 },
   );
-  console.log(`cloud simulator on ${sim.authUrl} (servers web-1, web-off SHUTOFF, db-volume volume-backed, web-stuck stuck in REBUILD; snapshots named snap-killed end killed)`);
+  console.log(
+    `cloud simulator on ${sim.authUrl} (servers web-1, web-off SHUTOFF, db-volume volume-backed, web-stuck stuck in REBUILD; snapshots named snap-killed end killed)`,
+  );
   console.log(`start the worker with RUNBOOK_OPENSTACK_CLOUDS=${clouds}, then e.g.`);
-  console.log(`  temporal workflow start --task-queue runbooks --type openstackSnapshot --input '{"cloud":"lab","server":"web-1","name":"web-1-ref","requestedBy":"alice"}'`);
-  console.log(`  temporal workflow start --task-queue runbooks --type openstackClone --input '{"cloud":"lab","server":"web-1","newName":"web-2","flavor":"m2.small","keyName":"lab-key","requestedBy":"alice"}'`);
+  console.log(
+    `  temporal workflow start --task-queue runbooks --type openstackSnapshot --input '{"cloud":"lab","server":"web-1","name":"web-1-ref","requestedBy":"alice"}'`,
+  );
+  console.log(
+    `  temporal workflow start --task-queue runbooks --type openstackClone --input '{"cloud":"lab","server":"web-1","newName":"web-2","flavor":"m2.small","keyName":"lab-key","requestedBy":"alice"}'`,
+  );
   const stop = () => void sim.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

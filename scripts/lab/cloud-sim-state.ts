@@ -76,7 +76,12 @@ export class CloudState {
     return this.imageList.filter((i) => i.name === name);
   }
 
-  addServer(name: string, status: 'ACTIVE' | 'SHUTOFF' | 'BUILD', imageId: string | null, o: { flavor?: string; keyName?: string | null; metadata?: Record<string, string> } = {}): SimServer {
+  addServer(
+    name: string,
+    status: 'ACTIVE' | 'SHUTOFF' | 'BUILD',
+    imageId: string | null,
+    o: { flavor?: string; keyName?: string | null; metadata?: Record<string, string> } = {},
+  ): SimServer {
     const s: SimServer = {
       id: randomUUID(),
       name,

@@ -108,18 +108,26 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
       if (f.corruptUploads) faults.corruptUploads.push(...f.corruptUploads);
       return send(res, 200, faults);
     }
-    if (!tokens.has(String(req.headers['x-auth-token'] ?? ''))) return send(res, 401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
+    if (!tokens.has(String(req.headers['x-auth-token'] ?? '')))
+      return send(res, 401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
 
     let m: RegExpExecArray | null;
     if (method === 'GET' && path === '/compute/v2.1/servers/detail') {
       const name = url.searchParams.get('name');
       const re = name ? new RegExp(name) : undefined; // nova's name filter is a regular expression
-      return send(res, 200, { servers: state.servers().filter((s) => !re || re.test(s.name)).map((s) => state.novaServer(s)) });
+      return send(res, 200, {
+        servers: state
+          .servers()
+          .filter((s) => !re || re.test(s.name))
+          .map((s) => state.novaServer(s)),
+      });
     }
     if (method === 'GET' && path === '/compute/v2.1/flavors') return send(res, 200, { flavors: flavors.map((f) => ({ ...f, links: [] })) });
     if ((m = /^\/compute\/v2\.1\/os-keypairs\/([^/]+)$/.exec(path)) && method === 'GET') {
       const name = decodeURIComponent(m[1]!);
-      return keyPairs.includes(name) ? send(res, 200, { keypair: { name, type: 'ssh' } }) : send(res, 404, { itemNotFound: { code: 404, message: `Keypair ${name} not found for user u-${o.user.name}` } });
+      return keyPairs.includes(name)
+        ? send(res, 200, { keypair: { name, type: 'ssh' } })
+        : send(res, 404, { itemNotFound: { code: 404, message: `Keypair ${name} not found for user u-${o.user.name}` } });
     }
     if (method === 'POST' && path === '/compute/v2.1/servers') return bootServer(res, (body as { server?: Record<string, unknown> }).server ?? {});
     if ((m = /^\/compute\/v2\.1\/servers\/([^/]+)$/.exec(path)) && method === 'DELETE') {
@@ -134,7 +142,9 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
     }
     if ((m = /^\/compute\/v2\.1\/servers\/([^/]+)$/.exec(path)) && method === 'GET') {
       const s = state.server(m[1]!);
-      return s ? send(res, 200, { server: state.novaServer(s) }) : send(res, 404, { itemNotFound: { code: 404, message: `Instance ${m[1]} could not be found.` } });
+      return s
+        ? send(res, 200, { server: state.novaServer(s) })
+        : send(res, 404, { itemNotFound: { code: 404, message: `Instance ${m[1]} could not be found.` } });
     }
     if ((m = /^\/compute\/v2\.1\/servers\/([^/]+)\/action$/.exec(path)) && method === 'POST') {
       const s = state.server(m[1]!);
@@ -143,7 +153,9 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
     }
     if (method === 'POST' && path === '/image/v2/images') {
       const b = body as Record<string, unknown>;
-      const props = Object.fromEntries(Object.entries(b).filter(([k, v]) => !['name', 'disk_format', 'container_format', 'visibility'].includes(k) && typeof v === 'string')) as Record<string, string>;
+      const props = Object.fromEntries(
+        Object.entries(b).filter(([k, v]) => !['name', 'disk_format', 'container_format', 'visibility'].includes(k) && typeof v === 'string'),
+      ) as Record<string, string>;
       const image = state.addImage({ name: String(b.name ?? ''), status: 'queued', properties: props });
       image.diskFormat = typeof b.disk_format === 'string' ? b.disk_format : null;
       return send(res, 201, state.glanceImage(image));
@@ -151,14 +163,20 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
     if ((m = /^\/image\/v2\/images\/([^/]+)\/file$/.exec(path)) && method === 'PUT') {
       const i = state.image(m[1]!);
       if (!i) return send(res, 404, `<html><body><h1>404 Not Found</h1>No image found with ID ${m[1]}</body></html>`);
-      if (i.status !== 'queued') return send(res, 409, `<html><body><h1>409 Conflict</h1>Image status transition from ${i.status} to saving is not allowed</body></html>`);
+      if (i.status !== 'queued')
+        return send(res, 409, `<html><body><h1>409 Conflict</h1>Image status transition from ${i.status} to saving is not allowed</body></html>`);
       i.status = 'saving';
       await upload(req, i);
       return send(res, 204, '');
     }
     if (method === 'GET' && path === '/image/v2/images') {
       const name = url.searchParams.get('name');
-      return send(res, 200, { images: state.images().filter((i) => !name || i.name === name).map((i) => state.glanceImage(i)) });
+      return send(res, 200, {
+        images: state
+          .images()
+          .filter((i) => !name || i.name === name)
+          .map((i) => state.glanceImage(i)),
+      });
     }
     if ((m = /^\/image\/v2\/images\/([^/]+)$/.exec(path)) && method === 'GET') {
       const i = state.image(m[1]!);
@@ -175,7 +193,8 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
   }
 
   function auth(res: ServerResponse, body: unknown): void {
-    const pw = (body as { auth?: { identity?: { password?: { user?: { name?: string; password?: string } } }; scope?: { project?: { name?: string } } } })?.auth;
+    const pw = (body as { auth?: { identity?: { password?: { user?: { name?: string; password?: string } } }; scope?: { project?: { name?: string } } } })
+      ?.auth;
     const user = pw?.identity?.password?.user;
     if (user?.name !== o.user.name || user?.password !== o.user.password) {
       return send(res, 401, { error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' } });
@@ -206,7 +225,12 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
 
   function serverAction(res: ServerResponse, s: SimServer, action: Record<string, unknown>): void {
     const conflict = (what: string) =>
-      send(res, 409, { conflictingRequest: { code: 409, message: `Cannot '${what}' instance ${s.id} while it is in vm_state ${s.vmState}${s.taskState ? ` task_state ${s.taskState}` : ''}` } });
+      send(res, 409, {
+        conflictingRequest: {
+          code: 409,
+          message: `Cannot '${what}' instance ${s.id} while it is in vm_state ${s.vmState}${s.taskState ? ` task_state ${s.taskState}` : ''}`,
+        },
+      });
     if ('os-stop' in action) {
       if (s.taskState || s.status !== 'ACTIVE') return conflict('stop');
       s.taskState = 'powering-off';
@@ -305,7 +329,11 @@ export async function startCloudSim(o: CloudSimOptions): Promise<CloudSim> {
     if (r.key_name !== undefined && !keyPairs.includes(String(r.key_name))) return bad(`Invalid key_name provided.`);
     if (r.networks === undefined) return bad(`Multiple possible networks found, use a Network ID to be more specific. (networks is required from 2.37)`);
     if (typeof r.name !== 'string' || !r.name) return bad('Invalid input for field/attribute name.');
-    const s = state.addServer(r.name, 'BUILD', image.id, { flavor: flavor.name, keyName: r.key_name === undefined ? null : String(r.key_name), metadata: (r.metadata as Record<string, string>) ?? {} });
+    const s = state.addServer(r.name, 'BUILD', image.id, {
+      flavor: flavor.name,
+      keyName: r.key_name === undefined ? null : String(r.key_name),
+      metadata: (r.metadata as Record<string, string>) ?? {},
+    });
     later(2 * step, () => {
       state.settle(s, 'ACTIVE');
       o.dns?.add(s.name, s.address);

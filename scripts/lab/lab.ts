@@ -63,16 +63,9 @@ async function up(opts: LabOptions, lab: LabLayout): Promise<{ inventoryPath: st
     if (!k) throw new Error(`no host key for ${lab.hosts[i]?.name}`);
     return k;
   };
-  await writeFileIfChanged(
-    lab.knownHosts,
-    lab.hosts.map((h, i) => `${knownHostsLine(h.address, opts.port, keyOf(i).publicKey)}\n`).join(''),
-    0o644,
-  );
+  await writeFileIfChanged(lab.knownHosts, lab.hosts.map((h, i) => `${knownHostsLine(h.address, opts.port, keyOf(i).publicKey)}\n`).join(''), 0o644);
 
-  await Promise.all([
-    ensurePostgres(lab, opts.pgPort),
-    ...lab.hosts.map((h, i) => ensureHost(lab, h, opts.port, user, keyOf(i).created)),
-  ]);
+  await Promise.all([ensurePostgres(lab, opts.pgPort), ...lab.hosts.map((h, i) => ensureHost(lab, h, opts.port, user, keyOf(i).created))]);
 
   await writeInventory(
     lab,
@@ -109,20 +102,14 @@ async function down(lab: LabLayout): Promise<void> {
   } catch {
     pidfiles = [];
   }
-  await Promise.all([
-    ...pidfiles.map((f) => stopHost(hostLayout(lab.dir, f.slice(0, -'.pid'.length), ''))),
-    stopPostgres(lab),
-  ]);
+  await Promise.all([...pidfiles.map((f) => stopHost(hostLayout(lab.dir, f.slice(0, -'.pid'.length), ''))), stopPostgres(lab)]);
   await stopSnoNode(lab.dir);
   await stopLibvirt(lab.dir);
 }
 
 export async function labStatus(opts: LabOptions): Promise<{ up: boolean; hosts: Record<string, boolean>; postgres: boolean }> {
   const lab = labLayout(opts);
-  const [postgres, ...hostStates] = await Promise.all([
-    postgresUp(lab, opts.pgPort),
-    ...lab.hosts.map((h) => hostUp(lab, h, opts.port)),
-  ]);
+  const [postgres, ...hostStates] = await Promise.all([postgresUp(lab, opts.pgPort), ...lab.hosts.map((h) => hostUp(lab, h, opts.port))]);
   const hosts: Record<string, boolean> = {};
   lab.hosts.forEach((h, i) => {
     hosts[h.name] = hostStates[i] === true;

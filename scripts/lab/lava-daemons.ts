@@ -39,8 +39,14 @@ const SPECS: Record<LavaDaemon, DaemonSpec> = {
   'lava-server-gunicorn': {
     description: 'LAVA server gunicorn',
     defaults: [
-      'LOGLEVEL=DEBUG', 'WORKERS=2', 'WORKER_CLASS=eventlet', 'LOGFILE=/var/log/lava-server/gunicorn.log',
-      'RELOAD=', `BIND="--bind ${LAVA_HTTP.host}:${LAVA_HTTP.port}"`, 'TIMEOUT=', 'EXTRA_ARGS=',
+      'LOGLEVEL=DEBUG',
+      'WORKERS=2',
+      'WORKER_CLASS=eventlet',
+      'LOGFILE=/var/log/lava-server/gunicorn.log',
+      'RELOAD=',
+      `BIND="--bind ${LAVA_HTTP.host}:${LAVA_HTTP.port}"`,
+      'TIMEOUT=',
+      'EXTRA_ARGS=',
     ],
     envFiles: ['/etc/default/lava-server-gunicorn', '/etc/lava-server/lava-server-gunicorn'],
     exec: '/usr/bin/gunicorn3 lava_server.wsgi --log-level $LOGLEVEL --log-file $LOGFILE -u lavaserver -g lavaserver --worker-class $WORKER_CLASS --workers $WORKERS $RELOAD $BIND $TIMEOUT $EXTRA_ARGS',
@@ -65,10 +71,7 @@ const SPECS: Record<LavaDaemon, DaemonSpec> = {
   },
   'lava-worker': {
     description: 'LAVA worker',
-    defaults: [
-      `URL=http://${LAVA_HTTP.host}:${LAVA_HTTP.port}/`, 'LOGLEVEL=DEBUG', 'TOKEN=', 'WORKER_NAME=', 'WS_URL=',
-      'HTTP_TIMEOUT=', 'JOB_LOG_INTERVAL=',
-    ],
+    defaults: [`URL=http://${LAVA_HTTP.host}:${LAVA_HTTP.port}/`, 'LOGLEVEL=DEBUG', 'TOKEN=', 'WORKER_NAME=', 'WS_URL=', 'HTTP_TIMEOUT=', 'JOB_LOG_INTERVAL='],
     envFiles: ['/etc/default/lava-worker', '/etc/lava-dispatcher/lava-worker'],
     exec: '/usr/bin/lava-worker --level $LOGLEVEL --url $URL $TOKEN $WORKER_NAME $WS_URL $HTTP_TIMEOUT $JOB_LOG_INTERVAL',
     marker: '/usr/bin/lava-worker',

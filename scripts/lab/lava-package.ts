@@ -45,7 +45,9 @@ export async function ensureLavaPackages(): Promise<'kept' | 'installed'> {
     all: true,
   });
   if (r.exitCode !== 0) {
-    throw new Error(`apt-get install ${LAVA_PACKAGES.join(' ')} failed (rc=${r.exitCode}); run apt-get update first if the lists are old:\n${(r.all ?? '').slice(-3000)}`);
+    throw new Error(
+      `apt-get install ${LAVA_PACKAGES.join(' ')} failed (rc=${r.exitCode}); run apt-get update first if the lists are old:\n${(r.all ?? '').slice(-3000)}`,
+    );
   }
   const still = await missingPackages();
   if (still.length > 0) throw new Error(`apt-get succeeded but ${still.join(' ')} is still not installed`);

@@ -57,7 +57,9 @@ export async function lavaUp(opts: LabOptions): Promise<LavaInfo> {
   const lab = labLayout(opts);
   const st = await labStatus(opts);
   if (!st.up) {
-    throw new Error(`the lab in ${lab.dir} is not up (lava-master ${st.hosts[LAVA_HOST] ? 'up' : 'down'}, postgres ${st.postgres ? 'up' : 'down'}); run labUp first`);
+    throw new Error(
+      `the lab in ${lab.dir} is not up (lava-master ${st.hosts[LAVA_HOST] ? 'up' : 'down'}, postgres ${st.postgres ? 'up' : 'down'}); run labUp first`,
+    );
   }
   await mkdirMode(LAVA_RUN_DIR, 0o755);
   // Machine-wide lock: two labs' lavaUp at once would rewrite the same settings under each other.

@@ -95,7 +95,10 @@ export function validateLabOptions(opts: LabOptions): void {
   if (octets.length !== 3 || octets[0] !== '127' || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
     throw new Error(`--addr-base must be three octets of a loopback address such as 127.0.10, got "${opts.addrBase}"`);
   }
-  for (const [flag, port] of [['--port', opts.port], ['--pg-port', opts.pgPort]] as const) {
+  for (const [flag, port] of [
+    ['--port', opts.port],
+    ['--pg-port', opts.pgPort],
+  ] as const) {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${flag} must be a TCP port, got ${port}`);
   }
   // The paths go unquoted into sshd_config and into the sh -c line that starts each host.

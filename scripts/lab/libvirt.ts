@@ -136,7 +136,10 @@ export async function libvirtUp(opts: LabOptions, domains: LabDomain[] = LAB_DOM
   // Sockets only (libvirtd listens on TCP only with --listen); the socket group-less 0770 keeps other users out.
   await writeFile(lv.conf, 'unix_sock_rw_perms = "0770"\n', { mode: 0o644 });
   if ((await daemonPid(lv)) === undefined) await startDaemon(lv);
-  await waitFor('the lab libvirtd to answer', async () => (await labVirsh(opts.dir, ['uri'], { reject: false })).exitCode === 0, { timeoutMs: 20_000, intervalMs: 200 });
+  await waitFor('the lab libvirtd to answer', async () => (await labVirsh(opts.dir, ['uri'], { reject: false })).exitCode === 0, {
+    timeoutMs: 20_000,
+    intervalMs: 200,
+  });
 
   // The hypervisor host's virsh (rbops, its own home) talks to this daemon by default.
   const home = hostLayout(opts.dir, 'hypervisor', '').home;
@@ -156,8 +159,23 @@ async function startDaemon(lv: LibvirtLayout): Promise<void> {
   try {
     const child = spawn(
       'runuser',
-      ['-u', LAB_USER, '--', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', `HOME=${lv.dir}`, `XDG_RUNTIME_DIR=${lv.runtime}`,
-        `XDG_CONFIG_HOME=${lv.config}`, `XDG_CACHE_HOME=${path.join(lv.dir, 'cache')}`, '/usr/sbin/libvirtd', '--timeout', '0', '--config', lv.conf],
+      [
+        '-u',
+        LAB_USER,
+        '--',
+        'env',
+        '-i',
+        'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+        `HOME=${lv.dir}`,
+        `XDG_RUNTIME_DIR=${lv.runtime}`,
+        `XDG_CONFIG_HOME=${lv.config}`,
+        `XDG_CACHE_HOME=${path.join(lv.dir, 'cache')}`,
+        '/usr/sbin/libvirtd',
+        '--timeout',
+        '0',
+        '--config',
+        lv.conf,
+      ],
       { detached: true, stdio: ['ignore', log.fd, log.fd] },
     );
     child.unref();
@@ -201,7 +219,10 @@ export async function stopLibvirt(labDir: string): Promise<void> {
   if (!(await exists(lv.dir))) return;
   const pid = await daemonPid(lv);
   if (pid !== undefined) {
-    const running = (await labVirsh(labDir, ['list', '--name'], { reject: false })).stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+    const running = (await labVirsh(labDir, ['list', '--name'], { reject: false })).stdout
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const name of running) await labVirsh(labDir, ['destroy', name], { reject: false });
     process.kill(pid, 'SIGTERM');
     await waitFor('the lab libvirtd to exit', async () => !(await isAlive(pid)), { timeoutMs: 15_000, intervalMs: 100 });

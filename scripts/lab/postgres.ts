@@ -75,11 +75,7 @@ export async function ensurePostgres(lab: LabLayout, port: number): Promise<'kep
   if (!initialized) {
     // A half-made data dir (initdb killed midway) would make initdb refuse to run.
     await rm(lab.pgData, { recursive: true, force: true });
-    const r = await asPostgres(
-      'initdb',
-      ['-D', lab.pgData, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8'],
-      lab.pgDir,
-    );
+    const r = await asPostgres('initdb', ['-D', lab.pgData, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8'], lab.pgDir);
     if (r.exitCode !== 0) throw new Error(`initdb ${lab.pgData} failed: ${r.stderr || r.stdout}`);
   }
 
@@ -92,10 +88,15 @@ export async function ensurePostgres(lab: LabLayout, port: number): Promise<'kep
   const r = await asPostgres(
     'pg_ctl',
     [
-      '-D', lab.pgData,
-      '-l', lab.pgLog,
-      '-w', '-t', '30',
-      '-o', `-c listen_addresses=${PG_HOST} -c port=${port} -c unix_socket_directories=${PG_SOCKET_DIR}`,
+      '-D',
+      lab.pgData,
+      '-l',
+      lab.pgLog,
+      '-w',
+      '-t',
+      '30',
+      '-o',
+      `-c listen_addresses=${PG_HOST} -c port=${port} -c unix_socket_directories=${PG_SOCKET_DIR}`,
       'start',
     ],
     lab.pgDir,

@@ -20,7 +20,12 @@ export const REAR_CONTROLLER = 'controller-0';
 const MODULES = '/lib/modules';
 
 function dirs(host: HostLayout) {
-  return { root: path.join(host.dir, 'root'), etcRear: path.join(host.dir, 'etc-rear'), modroot: path.join(host.dir, 'modroot'), modules: path.join(host.dir, 'modroot', 'lib', 'modules') };
+  return {
+    root: path.join(host.dir, 'root'),
+    etcRear: path.join(host.dir, 'etc-rear'),
+    modroot: path.join(host.dir, 'modroot'),
+    modules: path.join(host.dir, 'modroot', 'lib', 'modules'),
+  };
 }
 
 /** Creates the controller's own directories (kept across ups, like a real node's disk). */

@@ -27,9 +27,27 @@ const SCRIPTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../.
 
 /** Host files a booted node needs in its own /etc (accounts, sudo, PAM, the dynamic linker); no secrets of the machine. */
 const ETC_FROM_MACHINE = [
-  'passwd', 'group', 'shadow', 'gshadow', 'sudoers', 'sudoers.d', 'pam.d', 'pam.conf', 'security', 'nsswitch.conf',
-  'host.conf', 'login.defs', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'alternatives', 'localtime', 'environment',
-  'default', 'sudo.conf', 'sudo_logsrvd.conf',
+  'passwd',
+  'group',
+  'shadow',
+  'gshadow',
+  'sudoers',
+  'sudoers.d',
+  'pam.d',
+  'pam.conf',
+  'security',
+  'nsswitch.conf',
+  'host.conf',
+  'login.defs',
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'alternatives',
+  'localtime',
+  'environment',
+  'default',
+  'sudo.conf',
+  'sudo_logsrvd.conf',
 ];
 
 export interface SnoLayout {
@@ -67,7 +85,10 @@ export async function snoUp(opts: LabOptions, state?: SnoState): Promise<void> {
   validateLabOptions(opts);
   const lab = labLayout(opts);
   const sno = snoLayout(lab);
-  const exists = await stat(path.join(sno.sysroot, 'ostree/repo')).then(() => true, () => false);
+  const exists = await stat(path.join(sno.sysroot, 'ostree/repo')).then(
+    () => true,
+    () => false,
+  );
   if (!state && exists && (await snoRunning(lab, sno, opts.port))) return;
   await stopHost(sno.host);
   await stopSnoNode(lab.dir);
@@ -141,7 +162,10 @@ async function makeTree(tree: string, v: string): Promise<void> {
   await mkdir(path.join(tree, 'usr/lib/modules', kver), { recursive: true });
   await writeFile(path.join(tree, 'usr/lib/modules', kver, 'vmlinuz'), `lab kernel ${kver}\n`);
   await writeFile(path.join(tree, 'usr/lib/modules', kver, 'initramfs.img'), `lab initramfs ${kver}\n`);
-  await writeFile(path.join(tree, 'usr/lib/os-release'), `NAME="Red Hat Enterprise Linux CoreOS"\nID=rhcos\nVERSION_ID=${v}\nPRETTY_NAME="Red Hat Enterprise Linux CoreOS ${v} (lab)"\nOPENSHIFT_VERSION=${v}\n`);
+  await writeFile(
+    path.join(tree, 'usr/lib/os-release'),
+    `NAME="Red Hat Enterprise Linux CoreOS"\nID=rhcos\nVERSION_ID=${v}\nPRETTY_NAME="Red Hat Enterprise Linux CoreOS ${v} (lab)"\nOPENSHIFT_VERSION=${v}\n`,
+  );
   await mkdir(path.join(tree, 'usr/etc/kubernetes'), { recursive: true });
   await writeFile(path.join(tree, 'usr/etc/machine-config-daemon-version'), `${v}.0\n`);
   // The booted layout: /ostree and the merged-/usr links like RHCOS, mount points for what boot.sh mounts.
@@ -195,10 +219,13 @@ async function writeNodeSshFiles(lab: LabLayout, sno: SnoLayout, port: number): 
   const config = renderSshdConfig(lab, sno.host, port)
     .split('\n')
     .map((l) =>
-      l.startsWith('HostKey ') ? 'HostKey /run/lab/ssh_host_ed25519_key'
-      : l.startsWith('PidFile ') ? 'PidFile none'
-      : l.startsWith('AuthorizedKeysFile ') ? 'AuthorizedKeysFile /run/lab/authorized_keys'
-      : l,
+      l.startsWith('HostKey ')
+        ? 'HostKey /run/lab/ssh_host_ed25519_key'
+        : l.startsWith('PidFile ')
+          ? 'PidFile none'
+          : l.startsWith('AuthorizedKeysFile ')
+            ? 'AuthorizedKeysFile /run/lab/authorized_keys'
+            : l,
     )
     .join('\n');
   await writeFileIfChanged(path.join(sno.dir, 'sshd_config'), config, 0o644);
@@ -231,10 +258,14 @@ async function startNode(lab: LabLayout, sno: SnoLayout, port: number): Promise<
     await log.close();
   }
   await writeFile(sno.host.pidfile, `${pid}\n`);
-  await waitFor('sno-node to boot and accept ssh', async () => {
-    if (!(await isAlive(pid))) throw new Error(`sno-node's supervisor exited; see ${path.join(sno.host.dir, 'node.log')}`);
-    return sshAnswers(labTarget(lab, sno.host, port));
-  }, { timeoutMs: 60000 });
+  await waitFor(
+    'sno-node to boot and accept ssh',
+    async () => {
+      if (!(await isAlive(pid))) throw new Error(`sno-node's supervisor exited; see ${path.join(sno.host.dir, 'node.log')}`);
+      return sshAnswers(labTarget(lab, sno.host, port));
+    },
+    { timeoutMs: 60000 },
+  );
 }
 
 /** Runs a shell script on the booted node as root (for tests and the lab's own checks). */

@@ -83,13 +83,7 @@ async function logTail(file: string, lines = 15): Promise<string> {
  * Writes the host's files and makes sure its sshd runs with them. Returns 'kept' when an sshd of ours
  * was already answering with the same configuration (the fast path of a second `up`).
  */
-export async function ensureHost(
-  lab: LabLayout,
-  host: HostLayout,
-  port: number,
-  user: LoginUser,
-  keyCreated: boolean,
-): Promise<'kept' | 'started'> {
+export async function ensureHost(lab: LabLayout, host: HostLayout, port: number, user: LoginUser, keyCreated: boolean): Promise<'kept' | 'started'> {
   await mkdirMode(host.dir, 0o755);
   await mkdirMode(host.home, 0o755);
   // Owned by rbops so runbooks can write in ~; nothing secret ever lives here.

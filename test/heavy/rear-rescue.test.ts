@@ -12,10 +12,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from 'ssh2';
-import { normaliseDomainXml } from '../../activities/libvirt-xml.js';
+import { normaliseDomainXml } from '../../activities/libvirt/libvirt-xml.js';
 import { libvirtUp, removeLabDomain, resetLabDomain, serialLogOf, type LabDomain, type LibvirtLayout } from '../../scripts/lab/libvirt.js';
 import type { LabOptions } from '../../scripts/lab/layout.js';
-import type { RunbookResult } from '../../workflows/runbook.js';
+import type { RunbookResult } from '../../workflows/engine/runbook.js';
 import { onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from '../harness.js';
 
 let env: TestEnv;
@@ -113,36 +113,57 @@ after(async () => {
   await env?.close();
 });
 
-test('a real `rear mkrescue` ISO boots through the edited definition; its rescue system answers SSH; the original definition is back', { timeout: 30 * 60_000 }, async () => {
-  const iso = mkrescue(scratchDir('rear-mkrescue'));
-  const dir = join(storeBase, 'controller-0');
-  mkdirSync(dir, { recursive: true, mode: 0o750 });
-  copyFileSync(iso.file, join(dir, 'rear-controller-0.iso'));
-  writeFileSync(
-    join(dir, 'runbook-record.json'),
-    JSON.stringify({ host: 'controller-0', iso: { file: 'rear-controller-0.iso', sha256: iso.sha256, bytes: iso.bytes }, backup: { file: 'backup.tar.gz', sha256: '0'.repeat(64), bytes: 0 }, rearVersion: '2.7', recordedAt: new Date().toISOString() }),
-  );
+test(
+  'a real `rear mkrescue` ISO boots through the edited definition; its rescue system answers SSH; the original definition is back',
+  { timeout: 30 * 60_000 },
+  async () => {
+    const iso = mkrescue(scratchDir('rear-mkrescue'));
+    const dir = join(storeBase, 'controller-0');
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    copyFileSync(iso.file, join(dir, 'rear-controller-0.iso'));
+    writeFileSync(
+      join(dir, 'runbook-record.json'),
+      JSON.stringify({
+        host: 'controller-0',
+        iso: { file: 'rear-controller-0.iso', sha256: iso.sha256, bytes: iso.bytes },
+        backup: { file: 'backup.tar.gz', sha256: '0'.repeat(64), bytes: 0 },
+        rearVersion: '2.7',
+        recordedAt: new Date().toISOString(),
+      }),
+    );
 
-  const port = await freePort();
-  const domain: LabDomain = { name: DOMAIN, machine: 'q35', bootStyle: 'os', memoryMiB: 1536, sshForwardPort: port };
-  await resetLabDomain(lab.dir, domain);
-  const original = onHost(env.inventory, 'hypervisor', `virsh dumpxml --inactive ${DOMAIN}`);
+    const port = await freePort();
+    const domain: LabDomain = { name: DOMAIN, machine: 'q35', bootStyle: 'os', memoryMiB: 1536, sshForwardPort: port };
+    await resetLabDomain(lab.dir, domain);
+    const original = onHost(env.inventory, 'hypervisor', `virsh dumpxml --inactive ${DOMAIN}`);
 
-  const h = await env.start('rearControllerRecovery', uniqueId('rear-heavy'), {
-    hypervisor: 'hypervisor', domain: DOMAIN, host: 'controller-0', store: 'backup-store', storePath: storeBase, mode: 'manual', shutdownTimeoutSeconds: 60, requestedBy: 'alice',
-  });
-  await waitFor('gate boot-rescue', async () => (await status(h)).openGate?.name === 'boot-rescue', 10 * 60_000);
-  await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'heavy test' }] });
+    const h = await env.start('rearControllerRecovery', uniqueId('rear-heavy'), {
+      hypervisor: 'hypervisor',
+      domain: DOMAIN,
+      host: 'controller-0',
+      store: 'backup-store',
+      storePath: storeBase,
+      mode: 'manual',
+      shutdownTimeoutSeconds: 60,
+      requestedBy: 'alice',
+    });
+    await waitFor('gate boot-rescue', async () => (await status(h)).openGate?.name === 'boot-rescue', 10 * 60_000);
+    await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'heavy test' }] });
 
-  const seen = await waitFor('SSH into the rescue system', async () => rescueSsh(port, 'rear --version; test -f /etc/rear/rescue.conf && echo RESCUE-CONF'), 15 * 60_000);
-  assert.match(seen, /Relax-and-Recover 2\.7/);
-  assert.match(seen, /RESCUE-CONF/, 'the rescue system, not the installed one');
-  assert.match(readFileSync(serialLogOf(lv, DOMAIN), 'utf8'), /Relax-and-Recover/);
+    const seen = await waitFor(
+      'SSH into the rescue system',
+      async () => rescueSsh(port, 'rear --version; test -f /etc/rear/rescue.conf && echo RESCUE-CONF'),
+      15 * 60_000,
+    );
+    assert.match(seen, /Relax-and-Recover 2\.7/);
+    assert.match(seen, /RESCUE-CONF/, 'the rescue system, not the installed one');
+    assert.match(readFileSync(serialLogOf(lv, DOMAIN), 'utf8'), /Relax-and-Recover/);
 
-  await waitFor('gate rear-recover-finished', async () => (await status(h)).openGate?.name === 'rear-recover-finished', 60_000);
-  await h.executeUpdate('approve', { args: [{ gate: 'rear-recover-finished', approver: 'bob', reason: 'heavy test: rescue reached' }] });
-  const r = (await h.result()) as RunbookResult;
-  assert.equal(r.status, 'Completed');
-  assert.equal(normaliseDomainXml(onHost(env.inventory, 'hypervisor', `virsh dumpxml --inactive ${DOMAIN}`)), normaliseDomainXml(original));
-  await waitFor('the disk boot after the rescue', async () => readFileSync(serialLogOf(lv, DOMAIN), 'utf8').includes(`DISK ${DOMAIN}`), 120_000);
-});
+    await waitFor('gate rear-recover-finished', async () => (await status(h)).openGate?.name === 'rear-recover-finished', 60_000);
+    await h.executeUpdate('approve', { args: [{ gate: 'rear-recover-finished', approver: 'bob', reason: 'heavy test: rescue reached' }] });
+    const r = (await h.result()) as RunbookResult;
+    assert.equal(r.status, 'Completed');
+    assert.equal(normaliseDomainXml(onHost(env.inventory, 'hypervisor', `virsh dumpxml --inactive ${DOMAIN}`)), normaliseDomainXml(original));
+    await waitFor('the disk boot after the rescue', async () => readFileSync(serialLogOf(lv, DOMAIN), 'utf8').includes(`DISK ${DOMAIN}`), 120_000);
+  },
+);

@@ -30,8 +30,13 @@ export async function openUi(base: string, artifactsDir: string): Promise<UiBrow
       executablePath: CHROMIUM,
       headless: true,
       args: [
-        '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run', '--disable-quic',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
       ],
       viewport: { width: 1400, height: 1000 },
       timezoneId: 'UTC',
@@ -43,7 +48,10 @@ export async function openUi(base: string, artifactsDir: string): Promise<UiBrow
   }
   context.setDefaultTimeout(15_000);
   context.setDefaultNavigationTimeout(30_000);
-  await context.route((url) => !url.href.startsWith(base), (route) => route.abort());
+  await context.route(
+    (url) => !url.href.startsWith(base),
+    (route) => route.abort(),
+  );
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));

@@ -35,7 +35,10 @@ export async function startFromForm(page: Page, base: string, form: StartForm, b
   // before clicking anything: a click whose mousedown blurs the editor lands where the button was
   // a moment ago and is silently lost (no request, no toast).
   await data.blur();
-  await main.getByRole('radiogroup', { name: 'Encoding' }).getByRole('radio', { name: form.encoding ?? 'json/plain', exact: true }).check();
+  await main
+    .getByRole('radiogroup', { name: 'Encoding' })
+    .getByRole('radio', { name: form.encoding ?? 'json/plain', exact: true })
+    .check();
 
   const values = {
     workflowId: await main.getByRole('textbox', { name: 'Workflow ID' }).inputValue(),

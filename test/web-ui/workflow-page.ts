@@ -12,7 +12,10 @@ export async function openRunFromList(page: Page, row: Locator, workflowId: stri
 
 /** The run's status badge as the UI shows it ("Running", "Completed", ...). */
 export function statusBadge(page: Page, status: string): Locator {
-  return page.getByRole('main').getByRole('status').filter({ hasText: new RegExp(`^\\s*${status}\\s*$`, 'i') });
+  return page
+    .getByRole('main')
+    .getByRole('status')
+    .filter({ hasText: new RegExp(`^\\s*${status}\\s*$`, 'i') });
 }
 
 /** Waits for the run's status badge to read `status` (the page refreshes a running workflow by itself). */
@@ -65,7 +68,10 @@ export async function openUpdateDialog(page: Page): Promise<UpdateDialog> {
   const openList = async (): Promise<void> => {
     if (await listbox.isVisible()) return;
     // The name dropdown is a button holding a read-only textbox that shows the current choice.
-    await dialog.getByRole('button').filter({ has: page.getByRole('textbox') }).click();
+    await dialog
+      .getByRole('button')
+      .filter({ has: page.getByRole('textbox') })
+      .click();
     await listbox.waitFor();
   };
   return {

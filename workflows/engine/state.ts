@@ -1,0 +1,108 @@
+// One run's state, shared by the modules that drive it (steps, gates, messages, visibility). Everything
+// here is rebuilt by replay from history; nothing is persisted elsewhere.
+import { workflowInfo, type WorkflowInfo } from '@temporalio/workflow';
+import type { CommonInput, RunbookDefinition } from './definition.js';
+import type { Approval, Decision, RunbookView } from './messages.js';
+import type { PlanItem } from './plan.js';
+import type { GatePolicy, RunbookPolicy } from './policy.js';
+import type { AnyStep, Entry } from './steps.js';
+import { MissingResult, type RunContext } from './context.js';
+
+export interface PendingVerdict {
+  approval: Approval;
+  verdict: 'approved' | 'rejected';
+  via: 'update' | 'signal';
+}
+
+export interface OpenGate {
+  name: string;
+  fingerprint: string;
+  plan: string[];
+  policy: GatePolicy;
+  approvals: string[];
+}
+
+export interface RunState {
+  readonly def: RunbookDefinition;
+  readonly info: WorkflowInfo;
+  readonly view: RunbookView;
+  input: CommonInput;
+  entries: Entry<unknown>[];
+  cleanup: AnyStep[];
+  output?: (ctx: RunContext<unknown>) => unknown;
+  restartFrom?: Entry<unknown>;
+  policy?: RunbookPolicy;
+  /** Each step's value, by its handle. */
+  readonly results: Map<object, unknown>;
+  /** A dry run plans, for real, only the read-only steps before the first planned change. */
+  mutationPlanned: boolean;
+  readonly plan: PlanItem[];
+  pendingDecision?: Decision;
+  pendingVerdicts: PendingVerdict[];
+  openGate?: OpenGate;
+  leased: string[];
+  /** The step parked now and its position, for decisions. */
+  parked?: { step: AnyStep; index: number };
+  restarts: number;
+  phaseSince: Date;
+  /** The fingerprint of each step's commands as its gate showed them, where they were known then. */
+  readonly approvedPlans: Map<object, string>;
+}
+
+export function newRunState(def: RunbookDefinition, raw: unknown): RunState {
+  const given = (typeof raw === 'object' && raw ? raw : {}) as Partial<CommonInput>;
+  return {
+    def,
+    info: workflowInfo(),
+    view: {
+      runbook: def.name,
+      requestedBy: typeof given.requestedBy === 'string' ? given.requestedBy : 'unknown',
+      dryRun: Boolean(given.dryRun),
+      status: 'Running',
+      stepsDone: 0,
+      steps: [],
+      approvals: [],
+      audit: { commands: 0, failed: 0 },
+      decisions: [],
+      ignored: [],
+    },
+    input: { requestedBy: 'unknown' },
+    entries: [],
+    cleanup: [],
+    results: new Map(),
+    mutationPlanned: false,
+    plan: [],
+    pendingVerdicts: [],
+    leased: [],
+    restarts: 0,
+    phaseSince: new Date(0),
+    approvedPlans: new Map(),
+  };
+}
+
+export function contextOf(s: RunState): RunContext<unknown> {
+  return {
+    input: s.input,
+    dryRun: s.view.dryRun,
+    workflowId: s.info.workflowId,
+    runId: s.info.runId,
+    startedAt: s.info.runStartTime,
+    restarts: s.restarts,
+    phaseSince: s.phaseSince,
+    resultOf: (step) => {
+      if (!s.results.has(step)) throw new MissingResult((step as { name?: string }).name ?? '?');
+      return s.results.get(step);
+    },
+    hasResult: (step) => s.results.has(step),
+  };
+}
+
+/** Evaluates something that may need a result a dry run only planned; `fallback` says what then. */
+export function unlessMissing<T>(f: () => T, fallback: (err: MissingResult) => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof MissingResult) return fallback(err);
+    throw err;
+  }
+}

@@ -1,0 +1,59 @@
+// labDrill: the demo and test bed of the runbook engine. n harmless steps on a lab host, optionally one
+// that fails the first time (a one-shot step: never retried by itself), a gate, then a dangerous step
+// that writes a marker file.
+import { z } from 'zod';
+import { remote } from '../engine/commands.js';
+import { common, hostName } from '../engine/input-fields.js';
+import { gate, once, read, runbook } from '../engine/runbook.js';
+import failsFirstTime from './scripts/fails-first-time.sh';
+import writeMarker from './scripts/write-marker.sh';
+
+export const LabDrillInput = () =>
+  z
+    .strictObject({
+      host: hostName(),
+      steps: z.number().int().min(1).max(200),
+      failAt: z.number().int().min(1).optional(),
+      /** A long read-only step before the gate (for cancellation drills). */
+      holdSeconds: z.number().int().min(1).max(86_400).optional(),
+      /** The dangerous step takes this long before writing (for crash drills inside a one-shot step). */
+      markerDelaySeconds: z.number().int().min(1).max(3600).optional(),
+      /** The harmless steps run plain `true` (the step-overhead benchmark: Ansible's tasks run `true` too). */
+      bareSteps: z.boolean().optional(),
+      /** No host lease: many drills on one host at once (the scale benchmark parks hundreds at the gate). */
+      shareHost: z.boolean().optional(),
+      ...common(),
+    })
+    .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
+
+/** A hold of up to a minute is a quick step (a local activity, bounded at 2 minutes); longer ones heartbeat. */
+const QUICK_HOLD_MAX_S = 60;
+
+export const labDrill = runbook({
+  name: 'labDrill',
+  input: LabDrillInput,
+  hosts: (i) => [i.host],
+  leases: (i) => (i.shareHost ? [] : [i.host]),
+  procedure: (i) => ({
+    steps: [
+      ...Array.from({ length: i.steps }, (_, k) =>
+        k + 1 === i.failAt
+          ? once(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', ctx.workflowId]))
+          : read(
+              `harmless step ${k + 1}`,
+              () => remote(i.host, i.bareSteps ? ['true'] : ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]),
+              { quick: true },
+            ),
+      ),
+      i.holdSeconds
+        ? read('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), i.holdSeconds <= QUICK_HOLD_MAX_S ? { quick: true, timeout: '2 minutes' } : {})
+        : null,
+      gate('write-marker'),
+      once(
+        'write marker',
+        (ctx) => remote(i.host, ['sh', '-c', writeMarker, 'drill', ctx.workflowId, ...(i.markerDelaySeconds ? [String(i.markerDelaySeconds)] : [])]),
+        { danger: true },
+      ),
+    ],
+  }),
+});
