@@ -32,12 +32,13 @@ async function main(): Promise<number> {
   const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
   console.log(`test: dev server and lab up in ${Date.now() - t0} ms`);
   // `npm run test:heavy` (TEST_SUITE=heavy): the tests too slow for every run, in build/test/heavy/.
-  const dir = process.env.TEST_SUITE === 'heavy' ? 'build/test/heavy' : 'build/test';
-  const files = readdirSync(dir)
+  // The unit tier (build/test/unit/, no lab) runs first in the whole suite too.
+  const dirs = process.env.TEST_SUITE === 'heavy' ? ['build/test/heavy'] : ['build/test/unit', 'build/test'];
+  const files = dirs
+    .flatMap((dir) => readdirSync(dir).map((f) => join(dir, f)))
     .filter((f) => f.endsWith('.test.js'))
     .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
-    .sort()
-    .map((f) => join(dir, f));
+    .sort((a, b) => Number(b.includes('/unit/')) - Number(a.includes('/unit/')) || a.localeCompare(b));
   try {
     return await new Promise<number>((done) => {
       const child = spawn(

@@ -9,15 +9,17 @@ import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { bundlerOptions, workflowsPath } from '../workers/workflow-bundle.js';
 import { historiesDir, workflowIdOf } from './history-files.js';
 
-test('recorded histories replay against the current code', async () => {
+test('recorded histories replay against the current code', async (t) => {
   const files = readdirSync(historiesDir)
     .filter((f) => f.endsWith('.json'))
     .sort();
   assert.ok(files.length >= 2, `expected recorded histories in ${historiesDir}`);
   const workflowBundle = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: new DefaultLogger('WARN') });
   for (const f of files) {
-    const history = JSON.parse(readFileSync(join(historiesDir, f), 'utf8'));
-    await Worker.runReplayHistory({ workflowBundle }, history, workflowIdOf(f));
+    await t.test(f, async () => {
+      const history = JSON.parse(readFileSync(join(historiesDir, f), 'utf8'));
+      await Worker.runReplayHistory({ workflowBundle }, history, workflowIdOf(f));
+    });
   }
 });
 
@@ -27,6 +29,7 @@ test('a deliberate non-deterministic edit (a step inserted before the old ones) 
   const history = JSON.parse(readFileSync(join(historiesDir, file), 'utf8'));
   const drifted = await bundleWorkflowCode({
     workflowsPath: fileURLToPath(new URL('./fixtures/drifted-workflows.js', import.meta.url)),
+    ...bundlerOptions,
     logger: new DefaultLogger('WARN'),
   });
   await assert.rejects(Worker.runReplayHistory({ workflowBundle: drifted }, history, workflowIdOf(file)), (err: Error) => {
