@@ -11,7 +11,8 @@ export interface BackupEncryption {
 
 export function makeBackupStoreActivities(config: WorkerConfig) {
   return {
-    async backupEncryption(): Promise<BackupEncryption> {
+    // No request to speak of; an empty one lets a step call it like any other activity (plans show `{}`).
+    async backupEncryption(_request: Record<string, never> = {}): Promise<BackupEncryption> {
       const recipients = config.backups.ageRecipients;
       return recipients.length ? { tool: 'age', recipients } : { tool: 'none', recipients: [] };
     },

@@ -4,12 +4,13 @@
 // checks that every bundle of the same host holds the same set of files as the one tested. Anything off
 // ends the run Failed with every reason, by file name; nothing on the store is changed.
 import { z } from 'zod';
-import { checkBundle, compareFileSets, findBundle, scratchRestore } from './backup-store.js';
-import type { PipeResult } from '../../activities/ssh/pipe.js';
-import { remote, stdoutOf, type CommandResult } from '../engine/commands.js';
+import { remote } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
+import { onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
+import { checkBundle, compareFileSets, findBundle, scratchRestore } from './backup-store.js';
+import { json, stream, type Found } from './bundle-steps.js';
+import { findings, hasDump, isEncrypted, type Checked, type FileSets, type Restored } from './checks.js';
 import { LAVA_BUNDLE_ROOT } from './master-backup.js';
-import { call, runbook, step, type RunContext } from '../engine/runbook.js';
 
 export const LavaBackupVerifyInput = () =>
   z.strictObject({
@@ -25,62 +26,9 @@ export const LavaBackupVerifyInput = () =>
     ...common(),
   });
 type Input = z.infer<ReturnType<typeof LavaBackupVerifyInput>>;
+type Ctx = RunContext<Input>;
 
-interface Found {
-  bundle: string;
-  siblings: string[];
-}
-interface Checked {
-  problems: string[];
-  files: number;
-  manifest: { rows?: Record<string, number>; database?: { user: string }; createdAt?: string; encryption?: { tool: string } };
-}
-interface Restored {
-  server: string;
-  restored: boolean;
-  error?: string;
-  rows?: Record<string, number | null>;
-}
-interface FileSets {
-  compared: number;
-  differ: number;
-  diffs: { bundle: string; missing: string[]; extra: string[] }[];
-}
-
-const json = <T>(r: CommandResult[]): T => JSON.parse(stdoutOf(r)) as T;
-const encrypted = (ctx: RunContext<Input>): boolean => (ctx.get<Checked>('checksums').manifest.encryption?.tool ?? 'none') === 'age';
-/** A master bundle has a dump and row counts to compare; a worker bundle has neither. */
-const hasDump = (ctx: RunContext<Input>): boolean => Boolean(ctx.get<Checked>('checksums').manifest.database && ctx.get<Checked>('checksums').manifest.rows);
-/** The scratch restore's answer, from whichever of the two restore steps ran (none for a worker bundle). */
-function restoreResult(ctx: RunContext<Input>): Restored | undefined {
-  if ('restore' in ctx.results) return ctx.results['restore'] as Restored;
-  const piped = ctx.results['restore pipe'] as PipeResult | undefined;
-  return piped ? (JSON.parse(piped.toStdoutTail) as Restored) : undefined;
-}
-const restoreArgs = (ctx: RunContext<Input>, dump: string) => {
-  const m = ctx.get<Checked>('checksums').manifest;
-  return scratchRestore(ctx.input.store, dump, m.database!.user, Object.keys(m.rows!));
-};
-
-/** Every reason the bundle is not a backup to rely on, in words an SRE can act on. */
-export function findings(ctx: RunContext<Input>): string[] {
-  const checked = ctx.get<Checked>('checksums');
-  const restore = restoreResult(ctx);
-  const sets = ctx.get<FileSets>('file sets');
-  const out = [...checked.problems];
-  const expected = checked.manifest.rows ?? {};
-  if (restore && !restore.restored) out.push(`lava-server.sql does not restore into a scratch database: ${restore.error ?? 'unknown error'}`);
-  for (const [table, want] of Object.entries(restore?.restored ? expected : {})) {
-    const got = restore!.rows?.[table];
-    if (got !== want) out.push(`${table}: ${got ?? 'no'} rows restored, the manifest says ${want}`);
-  }
-  for (const d of sets.diffs) {
-    const parts = [d.missing.length ? `lacks ${d.missing.join(', ')}` : '', d.extra.length ? `has extra ${d.extra.join(', ')}` : ''].filter(Boolean);
-    out.push(`bundle ${d.bundle} ${parts.join(' and ')} (compared with the tested bundle)`);
-  }
-  if (sets.differ > sets.diffs.length) out.push(`… and ${sets.differ - sets.diffs.length} more bundles with a different set of files`);
-  return out;
-}
+const RESTORE_TIME = '6 hours';
 
 export const lavaBackupVerify = runbook({
   name: 'lavaBackupVerify',
@@ -88,59 +36,62 @@ export const lavaBackupVerify = runbook({
   hosts: (i) => [i.store],
   // Read-only on the store's bundles; the scratch cluster lives in a temporary directory of its own.
   leases: () => [],
-  steps: (i) => [
-    step('find the bundle', () => findBundle(i.store, LAVA_BUNDLE_ROOT, i.bundle), { idempotent: true, readOnly: true, as: 'found', parse: json<Found> }),
-    step('check every file against the manifest', (ctx) => checkBundle(i.store, ctx.get<Found>('found').bundle), {
-      idempotent: true,
-      readOnly: true,
-      as: 'checksums',
-      parse: json<Checked>,
-    }),
-    step('restore the dump into a scratch database', (ctx) => restoreArgs(ctx, `${ctx.get<Found>('found').bundle}/lava-server.sql`), {
-      idempotent: true,
-      readOnly: true,
-      as: 'restore',
-      timeout: '6 hours',
-      when: (ctx) => hasDump(ctx) && !encrypted(ctx),
-      parse: json<Restored>,
-    }),
+  procedure: (i) => {
+    // Unlike the restores' findCheckedBundle, a failed file check is one finding among others here.
+    const found = read('find the bundle', () => findBundle(i.store, LAVA_BUNDLE_ROOT, i.bundle), { parse: json<Found>() });
+    const checked = read('check every file against the manifest', (ctx: Ctx) => checkBundle(i.store, found.value(ctx).bundle), { parse: json<Checked>() });
+    const restoreInto = (ctx: Ctx, dump: string) => {
+      const m = checked.value(ctx).manifest;
+      return scratchRestore(i.store, dump, m.database?.user ?? '', Object.keys(m.rows ?? {}));
+    };
+    const plain = read('restore the dump into a scratch database', (ctx: Ctx) => restoreInto(ctx, `${found.value(ctx).bundle}/lava-server.sql`), {
+      timeout: RESTORE_TIME,
+      when: onlyIf('the bundle has a plain database dump', (ctx) => hasDump(checked.value(ctx)) && !isEncrypted(checked.value(ctx))),
+      parse: json<Restored>(),
+    });
     // Encrypted at rest: the store cannot read its own bundle. The worker decrypts with its identity file
     // on the way from the store's file to the store's scratch server; plaintext never lands on disk.
-    call<Input>(
-      'restore the encrypted dump into a scratch database',
-      'pipeCommands',
-      (ctx) => ({
-        from: remote(i.store, ['cat', `${ctx.get<Found>('found').bundle}/lava-server.sql.age`]),
-        to: restoreArgs(ctx, '-'),
-        step: 'restore the encrypted dump into a scratch database',
-        transform: { decrypt: true },
-      }),
-      (ctx) => [`${i.store}$ cat ${ctx.get<Found>('found').bundle}/lava-server.sql.age | worker$ age --decrypt | ${i.store}$ scratch restore`],
-      { idempotent: true, readOnly: true, as: 'restore pipe', timeout: '6 hours', when: (ctx) => hasDump(ctx) && encrypted(ctx) },
-    ),
-    step('compare the files of every bundle', (ctx) => compareFileSets(i.store, ctx.get<Found>('found').bundle, ctx.get<Found>('found').siblings), {
-      idempotent: true,
-      readOnly: true,
-      as: 'file sets',
-      parse: json<FileSets>,
-    }),
-    step('judge', () => [], {
-      idempotent: true,
-      readOnly: true,
-      verdict: true,
-      parse: (_r, ctx) => findings(ctx),
-      expect: (v) => ((v as string[]).length ? `the backup does not check out: ${(v as string[]).join('; ')}` : undefined),
-    }),
-  ],
-  output: (ctx) => {
-    const found = ctx.get<Found>('found');
-    const restore = restoreResult(ctx);
+    const name = 'restore the encrypted dump into a scratch database';
+    const encrypted = read(
+      name,
+      (ctx: Ctx) =>
+        stream(name, {
+          from: remote(i.store, ['cat', `${found.value(ctx).bundle}/lava-server.sql.age`]),
+          to: restoreInto(ctx, '-'),
+          transform: { decrypt: true },
+        }),
+      {
+        timeout: RESTORE_TIME,
+        when: onlyIf('the bundle has an encrypted database dump', (ctx) => hasDump(checked.value(ctx)) && isEncrypted(checked.value(ctx))),
+        parse: (p) => JSON.parse(p.toStdoutTail) as Restored,
+      },
+    );
+    /** The scratch restore's answer, from whichever of the two restore steps ran (none for a worker bundle). */
+    const restored = (ctx: Ctx): Restored | undefined => plain.valueIfRan(ctx) ?? encrypted.valueIfRan(ctx);
+    const sets = read('compare the files of every bundle', (ctx: Ctx) => compareFileSets(i.store, found.value(ctx).bundle, found.value(ctx).siblings), {
+      parse: json<FileSets>(),
+    });
+
     return {
-      bundle: found.bundle,
-      files: ctx.get<Checked>('checksums').files,
-      restoredRows: restore?.rows,
-      scratchServer: restore?.server,
-      bundlesCompared: ctx.get<FileSets>('file sets').compared + 1,
+      steps: [
+        found,
+        checked,
+        plain,
+        encrypted,
+        sets,
+        read('judge', () => [], {
+          verdict: true,
+          parse: (_r, ctx) => findings(checked.value(ctx), restored(ctx), sets.value(ctx)),
+          expect: (v) => (v.length ? `the backup does not check out: ${v.join('; ')}` : undefined),
+        }),
+      ],
+      output: (ctx) => ({
+        bundle: found.value(ctx).bundle,
+        files: checked.value(ctx).files,
+        restoredRows: restored(ctx)?.rows,
+        scratchServer: restored(ctx)?.server,
+        bundlesCompared: sets.value(ctx).compared + 1,
+      }),
     };
   },
 });

@@ -1,6 +1,12 @@
-// The commands LAVA runbooks run on a master and on the backup store. Scripts are constants; values reach
-// them only as positional arguments (quoted by the one quoting function in activities/).
+// The commands LAVA backup runbooks run on a master or worker. Scripts are files in scripts/; values reach
+// them only as positional arguments (quoted by the one quoting function in activities/ssh/).
 import { remote, type RemoteCommand } from '../engine/commands.js';
+import baseSystemScript from './scripts/base-system.sh';
+import downloadDebs from './scripts/download-packages.sh';
+import packageVersionsScript from './scripts/package-versions.sh';
+import presentPathsScript from './scripts/present-paths.sh';
+import readDbSettings from './scripts/read-db-settings.py';
+import workerVersionsScript from './scripts/worker-versions.sh';
 
 export interface LavaDatabase {
   name: string;
@@ -37,25 +43,8 @@ export const LAVA_TABLES = [
   'auth_user',
 ];
 
-// Reads name/user/host/port the way lava_server/settings/prod.py does (instance.conf, then settings.conf,
-// settings.yaml, settings.d/*.yaml, later wins) and prints them WITHOUT the password.
-const READ_DB_SETTINGS = `
-import glob, json, yaml, configparser, os
-db = {}
-if os.path.exists('/etc/lava-server/instance.conf'):
-    c = configparser.ConfigParser(); c.read_string('[i]\\n' + open('/etc/lava-server/instance.conf').read())
-    i = c['i']
-    db = {'name': i.get('LAVA_DB_NAME'), 'user': i.get('LAVA_DB_USER'), 'host': i.get('LAVA_DB_SERVER'), 'port': i.get('LAVA_DB_PORT')}
-for f in ['/etc/lava-server/settings.conf', '/etc/lava-server/settings.yaml'] + sorted(glob.glob('/etc/lava-server/settings.d/*.yaml')):
-    if not os.path.exists(f): continue
-    d = ((yaml.safe_load(open(f)) or {}).get('DATABASES') or {}).get('default') or {}
-    for k in ('NAME', 'USER', 'HOST', 'PORT'):
-        if k in d: db[k.lower()] = d[k]
-print(json.dumps({'name': db.get('name') or 'lavaserver', 'user': db.get('user') or 'lavaserver', 'host': db.get('host') or 'localhost', 'port': int(db.get('port') or 5432)}))
-`;
-
 export function readDatabaseSettings(master: string): RemoteCommand {
-  return remote(master, ['python3', '-c', READ_DB_SETTINGS], { sudo: true });
+  return remote(master, ['python3', '-c', readDbSettings], { sudo: true });
 }
 
 /** psql as the database owner; libpq takes the password from ~lavaserver/.pgpass, never from argv. */
@@ -85,7 +74,7 @@ export function packageVersions(master: string): RemoteCommand {
   return remote(master, [
     'sh',
     '-c',
-    'f=$1; shift; dpkg-query -W -f "$f" "$@" "postgresql*" 2>/dev/null | grep -P "\\tinstalled$" | cut -f1,2',
+    packageVersionsScript,
     'versions',
     // dpkg-query's own format (it expands \t and \n); an argument, so no shell ever expands ${...}.
     '${Package}\\t${Version}\\t${db:Status-Status}\\n',
@@ -94,29 +83,17 @@ export function packageVersions(master: string): RemoteCommand {
 }
 
 export function baseSystem(master: string): RemoteCommand {
-  return remote(master, [
-    'sh',
-    '-c',
-    'echo "debian_version $(cat /etc/debian_version)"; cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v "^#" | grep .',
-  ]);
+  return remote(master, ['sh', '-c', baseSystemScript, 'base']);
 }
 
 /** The exact .deb files of the installed versions, as a tar stream (apt-get download pkg=version). */
 export function downloadPackages(master: string, versions: Record<string, string>): RemoteCommand {
   const wanted = Object.entries(versions).map(([p, v]) => `${p}=${v}`);
-  return remote(master, [
-    'sh',
-    '-c',
-    'd=$(mktemp -d) && cd "$d" && apt-get download -q "$@" >&2 && tar -cf - *.deb; rc=$?; rm -rf "$d"; exit $rc',
-    'debs',
-    ...wanted,
-  ]);
+  return remote(master, ['sh', '-c', downloadDebs, 'debs', ...wanted]);
 }
 
 export function presentPaths(master: string, paths: string[]): RemoteCommand {
-  return remote(master, ['sh', '-c', 'cd / && for p in "$@"; do if [ -e "$p" ]; then echo "present $p"; else echo "absent $p"; fi; done', 'paths', ...paths], {
-    sudo: true,
-  });
+  return remote(master, ['sh', '-c', presentPathsScript, 'paths', ...paths], { sudo: true });
 }
 
 export function tarPaths(master: string, paths: string[]): RemoteCommand {
@@ -144,20 +121,11 @@ export function workerVersions(worker: string): RemoteCommand {
   return remote(worker, [
     'sh',
     '-c',
-    'f=$1; shift; dpkg-query -W -f "$f" "$@" 2>/dev/null | grep -P "\\tinstalled$" | cut -f1,2; echo "debian_version\t$(cat /etc/debian_version)"',
+    workerVersionsScript,
     'versions',
     '${Package}\\t${Version}\\t${db:Status-Status}\\n',
     'lava-dispatcher',
     'lava-common',
     'ser2net',
   ]);
-}
-
-/** presentPaths' answer: which paths exist and which do not. */
-export function presence(stdout: string): { present: string[]; absent: string[] } {
-  const lines = stdout.trim().split('\n');
-  return {
-    present: lines.filter((l) => l.startsWith('present ')).map((l) => l.slice(8)),
-    absent: lines.filter((l) => l.startsWith('absent ')).map((l) => l.slice(7)),
-  };
 }

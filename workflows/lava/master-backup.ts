@@ -5,11 +5,12 @@
 // fails or is aborted leaves it as <name>.incomplete. Older bundles are pruned only after the new one has
 // been checked file by file on the store.
 import { z } from 'zod';
-import type { BackupEncryption } from '../../activities/store/encryption.js';
-import type { PipeResult } from '../../activities/ssh/pipe.js';
-import { describeCommand, stdoutOf } from '../engine/commands.js';
+import { stdoutOf, type RemoteCommand } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
+import { change, read, runbook, type RunContext } from '../engine/runbook.js';
 import { bundleStamp, freeBytes, makePrivateDir, receiveFile } from './backup-store.js';
+import { encryptionTransform, isAge, json, markBundleIncomplete, readEncryption, sealCheckPrune, stream } from './bundle-steps.js';
+import { presence, rowCountsOf, storeSpaceProblem, tabPairs } from './checks.js';
 import {
   baseSystem,
   downloadPackages,
@@ -18,15 +19,12 @@ import {
   LAVA_JOB_OUTPUT,
   measureMaster,
   packageVersions,
-  presence,
   presentPaths,
   readDatabaseSettings,
   rowCounts,
   tarPaths,
   type LavaDatabase,
 } from './commands.js';
-import { encryptionTransform, markBundleIncomplete, readEncryption, sealCheckPrune } from './bundle-steps.js';
-import { call, runbook, step, type RunContext } from '../engine/runbook.js';
 
 export const LavaMasterBackupInput = () =>
   z.strictObject({
@@ -47,133 +45,105 @@ type Ctx = RunContext<Input>;
 
 /** Where LAVA master bundles live on the store (relative to the backup user's home). */
 export const LAVA_BUNDLE_ROOT = 'backups/lava';
-const bundleDir = (i: Input): string => `${LAVA_BUNDLE_ROOT}/${i.master}`;
-const bundleName = (ctx: Ctx): string => bundleStamp(ctx.startedAt) + (ctx.input.label ? `-${ctx.input.label}` : '');
-const partial = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleName(ctx)}.partial`;
-const sealed = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleName(ctx)}`;
 const MiB = 1024 * 1024;
-const encryption = (ctx: Ctx): BackupEncryption => ctx.get<BackupEncryption>('encryption');
-/** The file's name on the store: encrypted files say so. */
-const stored = (ctx: Ctx, file: string): string => (encryption(ctx).tool === 'age' ? `${file}.age` : file);
-const STREAMED = ['lava-server.sql', 'packages.tar', 'configuration.tar', 'job-output.tar'];
-const db = (ctx: Ctx): LavaDatabase => ctx.get<LavaDatabase>('database');
-const pipe = (name: string, from: (ctx: Ctx) => ReturnType<typeof dumpDatabase>, file: string) =>
-  call<Input>(
-    name,
-    'pipeCommands',
-    (ctx) => ({
-      from: from(ctx),
-      to: receiveFile(ctx.input.store, `${partial(ctx)}/${stored(ctx, file)}`),
-      step: name,
-      limitBytesPerSecond: ctx.input.bandwidthMiBps ? Math.round(ctx.input.bandwidthMiBps * MiB) : undefined,
-      transform: encryptionTransform(encryption(ctx)),
-    }),
-    // A missing earlier result is shown as "depends on …" by the engine.
-    (ctx) => [
-      `${describeCommand(from(ctx))}${encryption(ctx).tool === 'age' ? ' | worker$ age --encrypt' : ''} | ${ctx.input.store}$ cat > ${partial(ctx)}/${stored(ctx, file)}`,
-    ],
-    { idempotent: true, as: file, timeout: '4 hours' },
-  );
 
 export const lavaMasterBackup = runbook({
   name: 'lavaMasterBackup',
   input: LavaMasterBackupInput,
   hosts: (i) => [i.master, i.store],
   leases: (i) => [i.store],
-  steps: (i) => [
-    step('read database settings', () => readDatabaseSettings(i.master), {
-      idempotent: true,
-      readOnly: true,
-      as: 'database',
-      parse: (r) => JSON.parse(stdoutOf(r)),
-    }),
-    step('measure database and media', (ctx) => measureMaster(i.master, db(ctx)), {
-      idempotent: true,
-      readOnly: true,
-      as: 'sizes',
+  procedure: (i) => {
+    const dir = `${LAVA_BUNDLE_ROOT}/${i.master}`;
+    const sealedPath = (ctx: Ctx): string => `${dir}/${bundleStamp(ctx.startedAt)}${i.label ? `-${i.label}` : ''}`;
+    const partial = (ctx: Ctx): string => `${sealedPath(ctx)}.partial`;
+
+    const database = read('read database settings', () => readDatabaseSettings(i.master), { parse: json<LavaDatabase>() });
+    const sizes = read('measure database and media', (ctx: Ctx) => measureMaster(i.master, database.value(ctx)), {
       parse: (r) => {
-        const [dbBytes, mediaBytes] = stdoutOf(r).trim().split('\n').map(Number);
+        const [dbBytes = NaN, mediaBytes = NaN] = stdoutOf(r).trim().split('\n').map(Number);
         return { dbBytes, mediaBytes };
       },
-    }),
-    step('check free space on the store', () => freeBytes(i.store, bundleDir(i)), {
-      idempotent: true,
-      readOnly: true,
-      parse: (r) => Number(stdoutOf(r).trim()),
-      // A plain SQL dump is usually smaller than the database on disk; twice the total leaves room.
-      expect: (free, ctx) => {
-        const s = ctx.get<{ dbBytes: number; mediaBytes: number }>('sizes');
-        const need = 2 * (s.dbBytes + s.mediaBytes);
-        return (free as number) < need ? `${i.store} has ${free} bytes free, the backup needs about ${need}` : undefined;
-      },
-    }),
-    step('record row counts', (ctx) => rowCounts(i.master, db(ctx)), {
-      idempotent: true,
-      readOnly: true,
-      as: 'rows',
-      parse: (r) =>
-        Object.fromEntries(
-          stdoutOf(r)
-            .trim()
-            .split('\n')
-            .map((l) => [l.split('|')[0], Number(l.split('|')[1])]),
-        ),
-    }),
-    step('record package versions', () => packageVersions(i.master), {
-      idempotent: true,
-      readOnly: true,
-      as: 'versions',
-      parse: (r) =>
-        Object.fromEntries(
-          stdoutOf(r)
-            .trim()
-            .split('\n')
-            .map((l) => l.split('\t') as [string, string]),
-        ),
-      expect: (v) => ((v as Record<string, string>)['lava-server'] ? undefined : 'lava-server is not installed on the master'),
-    }),
-    step('record base system', () => baseSystem(i.master), { idempotent: true, readOnly: true, as: 'base', parse: (r) => stdoutOf(r).trim().split('\n') }),
-    step('find configuration files', () => presentPaths(i.master, LAVA_CONFIG_PATHS), {
-      idempotent: true,
-      readOnly: true,
-      as: 'config',
-      parse: (r) => presence(stdoutOf(r)),
-    }),
-    readEncryption<Input>(),
-    step('create the bundle directory', (ctx) => makePrivateDir(i.store, partial(ctx)), { idempotent: true }),
-    pipe('dump the database', (ctx) => dumpDatabase(i.master, db(ctx)), 'lava-server.sql'),
-    pipe('fetch the exact .deb files', (ctx) => downloadPackages(i.master, ctx.get('versions')), 'packages.tar'),
-    pipe('archive the configuration', (ctx) => tarPaths(i.master, ctx.get<{ present: string[] }>('config').present), 'configuration.tar'),
-    pipe('archive the job output', () => tarPaths(i.master, [LAVA_JOB_OUTPUT]), 'job-output.tar'),
-    ...sealCheckPrune<Input>(i.store, { partial, sealed, dir: bundleDir(i), keep: i.keep }, (ctx) => ({
+    });
+    const rows = read('record row counts', (ctx: Ctx) => rowCounts(i.master, database.value(ctx)), { parse: (r) => rowCountsOf(stdoutOf(r)) });
+    const versions = read('record package versions', () => packageVersions(i.master), {
+      parse: (r) => tabPairs(stdoutOf(r)),
+      expect: (v) => (v['lava-server'] ? undefined : 'lava-server is not installed on the master'),
+    });
+    const base = read('record base system', () => baseSystem(i.master), { parse: (r) => stdoutOf(r).trim().split('\n') });
+    const config = read('find configuration files', () => presentPaths(i.master, LAVA_CONFIG_PATHS), { parse: (r) => presence(stdoutOf(r)) });
+    const encryption = readEncryption<Input>();
+
+    /** The file's name on the store: encrypted files say so. */
+    const stored = (ctx: Ctx, file: string): string => (isAge(encryption.value(ctx)) ? `${file}.age` : file);
+    const toStore = (name: string, file: string, from: (ctx: Ctx) => RemoteCommand) =>
+      change(
+        name,
+        (ctx: Ctx) =>
+          stream(name, {
+            from: from(ctx),
+            to: receiveFile(i.store, `${partial(ctx)}/${stored(ctx, file)}`),
+            limitBytesPerSecond: i.bandwidthMiBps ? Math.round(i.bandwidthMiBps * MiB) : undefined,
+            transform: encryptionTransform(encryption.value(ctx)),
+          }),
+        { timeout: '4 hours' },
+      );
+    const dump = toStore('dump the database', 'lava-server.sql', (ctx) => dumpDatabase(i.master, database.value(ctx)));
+    const streams = [
+      dump,
+      toStore('fetch the exact .deb files', 'packages.tar', (ctx) => downloadPackages(i.master, versions.value(ctx))),
+      toStore('archive the configuration', 'configuration.tar', (ctx) => tarPaths(i.master, config.value(ctx).present)),
+      toStore('archive the job output', 'job-output.tar', () => tarPaths(i.master, [LAVA_JOB_OUTPUT])),
+    ];
+    const files = ['lava-server.sql', 'packages.tar', 'configuration.tar', 'job-output.tar'];
+
+    const seal = sealCheckPrune<Input>(i.store, { partial, sealed: sealedPath, dir, keep: i.keep }, (ctx) => ({
       runbook: 'lavaMasterBackup',
       runbookVersion: 1,
       workflowId: ctx.workflowId,
       master: i.master,
       createdAt: ctx.startedAt.toISOString(),
-      database: db(ctx),
-      rows: ctx.get('rows'),
-      versions: ctx.get('versions'),
+      database: database.value(ctx),
+      rows: rows.value(ctx),
+      versions: versions.value(ctx),
       // Backported packages (~bpo) must come from the same backports suite on a restore.
-      backports: Object.entries(ctx.get<Record<string, string>>('versions'))
+      backports: Object.entries(versions.value(ctx))
         .filter(([, v]) => v.includes('~bpo'))
         .map(([p]) => p),
-      base: ctx.get('base'),
-      configuration: ctx.get('config'),
-      encryption: encryption(ctx),
+      base: base.value(ctx),
+      configuration: config.value(ctx),
+      encryption: encryption.value(ctx),
       // sha256 of each file as the master produced it (before encryption, if any).
-      plaintext: Object.fromEntries(STREAMED.map((f) => [f, ctx.get<PipeResult>(f).sourceSha256])),
-      streamed: Object.fromEntries(STREAMED.map((f) => [stored(ctx, f), ctx.get<PipeResult>(f).sha256])),
-    })),
-  ],
-  // An interrupted bundle is renamed *.incomplete (with the reason inside): never counted, never pruned
-  // as if it were a backup, and no older bundle is touched.
-  cleanup: (i) => [markBundleIncomplete<Input>(i.store, sealed)],
-  output: (ctx) => ({
-    bundle: ctx.get<{ bundle: string }>('sealed').bundle,
-    database: { bytes: ctx.get<PipeResult>('lava-server.sql').sourceBytes, sha256: ctx.get<PipeResult>('lava-server.sql').sourceSha256 },
-    encrypted: encryption(ctx).tool !== 'none',
-    rows: ctx.get('rows'),
-    versions: ctx.get('versions'),
-  }),
+      plaintext: Object.fromEntries(files.map((f, k) => [f, streams[k]!.value(ctx).sourceSha256])),
+      streamed: Object.fromEntries(files.map((f, k) => [stored(ctx, f), streams[k]!.value(ctx).sha256])),
+    }));
+
+    return {
+      steps: [
+        database,
+        sizes,
+        read('check free space on the store', () => freeBytes(i.store, dir), {
+          parse: (r) => Number(stdoutOf(r).trim()),
+          expect: (free, ctx) => storeSpaceProblem(i.store, free, sizes.value(ctx)),
+        }),
+        rows,
+        versions,
+        base,
+        config,
+        encryption,
+        change('create the bundle directory', (ctx: Ctx) => makePrivateDir(i.store, partial(ctx))),
+        ...streams,
+        ...seal.steps,
+      ],
+      // An interrupted bundle is renamed *.incomplete (with the reason inside): never counted, never pruned
+      // as if it were a backup, and no older bundle is touched.
+      cleanup: [markBundleIncomplete<Input>(i.store, sealedPath)],
+      output: (ctx) => ({
+        bundle: seal.sealed.value(ctx).bundle,
+        database: { bytes: dump.value(ctx).sourceBytes, sha256: dump.value(ctx).sourceSha256 },
+        encrypted: encryption.value(ctx).tool !== 'none',
+        rows: rows.value(ctx),
+        versions: versions.value(ctx),
+      }),
+    };
+  },
 });

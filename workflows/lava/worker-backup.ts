@@ -2,14 +2,13 @@
 // with the worker's configuration, its token (a secret: 0600 in a 0700 bundle, and never in history, it
 // is streamed host → store), ser2net and udev setup and the site's PDU scripts, plus a manifest.
 import { z } from 'zod';
-import type { BackupEncryption } from '../../activities/store/encryption.js';
-import type { PipeResult } from '../../activities/ssh/pipe.js';
-import { bundleStamp, makePrivateDir, receiveFile } from './backup-store.js';
-import { describeCommand, stdoutOf } from '../engine/commands.js';
+import { stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { LAVA_WORKER_PATHS, presence, presentPaths, tarPaths, workerVersions } from './commands.js';
-import { encryptionTransform, markBundleIncomplete, readEncryption, sealCheckPrune } from './bundle-steps.js';
-import { call, runbook, step, type RunContext } from '../engine/runbook.js';
+import { change, read, runbook, type RunContext } from '../engine/runbook.js';
+import { bundleStamp, makePrivateDir, receiveFile } from './backup-store.js';
+import { encryptionTransform, isAge, markBundleIncomplete, readEncryption, sealCheckPrune, stream } from './bundle-steps.js';
+import { presence, tabPairs, workerFilesProblem } from './checks.js';
+import { LAVA_WORKER_PATHS, presentPaths, tarPaths, workerVersions } from './commands.js';
 
 /** An absolute path without "..": PDU control scripts live wherever the site put them. */
 const hostPath = () =>
@@ -31,78 +30,54 @@ type Input = z.infer<ReturnType<typeof LavaWorkerBackupInput>>;
 type Ctx = RunContext<Input>;
 
 export const LAVA_WORKER_BUNDLE_ROOT = 'backups/lava-worker';
-const bundleDir = (i: Input): string => `${LAVA_WORKER_BUNDLE_ROOT}/${i.worker}`;
-const sealed = (ctx: Ctx): string => `${bundleDir(ctx.input)}/${bundleStamp(ctx.startedAt)}`;
-const partial = (ctx: Ctx): string => `${sealed(ctx)}.partial`;
-const present = (ctx: Ctx): string[] => ctx.get<{ present: string[] }>('files').present;
-const encryption = (ctx: Ctx): BackupEncryption => ctx.get<BackupEncryption>('encryption');
-const archive = (ctx: Ctx): string => (encryption(ctx).tool === 'age' ? 'worker.tar.age' : 'worker.tar');
 
 export const lavaWorkerBackup = runbook({
   name: 'lavaWorkerBackup',
   input: LavaWorkerBackupInput,
   hosts: (i) => [i.worker, i.store],
   leases: (i) => [i.store],
-  steps: (i) => [
-    step('record versions', () => workerVersions(i.worker), {
-      idempotent: true,
-      readOnly: true,
-      as: 'versions',
-      parse: (r) =>
-        Object.fromEntries(
-          stdoutOf(r)
-            .trim()
-            .split('\n')
-            .map((l) => l.split('\t') as [string, string]),
-        ),
-      expect: (v) => ((v as Record<string, string>)['lava-dispatcher'] ? undefined : `lava-dispatcher is not installed on ${i.worker}`),
-    }),
-    step('find the worker files', () => presentPaths(i.worker, [...LAVA_WORKER_PATHS, ...i.pduScripts.map((p) => p.slice(1))]), {
-      idempotent: true,
-      readOnly: true,
-      as: 'files',
+  procedure: (i) => {
+    const dir = `${LAVA_WORKER_BUNDLE_ROOT}/${i.worker}`;
+    const sealedPath = (ctx: Ctx): string => `${dir}/${bundleStamp(ctx.startedAt)}`;
+    const partial = (ctx: Ctx): string => `${sealedPath(ctx)}.partial`;
+
+    const versions = read('record versions', () => workerVersions(i.worker), {
+      parse: (r) => tabPairs(stdoutOf(r)),
+      expect: (v) => (v['lava-dispatcher'] ? undefined : `lava-dispatcher is not installed on ${i.worker}`),
+    });
+    const files = read('find the worker files', () => presentPaths(i.worker, [...LAVA_WORKER_PATHS, ...i.pduScripts.map((p) => p.slice(1))]), {
       parse: (r) => presence(stdoutOf(r)),
-      // Without its config and token a worker cannot talk to the master: such a backup would be useless.
-      expect: (v) => {
-        const missing = ['etc/lava-dispatcher/lava-worker', 'var/lib/lava/dispatcher/worker/token'].filter(
-          (p) => !(v as { present: string[] }).present.includes(p),
-        );
-        return missing.length ? `${i.worker} has no ${missing.map((p) => `/${p}`).join(' and no ')}` : undefined;
-      },
-    }),
-    readEncryption<Input>(),
-    step('create the bundle directory', (ctx) => makePrivateDir(i.store, partial(ctx)), { idempotent: true }),
-    call<Input>(
+      expect: (v) => workerFilesProblem(i.worker, v.present),
+    });
+    const encryption = readEncryption<Input>();
+    const archive = (ctx: Ctx): string => (isAge(encryption.value(ctx)) ? 'worker.tar.age' : 'worker.tar');
+    const tar = change(
       'archive the worker files',
-      'pipeCommands',
-      (ctx) => ({
-        from: tarPaths(i.worker, present(ctx)),
-        to: receiveFile(i.store, `${partial(ctx)}/${archive(ctx)}`),
-        step: 'archive the worker files',
-        transform: encryptionTransform(encryption(ctx)),
-      }),
-      (ctx) => [
-        `${describeCommand(tarPaths(i.worker, present(ctx)))}${encryption(ctx).tool === 'age' ? ' | worker$ age --encrypt' : ''} | ${i.store}$ cat > ${partial(ctx)}/${archive(ctx)}`,
-      ],
-      { idempotent: true, as: 'worker.tar', timeout: '1 hour' },
-    ),
-    ...sealCheckPrune<Input>(i.store, { partial, sealed, dir: bundleDir(i), keep: i.keep }, (ctx) => ({
+      (ctx: Ctx) =>
+        stream('archive the worker files', {
+          from: tarPaths(i.worker, files.value(ctx).present),
+          to: receiveFile(i.store, `${partial(ctx)}/${archive(ctx)}`),
+          transform: encryptionTransform(encryption.value(ctx)),
+        }),
+      { timeout: '1 hour' },
+    );
+    const seal = sealCheckPrune<Input>(i.store, { partial, sealed: sealedPath, dir, keep: i.keep }, (ctx) => ({
       runbook: 'lavaWorkerBackup',
       runbookVersion: 1,
       workflowId: ctx.workflowId,
       worker: i.worker,
       createdAt: ctx.startedAt.toISOString(),
-      versions: ctx.get('versions'),
-      paths: ctx.get('files'),
-      encryption: encryption(ctx),
-      plaintext: { 'worker.tar': ctx.get<PipeResult>('worker.tar').sourceSha256 },
-      streamed: { [archive(ctx)]: ctx.get<PipeResult>('worker.tar').sha256 },
-    })),
-  ],
-  cleanup: (i) => [markBundleIncomplete<Input>(i.store, sealed)],
-  output: (ctx) => ({
-    bundle: ctx.get<{ bundle: string }>('sealed').bundle,
-    files: ctx.get<{ present: string[]; absent: string[] }>('files'),
-    versions: ctx.get('versions'),
-  }),
+      versions: versions.value(ctx),
+      paths: files.value(ctx),
+      encryption: encryption.value(ctx),
+      plaintext: { 'worker.tar': tar.value(ctx).sourceSha256 },
+      streamed: { [archive(ctx)]: tar.value(ctx).sha256 },
+    }));
+
+    return {
+      steps: [versions, files, encryption, change('create the bundle directory', (ctx: Ctx) => makePrivateDir(i.store, partial(ctx))), tar, ...seal.steps],
+      cleanup: [markBundleIncomplete<Input>(i.store, sealedPath)],
+      output: (ctx) => ({ bundle: seal.sealed.value(ctx).bundle, files: files.value(ctx), versions: versions.value(ctx) }),
+    };
+  },
 });
