@@ -1,6 +1,8 @@
 // The node's ostree deployments as the runbooks see them (`rpm-ostree status --json`), and the seed's
 // rollback decision table. Pure functions: the gates show which row applied, the tests feed real output.
 import { remote, type RemoteCommand } from '../engine/commands.js';
+import pinBootedScript from './scripts/pin-booted.sh';
+import undeployByIdScript from './scripts/undeploy-by-id.sh';
 
 export interface Deployment {
   index: number;
@@ -108,34 +110,91 @@ export function planRollback(ds: Deployment[]): RollbackPlan {
   };
 }
 
-/**
- * Undeploys deployments by identity, not by index: an index shifts after every undeploy, so a retried or
- * resumed step working from indexes read earlier could remove the wrong deployment. The index is looked up
- * from `ostree admin status` at the moment of each undeploy; one already gone is skipped. Safe to re-run.
- */
-export const UNDEPLOY_BY_ID = [
-  'for id in "$@"; do',
-  '  i=$(ostree admin status | awk -v id="$id" \'/^(\\* |  )[^ ]/ { n++; for (f = 1; f <= NF; f++) if ($f == id) print n - 1 }\')',
-  '  if [ -z "$i" ]; then echo "$id: already gone"; continue; fi',
-  '  ostree admin undeploy "$i"',
-  'done',
-].join('\n');
-
+/** Undeploys by identity (<checksum>.<serial>), never by an index read earlier: scripts/undeploy-by-id.sh says why. Safe to re-run. */
 export function undeployById(node: string, ids: string[]): RemoteCommand {
-  return remote(node, ['sh', '-c', UNDEPLOY_BY_ID, 'undeploy-by-id', ...ids], { sudo: true, timeoutSeconds: 600 });
+  return remote(node, ['sh', '-c', undeployByIdScript, 'undeploy-by-id', ...ids], { sudo: true, timeoutSeconds: 600 });
 }
 
 /** Pins the booted deployment, found at run time (`pin 0` would pin a staged deployment, which ostree refuses). */
-export const PIN_BOOTED = [
-  'i=$(ostree admin status | awk \'/^(\\* |  )[^ ]/ { n++; if ($1 == "*") print n - 1 }\')',
-  '[ -n "$i" ] || { echo "no booted deployment" >&2; exit 1; }',
-  'ostree admin pin "$i"',
-].join('\n');
-
 export function pinBooted(node: string): RemoteCommand {
-  return remote(node, ['sh', '-c', PIN_BOOTED, 'pin-booted'], { sudo: true, timeoutSeconds: 120 });
+  return remote(node, ['sh', '-c', pinBootedScript, 'pin-booted'], { sudo: true, timeoutSeconds: 120 });
 }
 
 export function deploymentsOf(node: string): RemoteCommand {
   return remote(node, ['rpm-ostree', 'status', '--json'], { sudo: true, timeoutSeconds: 60 });
+}
+
+export const describeAll = (ds: Deployment[]): string => ds.map(describeDeployment).join('; ');
+
+/** What the recovery found before touching the platform: the deployments, the table row, and the boot id to see the rollback reboot by. */
+export interface Platform {
+  deployments: Deployment[];
+  plan: RollbackPlan;
+  bootId: string;
+}
+
+export function classifyPlatform(statusJson: string, bootId: string): Platform {
+  const deployments = parseDeployments(statusJson);
+  return { deployments, plan: planRollback(deployments), bootId: bootId.trim() };
+}
+
+/** Why the recovery must not act on this platform state (a row that needs a human), or undefined. */
+export function refusalOf(p: Platform): string | undefined {
+  return REFUSED_ROWS.includes(p.plan.row) ? `${p.plan.says} (${describeAll(p.deployments)})` : undefined;
+}
+
+/** Before `rpm-ostree rollback -r`: "rollback" (the deployment after the booted one) must be the pinned one. */
+export function pinnedIsRollback(ds: Deployment[]): string | undefined {
+  const b = ds.findIndex((d) => d.booted);
+  return ds[b + 1]?.pinned ? undefined : `the deployment after the booted one is not the pinned one: ${describeAll(ds)}`;
+}
+
+/** After the rollback reboot: the pinned deployment is the booted one. */
+export function pinnedIsBooted(ds: Deployment[]): string | undefined {
+  const booted = ds.find((d) => d.booted);
+  return booted?.pinned ? undefined : `after the rollback the booted deployment is not the pinned one: ${booted ? describeDeployment(booted) : 'none'}`;
+}
+
+/** Before the backup pins anything: a staged deployment means an upgrade is under way (ostree refuses to pin it). */
+export function readyToPin(ds: Deployment[]): string | undefined {
+  const staged = ds.find((d) => d.staged);
+  if (staged)
+    return `a deployment is staged for the next boot (${describeDeployment(staged)}): an upgrade is under way; pinning would be refused (ostree: "Cannot pin staged deployment")`;
+  return ds.some((d) => d.booted) ? undefined : 'rpm-ostree reports no booted deployment';
+}
+
+/** What the backup removes: every deployment but the booted one. */
+export const standbysOf = (ds: Deployment[]): Deployment[] => ds.filter((d) => !d.booted);
+
+/** After the backup's undeploy and pin: one deployment, booted and pinned (the table's first row). */
+export function onlyBootedPinned(ds: Deployment[]): string | undefined {
+  return ds.length === 1 && ds[0]!.booted && ds[0]!.pinned ? undefined : `expected one booted, pinned deployment, found: ${describeAll(ds)}`;
+}
+
+/** `ostree admin status`: the booted entry starts with "*", and "Pinned: yes" is among its indented lines. */
+export function bootedPinnedInAdminStatus(text: string): boolean {
+  const booted = text.split(/\n(?=[* ] \S)/).find((b) => b.startsWith('* '));
+  return Boolean(booted?.includes('Pinned: yes'));
+}
+
+/** The undeploy-standbys gate: the table row, then each deployment and whether it goes. */
+export function undeployNote(p: Platform): string[] {
+  const going = new Set(p.plan.undeploy.map(deploymentId));
+  return [`table row: ${p.plan.says}`, ...p.deployments.map((d) => `  ${going.has(deploymentId(d)) ? 'REMOVE' : 'keep  '} ${describeDeployment(d)}`)];
+}
+
+/** The platform-rollback gate: the table row, what is booted next, and the boot id the reboot is recognised by. */
+export function rollbackNote(p: Platform): string[] {
+  return [
+    `table row: ${p.plan.says}`,
+    `roll back to ${p.plan.pinned ? describeDeployment(p.plan.pinned) : '(no pinned deployment)'}; the node REBOOTS (boot id now ${p.bootId})`,
+  ];
+}
+
+/** The backup's remove-standby-deployments gate: every deployment but the booted one goes. */
+export function removeStandbysNote(ds: Deployment[]): string[] {
+  return [
+    'the booted deployment is pinned and every other deployment is REMOVED (ostree admin undeploy):',
+    ...ds.map((d) => `  ${d.booted ? 'keep  ' : 'REMOVE'} ${describeDeployment(d)}`),
+  ];
 }

@@ -1,7 +1,13 @@
 // What the SNO backup leaves in the recovery directory and how both recoveries (the runbook, and the
-// standalone script for when Temporal is unreachable) use it. One list of commands per stage, so the
-// workflow's steps and the script written next to the backup do the same thing in the same order.
-import { remote, type RemoteCommand } from '../engine/commands.js';
+// standalone scripts/upgrade-recovery.sh for when Temporal is unreachable) use it. One list of commands
+// per stage, so the workflow's steps and the script written next to the backup do the same thing in the
+// same order (test/unit/sno.test.ts holds the script's lists and loops equal to these).
+import { remote, stdoutOf, type CommandResult, type RemoteCommand } from '../engine/commands.js';
+import { activity, type ActivityCall } from '../engine/steps.js';
+import checkBackupScript from './scripts/check-backup.sh';
+import upgradeRecoveryScript from './scripts/upgrade-recovery.sh';
+import waitForContainersScript from './scripts/wait-for-containers.sh';
+import waitForRevisionsScript from './scripts/wait-for-revisions.sh';
 
 export const CONTROL_PLANE_CONTAINERS = ['etcd', 'etcd-operator', 'kube-apiserver-operator', 'kube-controller-manager-operator', 'kube-scheduler-operator'];
 export const REDEPLOYED_OPERATORS = ['etcd', 'kubeapiserver', 'kubecontrollermanager', 'kubescheduler'];
@@ -56,16 +62,8 @@ export const startKubelet = (node: string): RemoteCommand[] => [
 ];
 
 /** Waits until every control-plane container runs with an id other than the one noted before the restore. */
-export const WAIT_FOR_CONTAINERS = [
-  'for pair in "$@"; do',
-  '  name=${pair%%=*}; old=${pair#*=}',
-  '  until id=$(crictl ps -q --name "$name" | head -n1) && [ -n "$id" ] && [ "$id" != "$old" ]; do sleep 2; done',
-  '  echo "$name: $id (was ${old:-none})"',
-  'done',
-].join('\n');
-
 export const waitForContainers = (node: string, noted: Record<string, string>): RemoteCommand =>
-  remote(node, ['sh', '-c', WAIT_FOR_CONTAINERS, 'wait-for-containers', ...CONTROL_PLANE_CONTAINERS.map((n) => `${n}=${noted[n] ?? ''}`)], {
+  remote(node, ['sh', '-c', waitForContainersScript, 'wait-for-containers', ...CONTROL_PLANE_CONTAINERS.map((n) => `${n}=${noted[n] ?? ''}`)], {
     sudo: true,
     timeoutSeconds: 1200,
   });
@@ -79,15 +77,8 @@ export const forceRedeployment = (node: string, reason: string): RemoteCommand[]
   );
 
 /** Polls currentRevision against latestAvailableRevision per operator, as the seed's post-restore steps do. */
-export const WAIT_FOR_REVISIONS = [
-  'for op in "$@"; do',
-  '  until set -- $(oc get "$op" cluster -o jsonpath="{.status.latestAvailableRevision} {.status.nodeStatuses[0].currentRevision}") && [ -n "$1" ] && [ "$1" = "$2" ]; do sleep 5; done',
-  '  echo "$op: revision $1 rolled out"',
-  'done',
-].join('\n');
-
 export const waitForRevisions = (node: string): RemoteCommand =>
-  remote(node, ['sh', '-c', WAIT_FOR_REVISIONS, 'wait-for-revisions', ...REDEPLOYED_OPERATORS], {
+  remote(node, ['sh', '-c', waitForRevisionsScript, 'wait-for-revisions', ...REDEPLOYED_OPERATORS], {
     sudo: true,
     timeoutSeconds: 1200,
     env: { KUBECONFIG: NODE_KUBECONFIG },
@@ -106,54 +97,70 @@ export const clusterReport = (node: string): RemoteCommand[] =>
  * but a console when Temporal is unreachable. Same stages, same progress file, same commands as the
  * runbook; options as upgrade-recovery.sh: --dir, --resume, --restart.
  */
-export function recoveryScript(): string {
-  return `#!/bin/sh
-# upgrade-recovery.sh, written by the runbooks snoPreUpgradeBackup next to the backup it belongs to.
-# Recover the node when Temporal is unreachable: run it, reboot when told, run it again with --resume.
-# --restart starts over from stage 1 (it clears the progress file). Progress: <dir>/progress, shared
-# with the snoUpgradeRecovery runbook, so either can continue what the other began.
-set -eu
-DIR=/var/recovery; MODE=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --dir) DIR=$2; shift ;;
-    --resume) MODE=resume ;;
-    --restart) rm -f "$DIR/progress"; MODE=resume ;;
-    *) echo "usage: $0 [--dir DIR] [--resume|--restart]" >&2; exit 2 ;;
-  esac
-  shift
-done
-for d in cluster etc local kubelet; do [ -d "$DIR/$d" ] || { echo "$DIR/$d is missing: not a complete backup" >&2; exit 1; }; done
-(cd "$DIR" && sha256sum --quiet -c manifest.sha256) || { echo "the backup does not match its manifest" >&2; exit 1; }
-if [ -e "$DIR/progress" ] && [ -z "$MODE" ]; then echo "a recovery is in progress ($(tr '\\n' ' ' < "$DIR/progress")): use --resume or --restart" >&2; exit 1; fi
-done_stage() { grep -qx "$1" "$DIR/progress" 2>/dev/null; }
-record() { done_stage "$1" || echo "$1" >> "$DIR/progress"; }
-export KUBECONFIG=${NODE_KUBECONFIG}
-if ! done_stage restore_files; then
-  echo started > "$DIR/progress"
-  systemctl stop kubelet; crictl rmp -fa; systemctl stop crio; crio wipe -f
-  rsync -aAXc --delete "$DIR/local/" /usr/local/
-  rsync -aAXc --delete --exclude-from="$DIR/etc.exclude.list" "$DIR/etc/" /etc/
-  systemctl daemon-reload; systemctl disable kubelet
-  record restore_files
-  echo "stage 1 done: reboot now (systemctl reboot), then run $0 --dir $DIR --resume"
-  exit 0
-fi
-if ! done_stage restore_cluster; then
-  rsync -aAXc --delete "$DIR/kubelet/" /var/lib/kubelet/
-  systemctl start crio
-  noted=
-  for n in ${CONTROL_PLANE_CONTAINERS.join(' ')}; do noted="$noted $n=$(crictl ps -q --name "$n" | head -n1)"; done
-  /usr/local/bin/cluster-restore.sh "$DIR/cluster"
-  systemctl enable kubelet; systemctl restart kubelet; systemctl restart crio
-  sh -c '${WAIT_FOR_CONTAINERS.replace(/'/g, `'"'"'`)}' wait-for-containers $noted
-  record restore_cluster
-fi
-reason="recovery-$(date -u +%Y%m%dT%H%M%SZ)"
-for op in ${REDEPLOYED_OPERATORS.join(' ')}; do oc patch "$op" cluster --type=merge -p "{\\"spec\\":{\\"forceRedeploymentReason\\":\\"$reason\\"}}"; done
-sh -c '${WAIT_FOR_REVISIONS.replace(/'/g, `'"'"'`)}' wait-for-revisions ${REDEPLOYED_OPERATORS.join(' ')}
-oc adm upgrade; oc get co; oc get nodes; oc get mcp
-rm -f "$DIR/progress"
-echo "recovery complete"
-`;
+export const recoveryScript = (): string => upgradeRecoveryScript;
+
+/** The backup has its four parts and matches its manifest; its value is the listing of cluster/. */
+export const checkBackup = (node: string, dir: string): RemoteCommand => remote(node, ['sh', '-c', checkBackupScript, 'check-backup', dir], { sudo: true });
+
+export const readProgress = (node: string, dir: string): RemoteCommand =>
+  remote(node, ['sh', '-c', 'cat "$1/progress" 2>/dev/null || true', 'read-progress', dir], { sudo: true });
+
+export const clearProgress = (node: string, dir: string): RemoteCommand => remote(node, ['rm', '-f', '--', `${dir}/progress`], { sudo: true });
+
+export const bootId = (node: string): RemoteCommand => remote(node, ['cat', '/proc/sys/kernel/random/boot_id']);
+
+export const reboot = (node: string): RemoteCommand => remote(node, ['systemctl', 'reboot'], { sudo: true, timeoutSeconds: 120 });
+
+export const platformRollback = (node: string): RemoteCommand => remote(node, ['rpm-ostree', 'rollback', '-r'], { sudo: true, timeoutSeconds: 600 });
+
+export const restoreClusterDatabase = (node: string, dir: string): RemoteCommand =>
+  remote(node, ['/usr/local/bin/cluster-restore.sh', `${dir}/cluster`], { sudo: true, timeoutSeconds: 1800 });
+
+export const noteContainers = (node: string): RemoteCommand[] =>
+  CONTROL_PLANE_CONTAINERS.map((c) => remote(node, ['crictl', 'ps', '-q', '--name', c], { sudo: true }));
+
+/** `crictl ps -q` per control-plane container (in CONTROL_PLANE_CONTAINERS order): the first id of each, '' when none runs. */
+export function parseNotedContainers(r: CommandResult[]): Record<string, string> {
+  return Object.fromEntries(CONTROL_PLANE_CONTAINERS.map((c, k) => [c, (r[k]?.stdoutTail ?? '').trim().split('\n')[0] ?? '']));
 }
+
+export const linesOf = (r: CommandResult[]): string[] => stdoutOf(r).trim().split('\n');
+
+/** The reason given to the forced redeployments: the run's start, e.g. recovery-20240501T101500Z (deterministic across replays). */
+export const redeploymentReason = (startedAt: Date): string => `recovery-${startedAt.toISOString().replace(/[-:]|\.\d+/g, '')}`;
+
+/**
+ * Which stages a recovery runs, from the progress file read at its start (upgrade-recovery.sh's rule:
+ * a stage recorded as done is not run again). The platform is only looked at before a recovery began
+ * (no pin check while restoring). After an operator's restart (the seed's --restart) both stages run
+ * again, whatever the file said when the run began.
+ */
+export function stagesToRun(progress: Stage[], restarts: number): { platform: boolean; restoreFiles: boolean; restoreCluster: boolean } {
+  return {
+    platform: progress.length === 0,
+    restoreFiles: restarts > 0 || !progress.includes('restore_files'),
+    restoreCluster: restarts > 0 || !progress.includes('restore_cluster'),
+  };
+}
+
+/**
+ * Waits for the node after a reboot: SSH answers AND the boot id is not the one read before (the reboot
+ * command returns before the link drops, so "SSH answers" alone would be a false positive).
+ */
+export const waitForNewBoot = (node: string, previousBootId: string, timeoutSeconds: number): ActivityCall<'waitForReboot'> =>
+  activity('waitForReboot', { host: node, previousBootId, timeoutSeconds }, (r) => [
+    `poll ${r.host}$ cat /proc/sys/kernel/random/boot_id until it is not ${r.previousBootId} (at most ${r.timeoutSeconds}s)`,
+  ]);
+
+/** The restore-files gate: where the recovery stands (or which restart this is) and what stage 1 destroys. */
+export function restoreFilesNote(progress: Stage[], restarts: number, dir: string): string[] {
+  return [
+    restarts > 0 ? `RESTART #${restarts} (the seed's --restart): the recovery runs again from stage 1` : `progress so far: ${progress.join(', ') || 'none'}`,
+    'kubelet and crio are stopped, ALL pods removed and the container storage WIPED (crio wipe -f);',
+    `/usr/local and /etc are REPLACED by the backup in ${dir} (rsync --delete; /etc minus ${dir}/etc.exclude.list), then the node reboots`,
+  ];
+}
+
+export const restoreClusterNote = (dir: string): string[] => [
+  `the cluster database is REPLACED by the etcd snapshot in ${dir}/cluster (cluster-restore.sh); changes made since the backup are lost`,
+];
