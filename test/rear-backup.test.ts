@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
-import type { BackupRecord } from '../workflows/rear/backup.js';
+import type { BackupRecord } from '../workflows/rear/backup-steps.js';
 import { saveHistory } from './history-files.js';
 import { historyText, onHost, testEnv, textOf, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 
@@ -56,7 +56,7 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
 
   const plan = (await (await env.start('rearBackup', uniqueId('rear-backup-dry'), { ...input, dryRun: true })).result()) as RunbookResult;
   assert.ok(
-    plan.plan?.some((p) => p.commands.some((c) => c === 'controller-0$ sudo rear -v mkbackup')),
+    plan.plan?.some((p) => p.commands.some((c) => c === 'controller-0$ sudo timeout 14400 rear -v mkbackup')),
     'the dry run plans mkbackup',
   );
   assert.equal(store(`sudo -n ls -A ${path}`).trim(), '', 'the dry run wrote nothing to the store');

@@ -10,13 +10,15 @@
 // file as the first boot option"), checked equal to the saved one, and the domain started from disk.
 // An abort or failure after the save puts the saved definition back (cleanup, not cancellable).
 import { z } from 'zod';
-import type { DomainState, LibvirtSettings, SavedDefinition, WrittenDefinition } from '../../activities/libvirt/libvirt.js';
-import type { PipeResult } from '../../activities/ssh/pipe.js';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
+import { activity, change, gate, onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
 import {
   defineIfSaved,
   destroyIfRunning,
+  fileSize,
+  parseShutOff,
+  receiveFile,
   shutdownIfRunning,
   startIfOff,
   stopWithin,
@@ -25,7 +27,7 @@ import {
   waitShutOff,
   watchRecovery,
 } from './libvirt-commands.js';
-import { call, gate, runbook, step, type RunContext } from '../engine/runbook.js';
+import { domainRefusal, editedRefusal, fromDiskRefusal, hostOf, isoName, recordRefusal, runFile, shaOf, type RecordedBackup } from './recovery-checks.js';
 
 /** libvirt allows more, but a name that is also a file name and one shell word is all a controller needs. */
 const domainName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
@@ -56,301 +58,193 @@ export const RearControllerRecoveryInput = () =>
     ...common(),
   });
 type Input = z.infer<ReturnType<typeof RearControllerRecoveryInput>>;
-type Ctx = RunContext<Input>;
+type Ctx = RunContext<unknown>;
 
-/** rearBackup's record of one controller's backup (the documented contract between the two runbooks). */
-export interface BackupRecord {
-  host: string;
-  iso: { file: string; sha256: string; bytes: number };
-  backup: { file: string; sha256: string; bytes: number };
-  rearVersion?: string;
-  recordedAt: string;
-  workflowId?: string;
-}
-
-const hostOf = (i: Input): string => i.host ?? i.domain;
-const isoName = (i: Input): string => `rear-${hostOf(i)}.iso`;
-const settings = (ctx: Ctx): LibvirtSettings => ctx.get<LibvirtSettings>('settings');
-const record = (ctx: Ctx): BackupRecord => ctx.get<BackupRecord>('record');
-const domain = (ctx: Ctx): DomainState => ctx.get<DomainState>('domain');
-const isoPath = (ctx: Ctx): string => `${settings(ctx).isoDir}/${isoName(ctx.input)}`;
-/** Files of this run on the hypervisor: named by domain and run, so two runs never share a saved copy. */
-const runFile = (ctx: Ctx, suffix: string): string =>
-  `${settings(ctx).isoDir}/${ctx.input.domain}.${ctx.workflowId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)}.${suffix}`;
-const savedPath = (ctx: Ctx): string => runFile(ctx, 'xml.bak');
-const running = (ctx: Ctx): boolean => domain(ctx).state !== 'shut off';
-const poweredOff = (ctx: Ctx): boolean => ctx.get<{ off: boolean }>('shutdown').off;
-const manual = (ctx: Ctx): boolean => ctx.input.mode === 'manual';
-const hexSha = /^[0-9a-f]{64}$/;
-const isRescueIso = (src?: string): boolean => Boolean(src && /(^|\/)rear-[^/]*\.iso$/.test(src));
-
-/** Why the domain must not be touched: it already boots (or runs) a rescue ISO, or its definition is unusable. */
-function domainRefusal(d: DomainState, i: Input): string | undefined {
-  if (!d.inactive.uuid) return `${i.domain} has no UUID in its definition`;
-  const liveIso = d.live?.cdroms.find((c) => isRescueIso(c.source));
-  if (liveIso && d.live?.firstBoot.startsWith('cdrom:')) {
-    return `${i.domain} is already running a rescue ISO (${liveIso.source} on ${liveIso.target}, booted first): a recovery is in progress or was left running; finish or stop it first`;
-  }
-  const defIso = d.inactive.cdroms.find((c) => isRescueIso(c.source));
-  if (defIso && d.inactive.firstBoot.startsWith('cdrom:')) {
-    return `${i.domain}'s definition already boots a rescue ISO first (${defIso.source}): an earlier recovery left it edited; define its saved original first`;
-  }
-  if (i.mode === 'unattended' && !d.inactive.serialLog) {
-    return `unattended mode reads ReaR's lines from the serial console's log, and ${i.domain} has none (<serial><log file=…/>): use mode "manual" or add one`;
-  }
-  return undefined;
-}
-
-function recordRefusal(r: BackupRecord, i: Input): string | undefined {
-  if (r.host !== hostOf(i)) return `the backup record in ${i.storePath}/${hostOf(i)}/ is for host "${r.host}", not "${hostOf(i)}": refused`;
-  if (r.iso?.file !== isoName(i)) return `the record's ISO is "${r.iso?.file}", not ${isoName(i)} (the rescue image of ${hostOf(i)}): refused`;
-  if (!hexSha.test(r.iso.sha256 ?? '')) return `the record has no valid sha256 for ${r.iso.file}`;
-  return undefined;
-}
+const readDomainShows = (r: { hypervisor: string; domain: string }) => [
+  `${r.hypervisor}$ virsh domstate ${r.domain}; virsh dumpxml --inactive ${r.domain}; virsh dumpxml ${r.domain} (while it runs)`,
+];
 
 export const rearControllerRecovery = runbook({
   name: 'rearControllerRecovery',
   input: RearControllerRecoveryInput,
   hosts: (i) => [i.hypervisor, i.store, ...(i.controller ? [i.controller] : [])],
   leases: (i) => [i.hypervisor],
-  steps: (i) => {
+  procedure: (i) => {
     const h = i.hypervisor;
     const dir = `${i.storePath}/${hostOf(i)}`;
-    const readDomain = (ctx: Ctx) => ({ hypervisor: h, domain: i.domain, settings: settings(ctx) });
-    return [
-      // ---- preflight (read-only) ----
-      call<Input>(
-        "read the worker's libvirt settings",
-        'libvirtSettings',
-        () => ({}),
-        () => ['worker: libvirt settings (virsh URI, sudo, ISO directory)'],
-        { idempotent: true, readOnly: true, as: 'settings' },
-      ),
-      step('read the backup record', () => remote(i.store, ['cat', '--', `${dir}/runbook-record.json`], { sudo: true }), {
-        idempotent: true,
-        readOnly: true,
-        as: 'record',
-        verdict: true,
-        parse: (r) => JSON.parse(stdoutOf(r)) as BackupRecord,
-        expect: (v) => recordRefusal(v as BackupRecord, i),
-      }),
-      step('check the ISO on the store', () => remote(i.store, ['sha256sum', '--', `${dir}/${isoName(i)}`], { sudo: true, timeoutSeconds: 1800 }), {
-        idempotent: true,
-        readOnly: true,
-        verdict: true,
-        parse: (r) => stdoutOf(r).split(' ')[0],
-        expect: (v, ctx) =>
-          v === record(ctx).iso.sha256
+    const storeIso = `${dir}/${isoName(i)}`;
+
+    const settings = read("read the worker's libvirt settings", () => activity('libvirtSettings', undefined));
+    const lv = (ctx: Ctx) => settings.value(ctx);
+    const isoPath = (ctx: Ctx): string => `${lv(ctx).isoDir}/${isoName(i)}`;
+    const savedPath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'xml.bak');
+    const rescuePath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'rescue.xml');
+    const readDomain = (ctx: Ctx) => activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx) }, readDomainShows);
+
+    const record = read('read the backup record', () => remote(i.store, ['cat', '--', `${dir}/runbook-record.json`], { sudo: true }), {
+      verdict: true,
+      parse: (r) => JSON.parse(stdoutOf(r)) as RecordedBackup,
+      expect: (r) => recordRefusal(r, i),
+    });
+    const sha = (ctx: Ctx): string => record.value(ctx).iso.sha256;
+    const domain = read('read the domain', readDomain, { verdict: true, expect: (d) => domainRefusal(d, i) });
+    const running = onlyIf<Input>(`${i.domain} is not shut off`, (ctx) => domain.value(ctx).state !== 'shut off');
+    const saved = change(
+      'save the domain definition',
+      (ctx) =>
+        activity('saveDomainDefinition', { hypervisor: h, domain: i.domain, settings: lv(ctx), path: savedPath(ctx) }, (r) => [
+          `${r.hypervisor}$ virsh dumpxml --inactive ${r.domain} > ${r.path} (and into the run's audit store)`,
+        ]),
+      {
+        expect: (s, ctx) =>
+          s.facts.uuid === domain.value(ctx).inactive.uuid
             ? undefined
-            : `${dir}/${isoName(i)} has sha256 ${String(v).slice(0, 12)}…, the backup record says ${record(ctx).iso.sha256.slice(0, 12)}…: refused`,
-      }),
-      call<Input>(
-        'read the domain',
-        'readDomain',
-        readDomain,
-        () => [`${h}$ virsh domstate ${i.domain}; virsh dumpxml --inactive ${i.domain}; virsh dumpxml ${i.domain} (if running)`],
-        {
-          idempotent: true,
-          readOnly: true,
-          verdict: true,
-          as: 'domain',
-          expect: (v) => domainRefusal(v as DomainState, i),
-        },
+            : `the saved definition has UUID ${s.facts.uuid}, not ${domain.value(ctx).inactive.uuid}`,
+      },
+    );
+    const shutdown = read('wait until it is shut off', (ctx) => waitShutOff(h, lv(ctx), i.domain, i.shutdownTimeoutSeconds), {
+      when: running,
+      parse: (r) => parseShutOff(stdoutOf(r)),
+    });
+    const stillOn = onlyIf<Input>(`${i.domain} did not power off`, (ctx) => running.holds(ctx) && !shutdown.value(ctx).off);
+    const rescue = change('write the rescue definition', (ctx) =>
+      activity(
+        'writeRescueDefinition',
+        { hypervisor: h, domain: i.domain, settings: lv(ctx), savedPath: savedPath(ctx), path: rescuePath(ctx), iso: isoPath(ctx) },
+        (r) => [`worker: ${r.savedPath} + cdrom ${r.iso} booted first, boot menu on, on_reboot destroy (XML library) → ${r.hypervisor}:${r.path}`],
       ),
-      // ---- the ISO onto the hypervisor, the definition saved ----
-      call<Input>(
-        'copy the ISO to the hypervisor',
-        'pipeCommands',
-        (ctx) => ({
-          from: remote(i.store, ['cat', '--', `${dir}/${isoName(i)}`], { sudo: true }),
-          to: remote(h, ['sh', '-c', 'umask 022 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"', 'receive-iso', isoPath(ctx)], {
-            sudo: settings(ctx).sudo,
-          }),
+    );
+    const edited = read('check it boots from the cdrom', readDomain, { expect: (d, ctx) => editedRefusal(d, i.domain, isoPath(ctx)) });
+    const logOffset = read('note the serial log size', (ctx) => fileSize(h, lv(ctx), edited.value(ctx).inactive.serialLog ?? '/dev/null'), {
+      parse: (r) => Number(stdoutOf(r).trim()) || 0,
+    });
+    const manual = onlyIf<Input>('mode is manual', () => i.mode === 'manual');
+    const recovery = read(
+      'watch the recovery',
+      (ctx) => watchRecovery(h, lv(ctx), i.domain, edited.value(ctx).inactive.serialLog ?? '', logOffset.value(ctx), i.recoverTimeoutSeconds),
+      {
+        when: onlyIf('mode is unattended', () => i.mode === 'unattended'),
+        timeout: `${i.recoverTimeoutSeconds + 300} seconds`,
+        parse: (r) => stdoutOf(r).trim(),
+      },
+    );
+    const copy = change(
+      'copy the ISO to the hypervisor',
+      (ctx) =>
+        activity('pipeCommands', {
+          from: remote(i.store, ['cat', '--', storeIso], { sudo: true }),
+          to: receiveFile(h, lv(ctx), isoPath(ctx)),
           step: 'copy the ISO to the hypervisor',
         }),
-        (ctx) => [`${i.store}$ sudo cat ${dir}/${isoName(i)} | ${h}$ cat > ${isoPath(ctx)}`],
-        {
-          idempotent: true,
-          timeout: '2 hours',
-          expect: (v, ctx) =>
-            (v as PipeResult).sha256 === record(ctx).iso.sha256 ? undefined : `the copy's sha256 ${(v as PipeResult).sha256.slice(0, 12)}… is not the record's`,
-        },
-      ),
-      step('verify the ISO on the hypervisor', (ctx) => remote(h, ['sha256sum', '--', isoPath(ctx)], { sudo: settings(ctx).sudo, timeoutSeconds: 1800 }), {
-        idempotent: true,
-        readOnly: true,
-        parse: (r) => stdoutOf(r).split(' ')[0],
-        expect: (v, ctx) =>
-          v === record(ctx).iso.sha256
-            ? undefined
-            : `${isoPath(ctx)} on ${h} has sha256 ${String(v).slice(0, 12)}…, not the record's ${record(ctx).iso.sha256.slice(0, 12)}…`,
-      }),
-      call<Input>(
-        'save the domain definition',
-        'saveDomainDefinition',
-        (ctx) => ({ ...readDomain(ctx), path: savedPath(ctx) }),
-        (ctx) => [`${h}$ virsh dumpxml --inactive ${i.domain} > ${savedPath(ctx)} (and into the run's audit store)`],
-        {
-          idempotent: true,
-          as: 'saved',
-          expect: (v, ctx) =>
-            (v as SavedDefinition).facts.uuid === domain(ctx).inactive.uuid
-              ? undefined
-              : `the saved definition has UUID ${(v as SavedDefinition).facts.uuid}, not ${domain(ctx).inactive.uuid}`,
-        },
-      ),
-      // ---- power off ----
-      gate<Input>(
-        'power-off',
-        (ctx) => [
-          `${i.domain} (UUID ${domain(ctx).inactive.uuid}) is ${domain(ctx).state} on ${h}: it is shut down (ACPI) and waited for ${i.shutdownTimeoutSeconds}s`,
-          'if it does not power off by then, a second gate (destroy) asks before the hard power-off',
-        ],
-        { when: running },
-      ),
-      step('virsh shutdown', (ctx) => shutdownIfRunning(h, settings(ctx), i.domain), { idempotent: true, danger: true, when: running }),
-      step('wait until it is shut off', (ctx) => waitShutOff(h, settings(ctx), i.domain, i.shutdownTimeoutSeconds), {
-        idempotent: true,
-        readOnly: true,
-        as: 'shutdown',
-        when: running,
-        parse: (r) => ({ off: stdoutOf(r).trim() === 'off', says: stdoutOf(r).trim() }),
-      }),
-      gate<Input>(
-        'destroy',
-        (ctx) => [`${i.domain} did not power off: ${ctx.get<{ says: string }>('shutdown').says}`, 'virsh destroy is a HARD power-off (like pulling the plug)'],
-        {
-          when: (ctx) => running(ctx) && !poweredOff(ctx),
-        },
-      ),
-      step('virsh destroy', (ctx) => destroyIfRunning(h, settings(ctx), i.domain), {
-        idempotent: true,
-        danger: true,
-        when: (ctx) => running(ctx) && !poweredOff(ctx),
-      }),
-      // ---- boot from the ISO ----
-      call<Input>(
-        'write the rescue definition',
-        'writeRescueDefinition',
-        (ctx) => ({ ...readDomain(ctx), savedPath: savedPath(ctx), path: runFile(ctx, 'rescue.xml'), iso: isoPath(ctx) }),
-        (ctx) => [
-          `worker: the saved definition + cdrom ${isoPath(ctx)} booted first, boot menu on, on_reboot destroy (XML library) → ${h}:${runFile(ctx, 'rescue.xml')}`,
-        ],
-        { idempotent: true, as: 'rescue' },
-      ),
-      step('define the rescue definition', (ctx) => virsh(h, settings(ctx), ['define', runFile(ctx, 'rescue.xml')]), { idempotent: true, danger: true }),
-      call<Input>('check it boots from the cdrom', 'readDomain', readDomain, () => [`${h}$ virsh domstate ${i.domain}; virsh dumpxml --inactive ${i.domain}`], {
-        idempotent: true,
-        readOnly: true,
-        as: 'edited',
-        expect: (v, ctx) => {
-          const d = v as DomainState;
-          if (d.inactive.firstBoot !== `cdrom:${isoPath(ctx)}`)
-            return `after define, ${i.domain} boots ${d.inactive.firstBoot} first, not the cdrom with ${isoPath(ctx)}`;
-          return d.state === 'shut off' ? undefined : `${i.domain} is ${d.state}, expected shut off`;
-        },
-      }),
-      step(
-        'note the serial log size',
-        (ctx) =>
-          remote(h, ['sh', '-c', 'stat -c %s -- "$1" 2>/dev/null || echo 0', 'log-size', ctx.get<DomainState>('edited').inactive.serialLog ?? '/dev/null'], {
-            sudo: settings(ctx).sudo,
-          }),
-        {
-          idempotent: true,
-          readOnly: true,
-          as: 'logOffset',
-          parse: (r) => Number(stdoutOf(r).trim()) || 0,
-        },
-      ),
-      gate<Input>('boot-rescue', (ctx) => [
-        `${i.domain} boots the rescue image ${isoPath(ctx)} (${ctx.get<WrittenDefinition>('rescue').bus} ${ctx.get<WrittenDefinition>('rescue').target}, ${ctx.get<WrittenDefinition>('rescue').bootStyle} boot order, cdrom first)`,
-        `backup of ${record(ctx).host} recorded ${record(ctx).recordedAt}, ISO sha256 ${record(ctx).iso.sha256.slice(0, 16)}… (checked on the store and on ${h})`,
-        manual(ctx)
-          ? 'mode manual: the run then waits for you to run `rear recover` in its console'
-          : "mode unattended: ReaR's automatic recovery OVERWRITES the disks without asking; the run watches its console log",
-      ]),
-      step('virsh start (rescue system)', (ctx) => startIfOff(h, settings(ctx), i.domain), { idempotent: true, danger: true }),
-      gate<Input>(
-        'rear-recover-finished',
-        (ctx) => [
-          `on ${h}: ${settings(ctx).sudo ? 'sudo ' : ''}${virshArgv(settings(ctx), ['console', i.domain]).join(' ')}   (leave with Ctrl+])`,
-          `at the "RESCUE ${hostOf(i)}:~ #" prompt type: rear recover   (and answer its questions)`,
-          'when it says it finished, approve this gate; reject it if the recovery failed (either way the original definition is put back)',
-        ],
-        { when: manual },
-      ),
-      step(
-        'watch the recovery',
-        (ctx) =>
-          watchRecovery(
-            h,
-            settings(ctx),
-            i.domain,
-            ctx.get<DomainState>('edited').inactive.serialLog ?? '',
-            ctx.get<number>('logOffset'),
-            i.recoverTimeoutSeconds,
-          ),
-        {
-          idempotent: true,
-          readOnly: true,
-          when: (ctx) => !manual(ctx),
-          timeout: `${i.recoverTimeoutSeconds + 300} seconds`,
-          as: 'recovery',
-          parse: (r) => stdoutOf(r).trim(),
-        },
-      ),
-      // ---- back to the disk ----
-      step('stop the rescue system', (ctx) => stopWithin(h, settings(ctx), i.domain, i.shutdownTimeoutSeconds), { idempotent: true }),
-      step('restore the original definition', (ctx) => virsh(h, settings(ctx), ['define', savedPath(ctx)]), { idempotent: true }),
-      call<Input>(
-        'check the original definition is back',
-        'compareDefinition',
-        (ctx) => ({ ...readDomain(ctx), savedPath: savedPath(ctx) }),
-        (ctx) => [`${h}$ virsh dumpxml --inactive ${i.domain} vs ${savedPath(ctx)}, normalised`],
-        {
-          idempotent: true,
-          readOnly: true,
-          expect: (v) => ((v as { equal: boolean }).equal ? undefined : `${i.domain}'s definition differs from the saved one after define`),
-        },
-      ),
-      step('virsh start (from disk)', (ctx) => startIfOff(h, settings(ctx), i.domain), { idempotent: true }),
-      call<Input>('check it runs from disk', 'readDomain', readDomain, () => [`${h}$ virsh domstate ${i.domain}; virsh dumpxml ${i.domain}`], {
-        idempotent: true,
-        readOnly: true,
-        as: 'after',
-        expect: (v) => {
-          const d = v as DomainState;
-          if (d.state !== 'running') return `${i.domain} is ${d.state} after start`;
-          return d.live && !d.live.firstBoot.startsWith('cdrom:') ? undefined : `${i.domain} still boots ${d.live?.firstBoot} first`;
-        },
-      }),
-      Boolean(i.controller) &&
-        step('check the recovered controller over SSH', () => remote(i.controller!, ['hostname']), {
-          idempotent: true,
-          readOnly: true,
-          as: 'controllerHostname',
-          parse: (r) => stdoutOf(r).trim(),
+      { timeout: '2 hours', expect: (p, ctx) => (p.sha256 === sha(ctx) ? undefined : `the copy's sha256 ${p.sha256.slice(0, 12)}… is not the record's`) },
+    );
+    const compared = read(
+      'check the original definition is back',
+      (ctx) =>
+        activity('compareDefinition', { hypervisor: h, domain: i.domain, settings: lv(ctx), savedPath: savedPath(ctx) }, (r) => [
+          `${r.hypervisor}$ virsh dumpxml --inactive ${r.domain} vs ${r.savedPath}, normalised`,
+        ]),
+      { expect: (c) => (c.equal ? undefined : `${i.domain}'s definition differs from the saved one after define`) },
+    );
+    const after = read('check it runs from disk', readDomain, { expect: (d) => fromDiskRefusal(d, i.domain) });
+    const controller = i.controller;
+    const controllerCheck = controller
+      ? read('check the recovered controller over SSH', () => remote(controller, ['hostname']), { parse: (r) => stdoutOf(r).trim() })
+      : undefined;
+
+    return {
+      steps: [
+        // ---- preflight (read-only) ----
+        settings,
+        record,
+        read('check the ISO on the store', () => remote(i.store, ['sha256sum', '--', storeIso], { sudo: true, timeoutSeconds: 1800 }), {
+          verdict: true,
+          parse: (r) => shaOf(stdoutOf(r)),
+          expect: (got, ctx) =>
+            got === sha(ctx) ? undefined : `${storeIso} has sha256 ${got.slice(0, 12)}…, the backup record says ${sha(ctx).slice(0, 12)}…: refused`,
         }),
-    ];
+        domain,
+        // ---- the ISO onto the hypervisor, the definition saved ----
+        copy,
+        read('verify the ISO on the hypervisor', (ctx) => remote(h, ['sha256sum', '--', isoPath(ctx)], { sudo: lv(ctx).sudo, timeoutSeconds: 1800 }), {
+          parse: (r) => shaOf(stdoutOf(r)),
+          expect: (got, ctx) =>
+            got === sha(ctx) ? undefined : `${isoPath(ctx)} on ${h} has sha256 ${got.slice(0, 12)}…, not the record's ${sha(ctx).slice(0, 12)}…`,
+        }),
+        saved,
+        // ---- power off ----
+        gate<Input>(
+          'power-off',
+          (ctx) => [
+            `${i.domain} (UUID ${domain.value(ctx).inactive.uuid}) is ${domain.value(ctx).state} on ${h}: it is shut down (ACPI) and waited for ${i.shutdownTimeoutSeconds}s`,
+            'if it does not power off by then, a second gate (destroy) asks before the hard power-off',
+          ],
+          { when: running },
+        ),
+        change('virsh shutdown', (ctx) => shutdownIfRunning(h, lv(ctx), i.domain), { danger: true, when: running }),
+        shutdown,
+        gate<Input>(
+          'destroy',
+          (ctx) => [`${i.domain} did not power off: ${shutdown.value(ctx).says}`, 'virsh destroy is a HARD power-off (like pulling the plug)'],
+          {
+            when: stillOn,
+          },
+        ),
+        change('virsh destroy', (ctx) => destroyIfRunning(h, lv(ctx), i.domain), { danger: true, when: stillOn }),
+        // ---- boot from the ISO ----
+        rescue,
+        change('define the rescue definition', (ctx) => virsh(h, lv(ctx), ['define', rescuePath(ctx)]), { danger: true }),
+        edited,
+        logOffset,
+        gate<Input>('boot-rescue', (ctx) => {
+          const r = rescue.value(ctx);
+          const rec = record.value(ctx);
+          return [
+            `${i.domain} boots the rescue image ${isoPath(ctx)} (${r.bus} ${r.target}, ${r.bootStyle} boot order, cdrom first)`,
+            `backup of ${rec.host} recorded ${rec.recordedAt}, ISO sha256 ${rec.iso.sha256.slice(0, 16)}… (checked on the store and on ${h})`,
+            i.mode === 'manual'
+              ? 'mode manual: the run then waits for you to run `rear recover` in its console'
+              : "mode unattended: ReaR's automatic recovery OVERWRITES the disks without asking; the run watches its console log",
+          ];
+        }),
+        change('virsh start (rescue system)', (ctx) => startIfOff(h, lv(ctx), i.domain), { danger: true }),
+        gate<Input>(
+          'rear-recover-finished',
+          (ctx) => [
+            `on ${h}: ${lv(ctx).sudo ? 'sudo ' : ''}${virshArgv(lv(ctx), ['console', i.domain]).join(' ')}   (leave with Ctrl+])`,
+            `at the "RESCUE ${hostOf(i)}:~ #" prompt type: rear recover   (and answer its questions)`,
+            'when it says it finished, approve this gate; reject it if the recovery failed (either way the original definition is put back)',
+          ],
+          { when: manual },
+        ),
+        recovery,
+        // ---- back to the disk ----
+        change('stop the rescue system', (ctx) => stopWithin(h, lv(ctx), i.domain, i.shutdownTimeoutSeconds)),
+        change('restore the original definition', (ctx) => virsh(h, lv(ctx), ['define', savedPath(ctx)])),
+        compared,
+        change('virsh start (from disk)', (ctx) => startIfOff(h, lv(ctx), i.domain)),
+        after,
+        controllerCheck,
+      ],
+      // The saved definition goes back whatever happened after the save: an edited definition left behind
+      // would boot the ISO on every start (with unattended ReaR: recover again, overwriting the disks).
+      cleanup: [change('restore the original definition', (ctx) => defineIfSaved(h, lv(ctx), savedPath(ctx)))],
+      output: (ctx) => {
+        const rec = record.value(ctx);
+        const r = rescue.value(ctx);
+        return {
+          domain: i.domain,
+          uuid: domain.value(ctx).inactive.uuid,
+          host: hostOf(i),
+          iso: { path: isoPath(ctx), sha256: rec.iso.sha256, recordedAt: rec.recordedAt },
+          saved: saved.value(ctx).path,
+          rescue: { bus: r.bus, target: r.target, bootStyle: r.bootStyle },
+          mode: i.mode,
+          recovery: i.mode === 'manual' ? 'confirmed by the operator at gate rear-recover-finished' : recovery.value(ctx),
+          state: after.value(ctx).state,
+          controller: controllerCheck?.valueIfRan(ctx),
+        };
+      },
+    };
   },
-  // The saved definition goes back whatever happened after the save: an edited definition left behind
-  // would boot the ISO on every start (with unattended ReaR: recover again, overwriting the disks).
-  cleanup: (i) => [step('restore the original definition', (ctx) => defineIfSaved(i.hypervisor, settings(ctx), savedPath(ctx)), { idempotent: true })],
-  output: (ctx) => ({
-    domain: ctx.input.domain,
-    uuid: domain(ctx).inactive.uuid,
-    host: hostOf(ctx.input),
-    iso: { path: isoPath(ctx), sha256: record(ctx).iso.sha256, recordedAt: record(ctx).recordedAt },
-    saved: ctx.get<SavedDefinition>('saved').path,
-    rescue: {
-      bus: ctx.get<WrittenDefinition>('rescue').bus,
-      target: ctx.get<WrittenDefinition>('rescue').target,
-      bootStyle: ctx.get<WrittenDefinition>('rescue').bootStyle,
-    },
-    mode: ctx.input.mode,
-    recovery: ctx.input.mode === 'manual' ? 'confirmed by the operator at gate rear-recover-finished' : ctx.get<string>('recovery'),
-    state: ctx.get<DomainState>('after').state,
-    controller: ctx.results.controllerHostname,
-  }),
 });

@@ -1,0 +1,72 @@
+// What rearControllerRecovery decides before and after it touches the domain: is this backup record the
+// rescue image of this host, may this domain be edited, did the edit and the way back take. Pure functions
+// of the record and of the domain facts the libvirt activities read (test/unit/rear.test.ts).
+import type { DomainState } from '../../activities/libvirt/libvirt.js';
+
+/** rearBackup's record of one controller's backup (the documented contract between the two runbooks). */
+export interface RecordedBackup {
+  host: string;
+  iso: { file: string; sha256: string; bytes: number };
+  backup: { file: string; sha256: string; bytes: number };
+  rearVersion?: string;
+  recordedAt: string;
+  workflowId?: string;
+}
+
+/** What the checks need of the input. */
+export interface RecoveryTarget {
+  domain: string;
+  /** The controller's host name in the backup (ReaR's $HOSTNAME); default: the domain name. */
+  host?: string;
+  storePath: string;
+  mode: 'manual' | 'unattended';
+}
+
+export const hostOf = (t: Pick<RecoveryTarget, 'host' | 'domain'>): string => t.host ?? t.domain;
+export const isoName = (t: Pick<RecoveryTarget, 'host' | 'domain'>): string => `rear-${hostOf(t)}.iso`;
+const hexSha = /^[0-9a-f]{64}$/;
+export const isRescueIso = (src?: string): boolean => Boolean(src && /(^|\/)rear-[^/]*\.iso$/.test(src));
+
+/** Files of this run on the hypervisor: named by domain and run, so two runs never share a saved copy. */
+export const runFile = (isoDir: string, domain: string, workflowId: string, suffix: string): string =>
+  `${isoDir}/${domain}.${workflowId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)}.${suffix}`;
+
+export function recordRefusal(r: RecordedBackup, t: RecoveryTarget): string | undefined {
+  const host = hostOf(t);
+  if (r.host !== host) return `the backup record in ${t.storePath}/${host}/ is for host "${r.host}", not "${host}": refused`;
+  if (r.iso?.file !== isoName(t)) return `the record's ISO is "${r.iso?.file}", not ${isoName(t)} (the rescue image of ${host}): refused`;
+  if (!hexSha.test(r.iso.sha256 ?? '')) return `the record has no valid sha256 for ${r.iso.file}`;
+  return undefined;
+}
+
+/** `sha256sum`'s first word. */
+export const shaOf = (text: string): string => text.split(' ')[0] ?? '';
+
+/** Why the domain must not be touched: it already boots (or runs) a rescue ISO, or its definition is unusable. */
+export function domainRefusal(d: DomainState, t: RecoveryTarget): string | undefined {
+  if (!d.inactive.uuid) return `${t.domain} has no UUID in its definition`;
+  const liveIso = d.live?.cdroms.find((c) => isRescueIso(c.source));
+  if (liveIso && d.live?.firstBoot.startsWith('cdrom:')) {
+    return `${t.domain} is already running a rescue ISO (${liveIso.source} on ${liveIso.target}, booted first): a recovery is in progress or was left running; finish or stop it first`;
+  }
+  const defIso = d.inactive.cdroms.find((c) => isRescueIso(c.source));
+  if (defIso && d.inactive.firstBoot.startsWith('cdrom:')) {
+    return `${t.domain}'s definition already boots a rescue ISO first (${defIso.source}): an earlier recovery left it edited; define its saved original first`;
+  }
+  if (t.mode === 'unattended' && !d.inactive.serialLog) {
+    return `unattended mode reads ReaR's lines from the serial console's log, and ${t.domain} has none (<serial><log file=…/>): use mode "manual" or add one`;
+  }
+  return undefined;
+}
+
+/** After `virsh define` of the rescue definition: the ISO boots first, and the domain is still off. */
+export function editedRefusal(d: DomainState, domain: string, iso: string): string | undefined {
+  if (d.inactive.firstBoot !== `cdrom:${iso}`) return `after define, ${domain} boots ${d.inactive.firstBoot} first, not the cdrom with ${iso}`;
+  return d.state === 'shut off' ? undefined : `${domain} is ${d.state}, expected shut off`;
+}
+
+/** At the end: running, and not from a cdrom. */
+export function fromDiskRefusal(d: DomainState, domain: string): string | undefined {
+  if (d.state !== 'running') return `${domain} is ${d.state} after start`;
+  return d.live && !d.live.firstBoot.startsWith('cdrom:') ? undefined : `${domain} still boots ${d.live?.firstBoot} first`;
+}
