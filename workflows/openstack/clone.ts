@@ -5,26 +5,12 @@
 // verify it. The source server is never changed.
 import { z } from 'zod';
 import { common } from '../engine/input-fields.js';
-import { cloudName, flavorRef, keyPairName, newServerName, serverRef, snapshotRefusal } from './rules.js';
-import {
-  checksumCopy,
-  createFromImage,
-  downloadSnapshot,
-  imageNameFree,
-  imageWorkspace,
-  newServerOf,
-  readSource,
-  removeImageFiles,
-  serverNameFree,
-  snapshotSource,
-  sourceOf,
-  sysprepCopy,
-  uploadCopy,
-  uploadedOf,
-  imageCopyFields,
-  imageHostOf,
-} from './image-steps.js';
 import { runbook } from '../engine/runbook.js';
+import { imageCopySteps } from './image-steps.js';
+import { cloudName, flavorRef, imageCopyFields, imageHostOf, keyPairName, newServerName, propertiesOf, serverRef } from './input-fields.js';
+import { snapshotRefusal } from './rules.js';
+import { createFromImage } from './server-steps.js';
+import { imageNameFree, readServer, serverNameFree } from './steps.js';
 
 export const OpenstackCloneInput = () =>
   z.strictObject({
@@ -37,39 +23,56 @@ export const OpenstackCloneInput = () =>
     ...imageCopyFields(),
     ...common(),
   });
-type Input = z.infer<ReturnType<typeof OpenstackCloneInput>>;
 
 export const openstackClone = runbook({
   name: 'openstackClone',
   input: OpenstackCloneInput,
   hosts: (i) => [imageHostOf(i)],
-  steps: (i) => {
-    const host = imageHostOf(i);
-    const snapshot = `${i.newName}-snapshot`;
-    const image = `${i.newName}-image`;
-    return [
-      readSource<Input>(i.cloud, i.server, snapshotRefusal),
-      imageNameFree<Input>(i.cloud, snapshot),
-      imageNameFree<Input>(i.cloud, image),
-      serverNameFree<Input>(i.cloud, i.newName),
-      imageWorkspace<Input>(host),
-      ...snapshotSource<Input>(i.cloud, snapshot),
-      downloadSnapshot<Input>(i.cloud, host),
+  procedure: (i) => {
+    const source = readServer(i.cloud, i.server, snapshotRefusal);
+    const c = {
+      host: imageHostOf(i),
+      from: i.cloud,
+      to: i.cloud,
+      snapshotName: `${i.newName}-snapshot`,
+      imageName: `${i.newName}-image`,
+      properties: propertiesOf(i),
       // virt-sysprep's default operations, as on the CERN page.
-      ...sysprepCopy<Input>(host, { amend: Boolean(i.amendCompat), operations: null }),
-      checksumCopy<Input>(host),
-      ...uploadCopy<Input>(i.cloud, host, image, i.properties ?? { os: 'LINUX' }),
-      ...createFromImage<Input>(i.cloud, i.newName, { flavor: () => i.flavor, keyName: () => i.keyName, network: i.network }),
-      removeImageFiles<Input>(host),
-    ];
-  },
-  output: (ctx) => {
-    const s = newServerOf(ctx);
+      sysprep: { amend: Boolean(i.amendCompat), operations: null },
+    };
+    const copy = imageCopySteps(c, source);
+    const clone = createFromImage(i.cloud, i.newName, copy.uploaded, { flavor: () => i.flavor, keyName: () => i.keyName, network: i.network });
     return {
-      source: { id: sourceOf(ctx).id, name: sourceOf(ctx).name },
-      snapshot: ctx.get<{ id: string; name: string }>('image'),
-      image: uploadedOf(ctx),
-      server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses, imageId: s.imageId },
+      steps: [
+        source,
+        imageNameFree(i.cloud, c.snapshotName),
+        imageNameFree(i.cloud, c.imageName),
+        serverNameFree(i.cloud, i.newName),
+        copy.workspace,
+        copy.snapshot,
+        copy.snapshotActive,
+        copy.download,
+        copy.copy,
+        copy.amend,
+        copy.sysprep,
+        copy.checksum,
+        copy.upload,
+        copy.uploaded,
+        clone.create,
+        clone.active,
+        clone.verified,
+        copy.removeFiles,
+      ],
+      output: (ctx) => {
+        const src = source.value(ctx);
+        const s = clone.active.value(ctx);
+        return {
+          source: { id: src.id, name: src.name },
+          snapshot: copy.snapshotActive.value(ctx),
+          image: copy.uploaded.value(ctx),
+          server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses, imageId: s.imageId },
+        };
+      },
     };
   },
 });

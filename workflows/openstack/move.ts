@@ -8,30 +8,13 @@
 // - a new name: create and verify the new server first, then delete the source.
 import { z } from 'zod';
 import { common } from '../engine/input-fields.js';
-import { cloudName, flavorRef, keyPairName, moveRefusal, newServerName, serverRef } from './rules.js';
-import {
-  checksumCopy,
-  createFromImage,
-  deleteSource,
-  downloadSnapshot,
-  imageNameFree,
-  imageWorkspace,
-  MOVE_OPERATIONS,
-  newServerOf,
-  readSource,
-  removeImageFiles,
-  serverNameFree,
-  snapshotSource,
-  sourceOf,
-  stopSource,
-  sysprepCopy,
-  uploadCopy,
-  waitDnsExpired,
-  imageCopyFields,
-  imageHostOf,
-} from './image-steps.js';
+import { runbook } from '../engine/runbook.js';
+import { imageCopySteps, MOVE_OPERATIONS } from './image-steps.js';
+import { cloudName, flavorRef, imageCopyFields, imageHostOf, keyPairName, newServerName, propertiesOf, serverRef } from './input-fields.js';
 import { deleteSourceGate } from './move-gate.js';
-import { runbook, type RunContext } from '../engine/runbook.js';
+import { keptFlavor, moveRefusal } from './rules.js';
+import { createFromImage, deleteSource, stopSource, waitDnsExpired } from './server-steps.js';
+import { imageNameFree, readServer, serverNameFree } from './steps.js';
 
 export const OpenstackMoveInput = () =>
   z
@@ -55,57 +38,76 @@ export const OpenstackMoveInput = () =>
       if (i.keepName && !newServerName().safeParse(i.server).success)
         ctx.addIssue({ code: 'custom', path: ['server'], message: 'keepName needs a name that is a valid host name (not an ID); or give newName' });
     });
-type Input = z.infer<ReturnType<typeof OpenstackMoveInput>>;
-type Ctx = RunContext<Input>;
 
 export const openstackMove = runbook({
   name: 'openstackMove',
   input: OpenstackMoveInput,
   hosts: (i) => [imageHostOf(i)],
-  steps: (i) => {
-    const host = imageHostOf(i);
+  procedure: (i) => {
     const target = i.keepName ? i.server : i.newName!;
-    const snapshot = `${i.server}-move-snapshot`;
-    const image = `${target}-image`;
-    const create = createFromImage<Input>(i.toCloud, target, {
-      flavor: (ctx: Ctx) => i.flavor ?? sourceOf(ctx).flavor ?? '(the source shows no flavor: give flavor)',
-      keyName: (ctx: Ctx) => i.keyName ?? sourceOf(ctx).keyName ?? null,
+    const source = readServer(i.fromCloud, i.server, moveRefusal);
+    const c = {
+      host: imageHostOf(i),
+      from: i.fromCloud,
+      to: i.toCloud,
+      snapshotName: `${i.server}-move-snapshot`,
+      imageName: `${target}-image`,
+      properties: propertiesOf(i),
+      sysprep: { amend: Boolean(i.amendCompat), operations: MOVE_OPERATIONS },
+    };
+    const copy = imageCopySteps(c, source);
+    const moved = createFromImage(i.toCloud, target, copy.uploaded, {
+      flavor: (ctx) => keptFlavor(i.flavor, source.value(ctx), 'source'),
+      keyName: (ctx) => i.keyName ?? source.value(ctx).keyName ?? null,
       network: i.network,
     });
-    return [
-      readSource<Input>(i.fromCloud, i.server, moveRefusal),
-      imageNameFree<Input>(i.fromCloud, snapshot),
-      imageNameFree<Input>(i.toCloud, image),
-      serverNameFree<Input>(i.toCloud, target, { exceptSource: i.fromCloud === i.toCloud }),
-      imageWorkspace<Input>(host),
-      stopSource<Input>(i.fromCloud),
-      ...snapshotSource<Input>(i.fromCloud, snapshot),
-      downloadSnapshot<Input>(i.fromCloud, host),
-      ...sysprepCopy<Input>(host, { amend: Boolean(i.amendCompat), operations: MOVE_OPERATIONS }),
-      checksumCopy<Input>(host),
-      ...uploadCopy<Input>(i.toCloud, host, image, i.properties ?? { os: 'LINUX' }),
-      ...(i.keepName
-        ? [
-            deleteSourceGate<Input>(i.fromCloud, i.toCloud, host, 'then wait for its DNS entry to expire and create it again in the target'),
-            deleteSource<Input>(i.fromCloud),
-            waitDnsExpired<Input>(i.server),
-            ...create,
-          ]
-        : [
-            ...create,
-            deleteSourceGate<Input>(i.fromCloud, i.toCloud, host, `the new server ${target} is ACTIVE and verified`),
-            deleteSource<Input>(i.fromCloud),
-          ]),
-      removeImageFiles<Input>(host),
-    ];
-  },
-  output: (ctx) => {
-    const s = newServerOf(ctx);
+    const dns = i.keepName ? waitDnsExpired(i.server) : null;
     return {
-      source: { id: sourceOf(ctx).id, name: sourceOf(ctx).name, cloud: ctx.input.fromCloud, deleted: true },
-      image: ctx.get('uploaded'),
-      server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses, imageId: s.imageId, cloud: ctx.input.toCloud },
-      ...(ctx.input.keepName ? { dns: ctx.get('dns') } : {}),
+      steps: [
+        source,
+        imageNameFree(i.fromCloud, c.snapshotName),
+        imageNameFree(i.toCloud, c.imageName),
+        // In one project the source holds the name it keeps until it is deleted.
+        serverNameFree(i.toCloud, target, i.fromCloud === i.toCloud ? source : undefined),
+        copy.workspace,
+        stopSource(i.fromCloud, source),
+        copy.snapshot,
+        copy.snapshotActive,
+        copy.download,
+        copy.copy,
+        copy.amend,
+        copy.sysprep,
+        copy.checksum,
+        copy.upload,
+        copy.uploaded,
+        ...(dns
+          ? [
+              deleteSourceGate(c, source, copy, 'then wait for its DNS entry to expire and create it again in the target'),
+              deleteSource(i.fromCloud, source),
+              dns,
+              moved.create,
+              moved.active,
+              moved.verified,
+            ]
+          : [
+              moved.create,
+              moved.active,
+              moved.verified,
+              deleteSourceGate(c, source, copy, `the new server ${target} is ACTIVE and verified`),
+              deleteSource(i.fromCloud, source),
+            ]),
+        copy.removeFiles,
+      ],
+      output: (ctx) => {
+        const src = source.value(ctx);
+        const s = moved.active.value(ctx);
+        return {
+          source: { id: src.id, name: src.name, cloud: i.fromCloud, deleted: true },
+          image: copy.uploaded.value(ctx),
+          server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses, imageId: s.imageId, cloud: i.toCloud },
+          ...(dns ? { dns: dns.value(ctx) } : {}),
+        };
+      },
     };
   },
 });

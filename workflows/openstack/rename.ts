@@ -5,29 +5,13 @@
 // the old one ("If all is working OK").
 import { z } from 'zod';
 import { common } from '../engine/input-fields.js';
-import { cloudName, flavorRef, keyPairName, moveRefusal, newServerName, serverRef } from './rules.js';
-import {
-  checksumCopy,
-  createFromImage,
-  deleteSource,
-  downloadSnapshot,
-  imageNameFree,
-  imageWorkspace,
-  MOVE_OPERATIONS,
-  newServerOf,
-  readSource,
-  removeImageFiles,
-  serverNameFree,
-  snapshotSource,
-  sourceOf,
-  stopSource,
-  sysprepCopy,
-  uploadCopy,
-  imageCopyFields,
-  imageHostOf,
-} from './image-steps.js';
+import { runbook } from '../engine/runbook.js';
+import { imageCopySteps, MOVE_OPERATIONS } from './image-steps.js';
+import { cloudName, flavorRef, imageCopyFields, imageHostOf, keyPairName, newServerName, propertiesOf, serverRef } from './input-fields.js';
 import { deleteSourceGate } from './move-gate.js';
-import { runbook, type RunContext } from '../engine/runbook.js';
+import { keptFlavor, moveRefusal } from './rules.js';
+import { createFromImage, deleteSource, stopSource } from './server-steps.js';
+import { imageNameFree, readServer, serverNameFree } from './steps.js';
 
 export const OpenstackRenameInput = () =>
   z.strictObject({
@@ -41,45 +25,61 @@ export const OpenstackRenameInput = () =>
     ...imageCopyFields(),
     ...common(),
   });
-type Input = z.infer<ReturnType<typeof OpenstackRenameInput>>;
-type Ctx = RunContext<Input>;
 
 export const openstackRename = runbook({
   name: 'openstackRename',
   input: OpenstackRenameInput,
   hosts: (i) => [imageHostOf(i)],
-  steps: (i) => {
-    const host = imageHostOf(i);
-    const snapshot = `${i.server}-rename-snapshot`;
-    const image = `${i.newName}-image`;
-    return [
-      readSource<Input>(i.cloud, i.server, moveRefusal),
-      imageNameFree<Input>(i.cloud, snapshot),
-      imageNameFree<Input>(i.cloud, image),
-      serverNameFree<Input>(i.cloud, i.newName),
-      imageWorkspace<Input>(host),
-      stopSource<Input>(i.cloud),
-      ...snapshotSource<Input>(i.cloud, snapshot),
-      downloadSnapshot<Input>(i.cloud, host),
-      ...sysprepCopy<Input>(host, { amend: Boolean(i.amendCompat), operations: [...MOVE_OPERATIONS, 'net-hostname'], extra: ['--hostname', i.newName] }),
-      checksumCopy<Input>(host),
-      ...uploadCopy<Input>(i.cloud, host, image, i.properties ?? { os: 'LINUX' }),
-      ...createFromImage<Input>(i.cloud, i.newName, {
-        flavor: (ctx: Ctx) => i.flavor ?? sourceOf(ctx).flavor ?? '(the server shows no flavor: give flavor)',
-        keyName: (ctx: Ctx) => i.keyName ?? sourceOf(ctx).keyName ?? null,
-        network: i.network,
-      }),
-      deleteSourceGate<Input>(i.cloud, i.cloud, host, `the renamed server ${i.newName} is ACTIVE and verified`),
-      deleteSource<Input>(i.cloud),
-      removeImageFiles<Input>(host),
-    ];
-  },
-  output: (ctx) => {
-    const s = newServerOf(ctx);
+  procedure: (i) => {
+    const source = readServer(i.cloud, i.server, moveRefusal);
+    const c = {
+      host: imageHostOf(i),
+      from: i.cloud,
+      to: i.cloud,
+      snapshotName: `${i.server}-rename-snapshot`,
+      imageName: `${i.newName}-image`,
+      properties: propertiesOf(i),
+      sysprep: { amend: Boolean(i.amendCompat), operations: [...MOVE_OPERATIONS, 'net-hostname'], extra: ['--hostname', i.newName] },
+    };
+    const copy = imageCopySteps(c, source);
+    const renamed = createFromImage(i.cloud, i.newName, copy.uploaded, {
+      flavor: (ctx) => keptFlavor(i.flavor, source.value(ctx), 'server'),
+      keyName: (ctx) => i.keyName ?? source.value(ctx).keyName ?? null,
+      network: i.network,
+    });
     return {
-      old: { id: sourceOf(ctx).id, name: sourceOf(ctx).name, deleted: true },
-      image: ctx.get('uploaded'),
-      server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses, imageId: s.imageId },
+      steps: [
+        source,
+        imageNameFree(i.cloud, c.snapshotName),
+        imageNameFree(i.cloud, c.imageName),
+        serverNameFree(i.cloud, i.newName),
+        copy.workspace,
+        stopSource(i.cloud, source),
+        copy.snapshot,
+        copy.snapshotActive,
+        copy.download,
+        copy.copy,
+        copy.amend,
+        copy.sysprep,
+        copy.checksum,
+        copy.upload,
+        copy.uploaded,
+        renamed.create,
+        renamed.active,
+        renamed.verified,
+        deleteSourceGate(c, source, copy, `the renamed server ${i.newName} is ACTIVE and verified`),
+        deleteSource(i.cloud, source),
+        copy.removeFiles,
+      ],
+      output: (ctx) => {
+        const src = source.value(ctx);
+        const s = renamed.active.value(ctx);
+        return {
+          old: { id: src.id, name: src.name, deleted: true },
+          image: copy.uploaded.value(ctx),
+          server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses, imageId: s.imageId },
+        };
+      },
     };
   },
 });

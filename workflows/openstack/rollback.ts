@@ -5,9 +5,11 @@
 // rebuild and our own bounded wait for ACTIVE (or SHUTOFF when it was off, like osc's --wait).
 import { z } from 'zod';
 import { common } from '../engine/input-fields.js';
-import { cloudName, imageRef, rebuildRefusal, rebuildTarget, serverRef, type ImageView } from './rules.js';
-import { readServer, serverOf, waitForServer, type ServerView } from './steps.js';
-import { call, gate, runbook, type RunContext } from '../engine/runbook.js';
+import { gate, once, read, runbook } from '../engine/runbook.js';
+import { cloudCall } from './cloud-calls.js';
+import { cloudName, imageRef, serverRef } from './input-fields.js';
+import { rebuildRefusal, rebuildTarget, rollbackImageRefusal } from './rules.js';
+import { readServer, waitForServer } from './steps.js';
 
 export const OpenstackRollbackInput = () =>
   z.strictObject({
@@ -17,65 +19,52 @@ export const OpenstackRollbackInput = () =>
     image: imageRef(),
     ...common(),
   });
-type Input = z.infer<ReturnType<typeof OpenstackRollbackInput>>;
-type Ctx = RunContext<Input>;
-
-const imageOf = (ctx: Ctx): ImageView => ctx.get<ImageView>('image');
 
 export const openstackRollback = runbook({
   name: 'openstackRollback',
   input: OpenstackRollbackInput,
   hosts: () => [],
-  steps: (i) => [
-    readServer<Input>(rebuildRefusal),
-    call<Input>(
-      'read the image',
-      'openstackImage',
-      () => ({ cloud: i.cloud, image: i.image }),
-      () => [`glance GET /v2/images/${i.image}`],
-      {
-        idempotent: true,
-        readOnly: true,
-        as: 'image',
-        verdict: true,
-        expect: (im) => {
-          const image = im as ImageView;
-          return image.status === 'active' ? undefined : `image ${image.name} (${image.id}) is ${image.status}, not active: nothing to rebuild from`;
-        },
-      },
-    ),
-    gate<Input>('rebuild', (ctx) => {
-      const s = serverOf(ctx);
-      const im = imageOf(ctx);
+  procedure: (i) => {
+    const server = readServer(i.cloud, i.server, rebuildRefusal);
+    const image = read('read the image', () => cloudCall('openstackImage', { cloud: i.cloud, image: i.image }), {
+      verdict: true,
+      expect: rollbackImageRefusal,
+    });
+    const approval = gate('rebuild', (ctx) => {
+      const s = server.value(ctx);
+      const im = image.value(ctx);
       return [
         `cloud ${i.cloud}: server ${s.name} (${s.id}), now ${s.status}, addresses ${s.addresses.join(', ') || 'none'}, boots image ${s.imageId}`,
         `rebuild from image ${im.name} (${im.id}), ${im.status}, ${im.diskFormat ?? '?'} ${im.size ?? '?'} bytes, ${im.hashAlgo ?? 'md5'} ${im.hashValue ?? im.checksum ?? '?'}`,
         'the root disk is WIPED and replaced by the image; ID, name and addresses stay',
         `then wait for ${rebuildTarget(s)} (the worker's openstack.serverTimeoutSeconds)`,
       ];
-    }),
-    call<Input>(
+    });
+    // Once: the activity re-checks the state after the gate and reports a rebuild an earlier attempt
+    // already started. A refusal here parks: retry once the server has settled, or abort.
+    const rebuild = once(
       'rebuild the server',
-      'openstackRebuild',
-      (ctx) => ({ cloud: i.cloud, serverId: serverOf(ctx).id, imageId: imageOf(ctx).id }),
-      (ctx) => [
-        `nova POST /servers/${serverOf(ctx).id}/action {"rebuild": {"imageRef": "${imageOf(ctx).id}"}}   # = openstack server rebuild --image ${i.image} ${i.server}`,
-      ],
-      // Not idempotent: the activity re-checks the state after the gate and reports a rebuild an earlier
-      // attempt already started. A refusal here parks: retry once the server has settled, or abort.
-      { idempotent: false, danger: true, as: 'rebuild' },
-    ),
-    waitForServer<Input>(
-      (ctx) => rebuildTarget(serverOf(ctx)),
-      (ctx) => imageOf(ctx).id,
-    ),
-  ],
-  output: (ctx) => {
-    const s = ctx.get<ServerView>('settled');
+      (ctx) => cloudCall('openstackRebuild', { cloud: i.cloud, serverId: server.value(ctx).id, imageId: image.value(ctx).id }),
+      { danger: true },
+    );
+    const settled = waitForServer(
+      'wait for the server',
+      i.cloud,
+      (ctx) => server.value(ctx).id,
+      (ctx) => rebuildTarget(server.value(ctx)),
+      (ctx) => image.value(ctx).id,
+    );
     return {
-      server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses },
-      image: { id: imageOf(ctx).id, name: imageOf(ctx).name },
-      before: serverOf(ctx).status,
+      steps: [server, image, approval, rebuild, settled],
+      output: (ctx) => {
+        const s = settled.value(ctx);
+        const im = image.value(ctx);
+        return {
+          server: { id: s.id, name: s.name, status: s.status, addresses: s.addresses },
+          image: { id: im.id, name: im.name },
+          before: server.value(ctx).status,
+        };
+      },
     };
   },
 });

@@ -1,7 +1,6 @@
 // What the OpenStack runbooks decide from a server's or an image's state. Pure functions, shared by the
 // workflows (preflight checks before a gate) and the activities (the same check again right before acting,
-// since a gate may be open for hours).
-import { z } from 'zod';
+// since a gate may be open for hours). test/unit/openstack.test.ts holds them to the source page's cases.
 
 /** A server as the runbooks see it (from nova GET /servers/{id}). */
 export interface ServerView {
@@ -77,42 +76,76 @@ export function rebuildTarget(before: ServerView): 'ACTIVE' | 'SHUTOFF' {
   return before.status === 'SHUTOFF' ? 'SHUTOFF' : 'ACTIVE';
 }
 
-// ---- input fields ---------------------------------------------------------------------------------------
-/** A cloud of the worker's clouds.yaml (its key, never credentials). */
-export const cloudName = () =>
-  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a cloud name from the worker\'s clouds.yaml (letters, digits, ".", "_", "-")');
-/** A server's name or UUID; no spaces, no regex or shell characters (nova filters names as regexes). */
-export const serverRef = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a server name or ID (letters, digits, ".", "_", "-"; up to 63)');
-/** An image's name or UUID. */
-export const imageRef = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an image name or ID (letters, digits, ".", "_", "-"; up to 128)');
-/** A new server's name: it becomes the guest's hostname and a DNS name, so RFC 1123 labels only. */
-export const newServerName = () =>
-  z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a host name for the new server (lower-case letters, digits, "-"; up to 63)');
-export const flavorRef = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a flavor name or ID (letters, digits, ".", "_", "-")');
-export const keyPairName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'a key pair name (letters, digits, ".", "_", "@", "-")');
-export const networkId = () => z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a network UUID');
-/** Glance image properties, e.g. {"os": "LINUX"} (CERN: registers the VM in LanDB and Active Directory). */
-export const imageProperties = () =>
-  z
-    .record(
-      z.string().regex(/^[a-z][a-z0-9_:-]{0,63}$/, 'a property name (lower-case letters, digits, "_", ":", "-")'),
-      z.string().regex(/^[A-Za-z0-9 ._:@=+-]{0,255}$/, 'a property value (letters, digits, " ._:@=+-")'),
-    )
-    .refine((p) => Object.keys(p).length <= 20, 'at most 20 properties')
-    .refine((p) => !Object.keys(p).some((k) => RESERVED_PROPERTIES.includes(k)), 'a property name reserved by glance or by the runbooks');
-const RESERVED_PROPERTIES = [
-  'id',
-  'name',
-  'status',
-  'disk_format',
-  'container_format',
-  'visibility',
-  'owner',
-  'size',
-  'checksum',
-  'os_hash_algo',
-  'os_hash_value',
-  'runbook_workflow_id',
-  'protected',
-  'tags',
-];
+/** A rollback rebuilds only from an image glance has as `active`. */
+export function rollbackImageRefusal(im: ImageView): string | undefined {
+  return im.status === 'active' ? undefined : `image ${im.name} (${im.id}) is ${im.status}, not active: nothing to rebuild from`;
+}
+
+// ---- names: one image and one server per name, ever (a rollback or a DNS name by name must not be ambiguous)
+
+/** openstackSnapshot's new image name: any image of that name but this run's own (a retried create) is a refusal. */
+export function snapshotNameRefusal(name: string, found: ImageView[], workflowId: string): string | undefined {
+  const other = found.filter((im) => im.madeBy !== workflowId);
+  return other.length
+    ? `an image named ${name} already exists (${other.map((im) => `${im.id}, ${im.status}${im.madeBy ? `, made by run ${im.madeBy}` : ''}`).join('; ')}): choose another name or delete it first`
+    : undefined;
+}
+
+/** An image name the copy procedures will create in `cloud` (the raw snapshot, the cleaned image). */
+export function imageNameRefusal(cloud: string, name: string, found: ImageView[], workflowId: string): string | undefined {
+  const other = found.filter((im) => im.madeBy !== workflowId);
+  return other.length
+    ? `cloud ${cloud} already has an image named ${name} (${other.map((im) => `${im.id}, ${im.status}`).join('; ')}): choose another name or delete it first`
+    : undefined;
+}
+
+/** A new server's name in `cloud`; `sourceId`: the source may hold it (a move in one project that keeps the name deletes it first). */
+export function serverNameRefusal(cloud: string, name: string, found: ServerView[], workflowId: string, sourceId?: string): string | undefined {
+  const other = found.filter((s) => s.madeBy !== workflowId && s.id !== sourceId);
+  return other.length ? `cloud ${cloud} already has a server named ${name} (${other.map((s) => `${s.id}, ${s.status}`).join('; ')})` : undefined;
+}
+
+// ---- the image copy: what proves each stage before the next may start
+
+/** The cleaned copy on the image host, as `qemu-img info` and `sha512sum` report it. */
+export interface CopyChecksum {
+  sha512: string;
+  bytes: number;
+  virtualSize: number;
+}
+
+/** Reads `qemu-img info --output=json` and `sha512sum -- FILE` output. */
+export function parseCopyChecksum(qemuInfoJson: string, sha512sumOut: string): CopyChecksum {
+  const info = JSON.parse(qemuInfoJson) as { 'virtual-size': number; 'actual-size'?: number };
+  return { sha512: sha512sumOut.split(/\s/)[0]!, bytes: info['actual-size'] ?? 0, virtualSize: info['virtual-size'] };
+}
+
+/** CERN: "check the snapshot is correct (i.e. it seems a reasonable size)": a checksum, and neither file empty. */
+export function copyRefusal(c: CopyChecksum, downloadedBytes: number): string | undefined {
+  if (!/^[0-9a-f]{128}$/.test(c.sha512)) return 'sha512sum printed no checksum';
+  return c.virtualSize <= 0 || downloadedBytes <= 0 ? `the image looks empty (virtual size ${c.virtualSize}, snapshot ${downloadedBytes} bytes)` : undefined;
+}
+
+/** The uploaded image is the copy only if glance computed the same sha512 (the source is deleted on this proof). */
+export function uploadRefusal(im: ImageView, copySha512: string, where: { cloud: string; host: string }): string | undefined {
+  if (im.hashAlgo !== 'sha512' || !im.hashValue) return `glance reports no sha512 for image ${im.id} (${im.hashAlgo ?? 'none'}): cannot prove the upload`;
+  return im.hashValue === copySha512
+    ? undefined
+    : `image ${im.name} (${im.id}) in cloud ${where.cloud} has sha512 ${im.hashValue.slice(0, 16)}…, the copy on ${where.host} ${copySha512.slice(0, 16)}…: the upload is damaged`;
+}
+
+/** The new server is done when it has its name, is ACTIVE on the new image and has an address. */
+export function newServerRefusal(s: ServerView, name: string, imageId: string): string | undefined {
+  const why = [
+    s.name !== name && `is named ${s.name}`,
+    s.status !== 'ACTIVE' && `is ${s.status}`,
+    s.imageId !== imageId && `boots ${s.imageId}, not the new image`,
+    s.addresses.length === 0 && 'has no address',
+  ].filter(Boolean);
+  return why.length ? `new server ${name} (${s.id}) ${why.join(', ')}` : undefined;
+}
+
+/** A move or rename keeps the source's flavor unless told otherwise; with none to keep, nova is told why it cannot find one. */
+export function keptFlavor(given: string | undefined, source: ServerView, whose: 'source' | 'server'): string {
+  return given ?? source.flavor ?? `(the ${whose} shows no flavor: give flavor)`;
+}

@@ -3,11 +3,13 @@
 // bound, and `killed`/`deleted` images treated as failure. One image per name, ever: a name already taken
 // is refused (or, if this very run made it, reused). Optionally the guest clock is resynced afterwards.
 import { z } from 'zod';
-import { describeCommand } from '../engine/commands.js';
 import { common } from '../engine/input-fields.js';
-import { cloudName, imageRef, serverRef, snapshotRefusal, type ImageView } from './rules.js';
-import { readServer, resyncClock, serverOf, waitForImage } from './steps.js';
-import { call, runbook, step, type RunContext } from '../engine/runbook.js';
+import { renderCommand } from '../engine/plan.js';
+import { once, read, runbook } from '../engine/runbook.js';
+import { cloudCall } from './cloud-calls.js';
+import { cloudName, imageRef, serverRef } from './input-fields.js';
+import { snapshotNameRefusal, snapshotRefusal } from './rules.js';
+import { readServer, resyncClock, resyncGuestClock, waitForImage } from './steps.js';
 
 export const OpenstackSnapshotInput = () =>
   z.strictObject({
@@ -19,62 +21,36 @@ export const OpenstackSnapshotInput = () =>
     resyncClock: z.literal(true).optional(),
     ...common(),
   });
-type Input = z.infer<ReturnType<typeof OpenstackSnapshotInput>>;
-type Ctx = RunContext<Input>;
-
-const created = (ctx: Ctx): { image: ImageView; reused: boolean } => ctx.get('created');
 
 export const openstackSnapshot = runbook({
   name: 'openstackSnapshot',
   input: OpenstackSnapshotInput,
   // The cloud is not an inventory host; only a clock resync reaches the guest over SSH.
   hosts: (i) => (i.resyncClock ? [i.server] : []),
-  steps: (i) => [
-    readServer<Input>(snapshotRefusal),
-    call<Input>(
-      'check the image name is free',
-      'openstackImagesNamed',
-      () => ({ cloud: i.cloud, name: i.name }),
-      () => [`glance GET /v2/images?name=${i.name}`],
-      {
-        idempotent: true,
-        readOnly: true,
-        as: 'same name',
-        verdict: true,
-        // Glance allows two images of one name; a rollback by name would then be ambiguous. Never make a second.
-        expect: (found, ctx) => {
-          const other = (found as ImageView[]).filter((im) => im.madeBy !== ctx.workflowId);
-          return other.length
-            ? `an image named ${i.name} already exists (${other.map((im) => `${im.id}, ${im.status}${im.madeBy ? `, made by run ${im.madeBy}` : ''}`).join('; ')}): choose another name or delete it first`
-            : undefined;
-        },
-      },
-    ),
-    // Not idempotent (each call would be a new image): the activity reuses this run's image by name instead.
-    call<Input>(
-      'create the snapshot',
-      'openstackCreateImage',
-      (ctx) => ({ cloud: i.cloud, serverId: serverOf(ctx).id, name: i.name, workflowId: ctx.workflowId }),
-      (ctx) => [
-        `nova POST /servers/${serverOf(ctx).id}/action {"createImage": {"name": "${i.name}"}}   # = openstack server image create --name ${i.name} ${i.server}`,
-      ],
-      { idempotent: false, as: 'created' },
-    ),
-    waitForImage<Input>((ctx) => created(ctx).image.id),
-    i.resyncClock &&
-      step('resync the guest clock', () => resyncClock(i.server), {
-        idempotent: true,
-        as: 'clock',
-        parse: (r) => r.map((x) => x.stdoutTail.trim()).join(' '),
-      }),
-  ],
-  output: (ctx) => {
-    const image = ctx.get<ImageView>('image');
+  procedure: (i) => {
+    const server = readServer(i.cloud, i.server, snapshotRefusal);
+    // Glance allows two images of one name; a rollback by name would then be ambiguous. Never make a second.
+    const nameFree = read('check the image name is free', () => cloudCall('openstackImagesNamed', { cloud: i.cloud, name: i.name }), {
+      verdict: true,
+      expect: (found, ctx) => snapshotNameRefusal(i.name, found, ctx.workflowId),
+    });
+    // Once: each call would be a new image; the activity reuses this run's image by name instead.
+    const created = once('create the snapshot', (ctx) =>
+      cloudCall('openstackCreateImage', { cloud: i.cloud, serverId: server.value(ctx).id, name: i.name, workflowId: ctx.workflowId }),
+    );
+    const image = waitForImage('wait for the image to become active', i.cloud, (ctx) => created.value(ctx).image.id);
+    const clock = i.resyncClock ? resyncGuestClock(i.server) : null;
     return {
-      server: { id: serverOf(ctx).id, name: serverOf(ctx).name, status: serverOf(ctx).status },
-      image,
-      reused: created(ctx).reused,
-      ...(ctx.input.resyncClock ? { clock: ctx.get<string>('clock'), clockCommand: describeCommand(resyncClock(ctx.input.server)) } : {}),
+      steps: [server, nameFree, created, image, clock],
+      output: (ctx) => {
+        const s = server.value(ctx);
+        return {
+          server: { id: s.id, name: s.name, status: s.status },
+          image: image.value(ctx),
+          reused: created.value(ctx).reused,
+          ...(clock ? { clock: clock.value(ctx), clockCommand: renderCommand(resyncClock(i.server)) } : {}),
+        };
+      },
     };
   },
 });
