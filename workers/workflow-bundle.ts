@@ -16,8 +16,6 @@ export const bundlerOptions = {
     config.module ??= {};
     config.module.parser ??= {};
     config.module.parser.javascript = { ...config.module.parser.javascript, dynamicImportMode: 'eager' };
-    // PORTING-TRANSITION (issue 17): families not yet on the new engine API must not break the bundle for the others; removed at merge.
-    config.module.parser.javascript.exportsPresence = 'warn';
     // Host scripts (workflows/<family>/scripts/*.sh, *.py) are part of the workflow code, as their text.
     config.module.rules = [...(config.module.rules ?? []), { test: /\.(sh|py)$/, type: 'asset/source' }];
     return config;
