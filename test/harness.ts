@@ -232,8 +232,8 @@ export function cli(...args: string[]): Promise<{ code: number | null; stdout: s
 }
 
 /** `cli(...args, '--json')`, asserted to succeed, parsed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's JSON, shaped by each command
 export async function cliJson(...args: string[]): Promise<any> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   const r = await cli(...args, '--json');
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);

@@ -17,7 +17,11 @@ start() {
   mkdir "$d" 2>/dev/null || return 1
   if [ "$hasin" = 1 ]; then cat > "$d/in"; else : > "$d/in"; fi
   printf '%s\n' "$boot" > "$d/boot"
-  printf '%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$key" "$mode" "$*" >> "$HOME/.runbooks/audit.log"
+  # One line per start: a host script passed as an argument spans lines, so its newlines become spaces.
+  line=$*
+  case $line in *'
+'*) line=$(printf '%s' "$line" | tr '\n' ' ') ;; esac
+  printf '%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$key" "$mode" "$line" >> "$HOME/.runbooks/audit.log"
   # The lock is taken here and handed to the command's shell (fd 9): it is free again once that shell has
   # written rc and exited, so an attach can wait for a short command's end instead of polling for it.
   exec 9> "$d/lock"

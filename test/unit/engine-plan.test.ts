@@ -128,6 +128,19 @@ describe('a gate shows what approving it runs', () => {
   });
 });
 
+describe("after a restart, a gate does not bind a step to the first pass's values", () => {
+  const bootId = read('read the boot id', () => remote('n', ['cat', '/proc/sys/kernel/random/boot_id']), { parse: () => 'first-pass-boot' });
+  const g = gate<unknown>('restore-files');
+  const wait = change('wait for the node', (ctx) => remote('n', ['wait-for-new-boot', bootId.value(ctx)]));
+  test('the guarded step shows that it depends on a step the gate guards', () => {
+    const s = stateWith([g, bootId, wait] as Entry<unknown>[]);
+    s.results.set(bootId, 'first-pass-boot');
+    const p = gatePlan(s, g, 0);
+    assert.equal(p.steps.has(wait), false);
+    assert.ok(p.lines.includes('  (commands depend on the result of step "read the boot id")'), p.lines.join('\n'));
+  });
+});
+
 describe('operator decisions that are refused', () => {
   const check = read('check the fetched files', () => remote('m', ['sha256sum', '-c']), { expect: () => 'mismatch' });
   const plain = change('start the scheduler', () => remote('m', ['service', 'lava-scheduler', 'start']));

@@ -25,7 +25,8 @@ interface GatePlan {
 
 /** What approving this gate runs: its note, then each guarded step with its commands, up to the next gate. */
 export function gatePlan(s: RunState, g: Gate<unknown>, index: number): GatePlan {
-  const ctx = contextOf(s);
+  const guarded = new Set<object>(s.entries.slice(index + 1));
+  const ctx = contextOf(s, guarded);
   const lines = unlessMissing(
     () => g.note?.(ctx) ?? [],
     (err) => [`(details depend on the result of step "${err.step}")`],
@@ -35,7 +36,7 @@ export function gatePlan(s: RunState, g: Gate<unknown>, index: number): GatePlan
   for (let j = index + 1; j < s.entries.length; j++) {
     const next = s.entries[j]!;
     if (next.type === 'gate') break;
-    const p = planOf(s, next);
+    const p = planOf(s, next, guarded);
     const tag = next.opts.danger ? ' [DANGER]' : next.effect === 'read' ? ' [read-only]' : '';
     lines.push(`${next.name}${tag}:`, ...(p.condition ? [`  (${p.condition})`] : []), ...p.commands.map((c) => `  ${c}`));
     exact.push({ step: next.name, effect: next.effect, condition: p.condition ?? null, runs: p.canonical ?? p.commands });

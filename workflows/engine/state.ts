@@ -80,7 +80,13 @@ export function newRunState(def: RunbookDefinition, raw: unknown): RunState {
   };
 }
 
-export function contextOf(s: RunState): RunContext<unknown> {
+/**
+ * The run's context; `hidden` steps look as if they had not run. A gate plans its steps with the values of
+ * the steps it guards hidden: after a restart those hold the first pass's values, which the second pass
+ * replaces, so a command built from them is not what will run.
+ */
+export function contextOf(s: RunState, hidden?: Set<object>): RunContext<unknown> {
+  const has = (step: object): boolean => s.results.has(step) && !hidden?.has(step);
   return {
     input: s.input,
     dryRun: s.view.dryRun,
@@ -90,10 +96,10 @@ export function contextOf(s: RunState): RunContext<unknown> {
     restarts: s.restarts,
     phaseSince: s.phaseSince,
     resultOf: (step) => {
-      if (!s.results.has(step)) throw new MissingResult((step as { name?: string }).name ?? '?');
+      if (!has(step)) throw new MissingResult((step as { name?: string }).name ?? '?');
       return s.results.get(step);
     },
-    hasResult: (step) => s.results.has(step),
+    hasResult: has,
   };
 }
 

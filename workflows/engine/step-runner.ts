@@ -18,8 +18,8 @@ const QUICK_STEPS_PATCH = 'quick-steps-local-activities';
 const EFFECT_SHOWN: Record<AnyStep['effect'], NonNullable<PlanItem['effect']>> = { read: 'read-only', change: 'idempotent', once: 'once' };
 
 /** The lines a step shows in a plan: its commands, or its condition and why it will not run. */
-export function planOf(s: RunState, e: AnyStep): { commands: string[]; condition?: string; skipped?: boolean; canonical?: unknown } {
-  const ctx = contextOf(s);
+export function planOf(s: RunState, e: AnyStep, hidden?: Set<object>): { commands: string[]; condition?: string; skipped?: boolean; canonical?: unknown } {
+  const ctx = contextOf(s, hidden);
   const cond = e.opts.when;
   if (cond) {
     const decided = unlessMissing<boolean | undefined>(
