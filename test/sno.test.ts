@@ -163,13 +163,33 @@ test('rollback table: single pinned deployment → no platform action; pinned st
   assert.equal(v.openGate!.name, 'restore-files');
   assert.equal(v.steps.find((s) => s.name === 'roll back the platform and reboot')?.state, 'skipped', 'no platform action');
   await env.endRuns();
+  // A deployment queued ahead of the booted, pinned one (deployed, not yet booted): the next reboot would
+  // boot it, so the recovery must refuse before stage 1 reboots the node onto the failed upgrade.
+  await node('ostree admin deploy --os=rhcos rhcos/4.16 >/dev/null');
+  assert.deepEqual((await deployments()).slice(0, 2), ['  4.16.0', '* 4.15.0 pinned']);
+  h = await env.start('snoUpgradeRecovery', uniqueId('sno-row-ahead'), { node: 'sno-node', requestedBy: 'alice' });
+  v = await settled(h);
+  assert.equal(v.parked?.step, 'classify the platform state');
+  assert.match(v.parked!.error, /pending deployment .*4\.16\.0.* is queued ahead of the booted one/);
+  assert.equal(
+    v.steps.find((s) => s.name === 'reboot the node'),
+    undefined,
+    'nothing past the classification ran',
+  );
+  await env.endRuns();
+  await node('ostree admin undeploy 0');
+  assert.deepEqual(await deployments(), ['* 4.15.0 pinned']);
   // A failed upgrade to 4.16: booted 4.16, the pinned 4.15 right after it ("rollback").
   await upgradeTo('4.16');
   assert.deepEqual(await deployments(), ['* 4.16.0', '  4.15.0 pinned rollback']);
   h = await env.start('snoUpgradeRecovery', uniqueId('sno-row-rollback'), { node: 'sno-node', requestedBy: 'alice' });
   v = await firstGate();
   assert.equal(v.openGate!.name, 'platform-rollback');
-  assert.match(v.openGate!.plan[0]!, /Standby deployment pinned, flagged as "rollback"/);
+  assert.ok(
+    v.openGate!.plan.some((l) => /Standby deployment pinned, flagged as "rollback"/.test(l)),
+    v.openGate!.plan.join('\n'),
+  );
+  assert.match(v.openGate!.plan[0]!, /delete the ClusterGroupUpgrade on the hub/);
   await env.endRuns();
   // Unpinned: nothing to roll back to; the run refuses and says why.
   await node('ostree admin pin -u 1');
@@ -224,7 +244,7 @@ test('recovery: several standbys → undeploy, rollback, two stages across two r
     let w = workerProcess();
     const h = await env.start('snoUpgradeRecovery', uniqueId('sno-recovery'), { node: 'sno-node', requestedBy: 'alice' });
     const undeploy = await approve(h, 'undeploy-standbys');
-    assert.match(undeploy.openGate!.plan[0]!, /Multiple standby deployments/);
+    assert.match(undeploy.openGate!.plan[1]!, /Multiple standby deployments/);
     assert.ok(
       undeploy.openGate!.plan.some((l) => /REMOVE 1: 4\.16\.0/.test(l)),
       undeploy.openGate!.plan.join('\n'),
@@ -323,7 +343,7 @@ test('a failed stage parks; restart runs the recovery again from stage 1 after i
   );
   await h.executeUpdate('decide', { args: [{ decision: 'restart', operator: 'bob', reason: 'test: --restart' }] });
   const again = await approve(h, 'restore-files');
-  assert.match(again.openGate!.plan[0]!, /RESTART #1/);
+  assert.match(again.openGate!.plan[1]!, /RESTART #1/);
   await approve(h, 'restore-cluster');
   v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);

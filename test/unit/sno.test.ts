@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import type { CommandResult } from '../../workflows/engine/commands.js';
 import {
   backupComplete,
-  dedicatedFilesystem,
+  filesystemWarning,
   enoughSpace,
   MiB,
   noRecoveryInProgress,
@@ -16,6 +16,8 @@ import {
   parseMount,
 } from '../../workflows/sno/backup.js';
 import {
+  bootedAsPlanned,
+  bootedId,
   bootedPinnedInAdminStatus,
   classifyPlatform,
   deploymentId,
@@ -152,6 +154,37 @@ describe('the seed\'s "Platform Rollback" table', () => {
       rollback: false,
       refused: true,
     },
+    {
+      status: 'not in the table: a pending deployment ahead of the booted, pinned one (it boots next)',
+      deployments: [{ version: '4.16.0' }, { version: '4.15.0', booted: true, pinned: true }],
+      row: 'queued-ahead',
+      undeploy: [],
+      rollback: false,
+      refused: true,
+    },
+    {
+      status: 'not in the table: a staged deployment ahead of the booted, pinned one',
+      deployments: [
+        { version: '4.16.0', staged: true },
+        { version: '4.15.0', booted: true, pinned: true },
+      ],
+      row: 'queued-ahead',
+      undeploy: [],
+      rollback: false,
+      refused: true,
+    },
+    {
+      status: 'not in the table: a staged deployment while the pinned standby is "rollback"',
+      deployments: [
+        { version: '4.17.0', staged: true },
+        { version: '4.16.0', booted: true },
+        { version: '4.15.0', pinned: true },
+      ],
+      row: 'queued-ahead',
+      undeploy: [],
+      rollback: false,
+      refused: true,
+    },
   ];
   for (const r of rows) {
     test(r.status, () => {
@@ -187,10 +220,11 @@ describe('the seed\'s "Platform Rollback" table', () => {
     const p = classifyPlatform(statusJson(rows[3]!.deployments), 'x');
     assert.deepEqual(
       undeployNote(p)
-        .slice(1)
+        .slice(2)
         .map((l) => l.slice(0, 8)),
       ['  keep  ', '  REMOVE', '  REMOVE', '  keep  ', '  keep  '],
     );
+    assert.match(undeployNote(p)[0]!, /delete the ClusterGroupUpgrade on the hub/, 'the CGU comes first (procedures.md C4)');
   });
 
   test('no booted deployment is not a row: the status cannot be read', () => {
@@ -349,10 +383,10 @@ describe('the backup: space, filesystem, leftovers', () => {
   }
 
   test('the recovery directory must be its own mount point', () => {
-    assert.equal(dedicatedFilesystem(parseMount(out('/var/recovery tmpfs tmpfs\n')), '/var/recovery'), undefined);
+    assert.equal(filesystemWarning(parseMount(out('/var/recovery tmpfs tmpfs\n')), '/var/recovery'), undefined);
     assert.match(
-      dedicatedFilesystem(parseMount(out('/var /dev/sda4 xfs\n')), '/var/recovery')!,
-      /not a dedicated filesystem: it is on \/var's \(\/dev\/sda4, xfs\)/,
+      filesystemWarning(parseMount(out('/var /dev/sda4 xfs\n')), '/var/recovery')!,
+      /not a dedicated filesystem: it is on \/var's \(\/dev\/sda4, xfs\); the seed highly recommends a recovery partition/,
     );
   });
 
@@ -419,4 +453,16 @@ describe('the standalone upgrade-recovery.sh does what the runbook does', () => 
 
 test('the redeployment reason is the run start, compact and in UTC', () => {
   assert.equal(redeploymentReason(new Date('2026-12-03T08:45:07.123Z')), 'recovery-20261203T084507Z');
+});
+
+describe('after every reboot the node must be on the deployment the plan expects', () => {
+  const ds = deps([{ version: '4.16.0' }, { version: '4.15.0', booted: true, pinned: true }]);
+  test('the same deployment booted again passes', () => assert.equal(bootedAsPlanned(ds, bootedId(ds)), undefined));
+  test('the pending one booted instead is refused, naming both', () => {
+    const after = deps([
+      { version: '4.16.0', booted: true },
+      { version: '4.15.0', pinned: true },
+    ]);
+    assert.match(bootedAsPlanned(after, bootedId(ds)) ?? '', /came back on 0: 4\.16\.0.*not on/);
+  });
 });

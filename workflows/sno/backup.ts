@@ -32,11 +32,14 @@ export function parseMount(r: CommandResult[]): Mount {
   return { target, source, fstype };
 }
 
-/** The seed requires a recovery partition: the directory must be a mount point of its own. */
-export function dedicatedFilesystem(fs: Mount, dir: string): string | undefined {
+/**
+ * The seed highly recommends a recovery partition, and also allows the plain folder /var/recovery: a
+ * directory on another filesystem is accepted with this warning (it shares that filesystem's space).
+ */
+export function filesystemWarning(fs: Mount, dir: string): string | undefined {
   return fs.target === dir
     ? undefined
-    : `${dir} is not a dedicated filesystem: it is on ${fs.target}'s (${fs.source}, ${fs.fstype}); the seed requires a recovery partition`;
+    : `${dir} is not a dedicated filesystem: it is on ${fs.target}'s (${fs.source}, ${fs.fstype}); the seed highly recommends a recovery partition (the backup then competes with ${fs.target} for space)`;
 }
 
 /** One entry at the top of the recovery directory (`find -printf '%y %s %f'`). */

@@ -4,6 +4,10 @@ import { remote, type RemoteCommand } from '../engine/commands.js';
 import pinBootedScript from './scripts/pin-booted.sh';
 import undeployByIdScript from './scripts/undeploy-by-id.sh';
 
+/** Shown first at every recovery gate that precedes a change (procedures.md C4, recovery step 1). */
+export const DELETE_CGU_FIRST =
+  'BEFORE approving: delete the ClusterGroupUpgrade on the hub (oc delete cgu <name> -n <namespace>); otherwise TALM starts a new backup Job that WIPES the recovery directory';
+
 export interface Deployment {
   index: number;
   checksum: string;
@@ -38,10 +42,10 @@ export function describeDeployment(d: Deployment): string {
   return `${d.index}: ${d.version} ${d.checksum.slice(0, 12)}.${d.serial} (${d.origin})${flags ? ` [${flags}]` : ''}`;
 }
 
-export type RollbackRow = 'single-pinned' | 'pinned-is-rollback' | 'pinned-behind-standbys' | 'booted-pinned' | 'no-pinned' | 'pinned-pending';
+export type RollbackRow = 'single-pinned' | 'pinned-is-rollback' | 'pinned-behind-standbys' | 'booted-pinned' | 'no-pinned' | 'pinned-pending' | 'queued-ahead';
 
 /** Rows that need a human, not a command. */
-export const REFUSED_ROWS: RollbackRow[] = ['no-pinned', 'pinned-pending'];
+export const REFUSED_ROWS: RollbackRow[] = ['no-pinned', 'pinned-pending', 'queued-ahead'];
 
 export interface RollbackPlan {
   row: RollbackRow;
@@ -69,6 +73,19 @@ export function planRollback(ds: Deployment[]): RollbackPlan {
       says: 'no deployment is pinned: the pre-upgrade backup pins the one to return to; nothing to roll back to',
       undeploy: [],
       rollback: false,
+    };
+  }
+  // A staged or pending deployment ahead of the booted one becomes the default at the next shutdown: every
+  // reboot of the recovery (stage 1 included) would bring the node back on it, and etcd would be restored
+  // onto the failed upgrade. The seed's table assumes none; refuse and say how to remove it.
+  const ahead = ds.filter((d) => d !== pinned && (d.staged || d.index < booted.index));
+  if (ahead.length && pinned.index >= booted.index) {
+    return {
+      row: 'queued-ahead',
+      says: `a ${ahead[0]!.staged ? 'staged' : 'pending'} deployment (${describeDeployment(ahead[0]!)}) is queued ahead of the booted one: the next reboot would boot it and the recovery would land on the failed upgrade; remove it first (rpm-ostree cleanup --pending, or ostree admin undeploy ${ahead[0]!.index}), then run the recovery again`,
+      undeploy: [],
+      rollback: false,
+      pinned,
     };
   }
   if (ds.length === 1) {
@@ -149,6 +166,20 @@ export function pinnedIsRollback(ds: Deployment[]): string | undefined {
   return ds[b + 1]?.pinned ? undefined : `the deployment after the booted one is not the pinned one: ${describeAll(ds)}`;
 }
 
+/** After any reboot of the recovery: the node booted the deployment the plan said it would (by identity). */
+export function bootedAsPlanned(ds: Deployment[], expected: string): string | undefined {
+  const booted = ds.find((d) => d.booted);
+  if (booted && deploymentId(booted) === expected) return undefined;
+  return `the node came back on ${booted ? describeDeployment(booted) : 'no booted deployment'}, not on ${expected}: stop before anything is restored onto it`;
+}
+
+/** The deployment booted now, by identity: what the next reboot must come back on. */
+export function bootedId(ds: Deployment[]): string {
+  const booted = ds.find((d) => d.booted);
+  if (!booted) throw new Error('rpm-ostree reports no booted deployment');
+  return deploymentId(booted);
+}
+
 /** After the rollback reboot: the pinned deployment is the booted one. */
 export function pinnedIsBooted(ds: Deployment[]): string | undefined {
   const booted = ds.find((d) => d.booted);
@@ -180,12 +211,17 @@ export function bootedPinnedInAdminStatus(text: string): boolean {
 /** The undeploy-standbys gate: the table row, then each deployment and whether it goes. */
 export function undeployNote(p: Platform): string[] {
   const going = new Set(p.plan.undeploy.map(deploymentId));
-  return [`table row: ${p.plan.says}`, ...p.deployments.map((d) => `  ${going.has(deploymentId(d)) ? 'REMOVE' : 'keep  '} ${describeDeployment(d)}`)];
+  return [
+    DELETE_CGU_FIRST,
+    `table row: ${p.plan.says}`,
+    ...p.deployments.map((d) => `  ${going.has(deploymentId(d)) ? 'REMOVE' : 'keep  '} ${describeDeployment(d)}`),
+  ];
 }
 
 /** The platform-rollback gate: the table row, what is booted next, and the boot id the reboot is recognised by. */
 export function rollbackNote(p: Platform): string[] {
   return [
+    DELETE_CGU_FIRST,
     `table row: ${p.plan.says}`,
     `roll back to ${p.plan.pinned ? describeDeployment(p.plan.pinned) : '(no pinned deployment)'}; the node REBOOTS (boot id now ${p.bootId})`,
   ];

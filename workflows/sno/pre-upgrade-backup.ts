@@ -13,7 +13,7 @@ import {
   clearRecoveryDir,
   clusterBackup,
   copyTrees,
-  dedicatedFilesystem,
+  filesystemWarning,
   describeEntry,
   enoughSpace,
   estimateSize,
@@ -74,8 +74,11 @@ export const snoPreUpgradeBackup = runbook({
     const filesystem = read('check the recovery filesystem', () => mountOf(n, dir), {
       phase: 'PreparingToStart',
       parse: parseMount,
-      expect: (fs) => dedicatedFilesystem(fs, dir),
     });
+    const warningsOf = (ctx: RunContext<unknown>): string[] => {
+      const w = filesystemWarning(filesystem.value(ctx), dir);
+      return w ? [`WARNING: ${w}`] : [];
+    };
     const leftovers = read('look for a recovery in progress and leftovers', () => listRecoveryDir(n, dir), {
       parse: parseEntries,
       expect: (es) => noRecoveryInProgress(es, dir),
@@ -98,11 +101,15 @@ export const snoPreUpgradeBackup = runbook({
         estimate,
         gate<Input>(
           'clear-leftovers',
-          (ctx) => [`${dir} holds what an earlier, incomplete backup left; all of it is DELETED:`, ...leftovers.value(ctx).map((e) => `  ${describeEntry(e)}`)],
+          (ctx) => [
+            ...warningsOf(ctx),
+            `${dir} holds what an earlier, incomplete backup left; all of it is DELETED:`,
+            ...leftovers.value(ctx).map((e) => `  ${describeEntry(e)}`),
+          ],
           { when: hasLeftovers },
         ),
         change('clear leftovers of an earlier attempt', () => clearRecoveryDir(n, dir), { danger: true, when: hasLeftovers }),
-        gate<Input>('remove-standby-deployments', (ctx) => removeStandbysNote(deployments.value(ctx)), { when: hasStandbys }),
+        gate<Input>('remove-standby-deployments', (ctx) => [...warningsOf(ctx), ...removeStandbysNote(deployments.value(ctx))], { when: hasStandbys }),
         change(
           'remove the standby deployments and pin the booted one',
           (ctx) => {
@@ -126,6 +133,7 @@ export const snoPreUpgradeBackup = runbook({
         return {
           node: n,
           recoveryDir: dir,
+          warnings: [filesystemWarning(filesystem.value(ctx), dir)].filter(Boolean),
           pinned: { version: booted.version, checksum: booted.checksum },
           removedDeployments: standbysOf(deployments.value(ctx)).map((d) => `${d.version} ${deploymentId(d)}`),
           estimate: estimate.value(ctx),

@@ -4,7 +4,10 @@
 // same order (test/unit/sno.test.ts holds the script's lists and loops equal to these).
 import { remote, stdoutOf, type CommandResult, type RemoteCommand } from '../engine/commands.js';
 import { activity, type ActivityCall } from '../engine/steps.js';
+import { DELETE_CGU_FIRST } from './ostree.js';
 import checkBackupScript from './scripts/check-backup.sh';
+import prepareRestoreFilesScript from './scripts/prepare-restore-files.sh';
+import restoreExtrasScript from './scripts/restore-extras.sh';
 import upgradeRecoveryScript from './scripts/upgrade-recovery.sh';
 import waitForContainersScript from './scripts/wait-for-containers.sh';
 import waitForRevisionsScript from './scripts/wait-for-revisions.sh';
@@ -41,8 +44,10 @@ export const stopWorkloads = (node: string): RemoteCommand[] => [
 ];
 
 export const restoreFiles = (node: string, dir: string): RemoteCommand[] => [
+  remote(node, ['sh', '-c', prepareRestoreFilesScript, 'prepare-restore-files'], { sudo: true }),
   remote(node, ['rsync', '-aAXc', '--delete', `${dir}/local/`, '/usr/local/'], { sudo: true, timeoutSeconds: 3600 }),
   remote(node, ['rsync', '-aAXc', '--delete', `--exclude-from=${dir}/etc.exclude.list`, `${dir}/etc/`, '/etc/'], { sudo: true, timeoutSeconds: 3600 }),
+  remote(node, ['sh', '-c', restoreExtrasScript, 'restore-extras', dir], { sudo: true, timeoutSeconds: 600 }),
 ];
 
 export const disableKubelet = (node: string): RemoteCommand[] => [
@@ -155,6 +160,7 @@ export const waitForNewBoot = (node: string, previousBootId: string, timeoutSeco
 /** The restore-files gate: where the recovery stands (or which restart this is) and what stage 1 destroys. */
 export function restoreFilesNote(progress: Stage[], restarts: number, dir: string): string[] {
   return [
+    DELETE_CGU_FIRST,
     restarts > 0 ? `RESTART #${restarts} (the seed's --restart): the recovery runs again from stage 1` : `progress so far: ${progress.join(', ') || 'none'}`,
     'kubelet and crio are stopped, ALL pods removed and the container storage WIPED (crio wipe -f);',
     `/usr/local and /etc are REPLACED by the backup in ${dir} (rsync --delete; /etc minus ${dir}/etc.exclude.list), then the node reboots`,

@@ -13,6 +13,8 @@ import { common, hostName } from '../engine/input-fields.js';
 import { change, gate, once, onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
 import { recoveryDir } from './backup.js';
 import {
+  bootedAsPlanned,
+  bootedId,
   classifyPlatform,
   deploymentId,
   deploymentsOf,
@@ -93,8 +95,11 @@ export const snoUpgradeRecovery = runbook({
       timeout: '3 hours',
     });
     const restoreFilesGate = gate<Input>('restore-files', (ctx) => restoreFilesNote(progress.value(ctx), ctx.restarts, dir), { when: stage1 });
-    const bootBeforeStage1 = read('read the boot id', () => bootId(n), { when: stage1, parse: (r) => stdoutOf(r).trim() });
-    const stage1Reboot = change('wait for the node after stage 1', (ctx) => waitForNewBoot(n, bootBeforeStage1.value(ctx), rebootTimeoutSeconds), {
+    const bootBeforeStage1 = read('read the boot id and the booted deployment', () => [bootId(n), deploymentsOf(n)], {
+      when: stage1,
+      parse: (r) => ({ bootId: r[0]!.stdoutTail.trim(), deployment: bootedId(parseDeployments(r[1]!.stdoutTail)) }),
+    });
+    const stage1Reboot = change('wait for the node after stage 1', (ctx) => waitForNewBoot(n, bootBeforeStage1.value(ctx).bootId, rebootTimeoutSeconds), {
       when: stage1,
       timeout: '3 hours',
     });
@@ -135,6 +140,11 @@ export const snoUpgradeRecovery = runbook({
         bootBeforeStage1,
         once('reboot the node', () => reboot(n), { danger: true, when: stage1 }),
         stage1Reboot,
+        read('check the node booted the same deployment', () => deploymentsOf(n), {
+          when: stage1,
+          parse: (r) => parseDeployments(stdoutOf(r)),
+          expect: (ds, ctx) => bootedAsPlanned(ds, bootBeforeStage1.value(ctx).deployment),
+        }),
         // ---- stage 2: restore_cluster ----
         change('restore kubelet state and start crio', () => restoreKubelet(n, dir), { when: stage2 }),
         containersBefore,

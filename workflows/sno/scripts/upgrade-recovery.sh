@@ -43,9 +43,11 @@ record() { done_stage "$1" || echo "$1" >> "$DIR/progress"; }
 export KUBECONFIG="$NODE_KUBECONFIG"
 if ! done_stage restore_files; then
   echo started > "$DIR/progress"
+  if command -v getenforce >/dev/null 2>&1 && [ "$(getenforce)" = Enforcing ]; then setenforce 0; fi
   systemctl stop kubelet; crictl rmp -fa; systemctl stop crio; crio wipe -f
   rsync -aAXc --delete "$DIR/local/" /usr/local/
   rsync -aAXc --delete --exclude-from="$DIR/etc.exclude.list" "$DIR/etc/" /etc/
+  if [ -f "$DIR/extras.tgz" ]; then tar -C / -xzf "$DIR/extras.tgz"; fi
   systemctl daemon-reload; systemctl disable kubelet
   record restore_files
   echo "stage 1 done: reboot now (systemctl reboot), then run $0 --dir $DIR --resume"
