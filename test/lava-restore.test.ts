@@ -162,6 +162,27 @@ test('dry run: every step and command, no migrate anywhere, nothing changed', as
   assert.equal(master('ls /var/tmp/runbooks-restore 2>/dev/null | wc -l').trim(), '0');
 });
 
+test('a bundle recorded with a NEWER lava-server than the installed one is refused in preflight, naming both, nothing changed', async () => {
+  const name = variant('newver', 3700, "m['versions']['lava-server'] = '2099.01+12.0'");
+  try {
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-older-code'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      bundle: name,
+      requestedBy: 'alice',
+    });
+    assert.equal((await settled(h)).status, 'Failed');
+    const installed = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lava-server'], { encoding: 'utf8' });
+    assert.ok(
+      (await failureOf(h)).message.includes(`the bundle records lava-server 2099.01+12.0, newer than the installed ${installed}`),
+      (await failureOf(h)).message,
+    );
+    assert.ok(serviceRunning('lava-scheduler') && serviceRunning('lava-server-gunicorn'), 'nothing was stopped');
+  } finally {
+    store(`rm -rf ${base.slice(0, base.lastIndexOf('/'))}/${name}`);
+  }
+});
+
 test('a bundle recorded with an older lava-server than the installed one is refused in preflight', async () => {
   const name = variant('oldver', 3600, "m['versions']['lava-server'] = '2022.11+10.0'");
   try {

@@ -43,10 +43,10 @@ const manifest = (over: Partial<MasterManifest> = {}): MasterManifest => ({
   ...over,
 });
 
-test('"DB and package versions must match": a newer lava-server is refused, an older one is left to the migration check', () => {
+test('"DB and package versions must match": a newer or an older installed lava-server is refused, naming both versions', () => {
   const rows: [string, string, RegExp | undefined][] = [
     ['equal 2023.01-1', '2023.01-1', undefined],
-    ['older 2022.11-1', '2023.01-1', undefined],
+    ['older 2022.11-1', '2023.01-1', /the bundle records lava-server 2023\.01-1, newer than the installed 2022\.11-1 on lava-master/],
     ['newer 2023.06-1', '2023.01-1', /newer than the bundle's 2023\.01-1: install 2023\.01-1 from the bundle's packages\.tar first/],
     ['missing -', '2023.01-1', /not installed on lava-master: install exactly 2023\.01-1/],
   ];

@@ -171,13 +171,17 @@ export function installedOf(stdout: string): Installed {
 }
 
 /**
- * The seed: database and package versions must match. An older lava-server is allowed (the migration
- * check stops the run if the schema is newer than the code); a newer one never: it would migrate.
+ * The seed: database and package versions must match. A newer lava-server would migrate the restored
+ * database. An older one is refused too: `showmigrations --plan` lists only the migrations the installed
+ * code knows, so a dump made by newer code passes every migration check and lands on code that does not
+ * know its schema.
  */
 export function masterVersionProblem(master: string, installed: Installed, want: string | undefined): string | undefined {
   if (installed.relation === 'missing') return `lava-server is not installed on ${master}: install exactly ${want} (its .deb is in the bundle's packages.tar)`;
   if (installed.relation === 'newer')
     return `installed lava-server ${installed.version} is newer than the bundle's ${want}: install ${want} from the bundle's packages.tar first (a newer package would migrate the restored database)`;
+  if (installed.relation === 'older')
+    return `the bundle records lava-server ${want}, newer than the installed ${installed.version} on ${master}: the migration check cannot see a schema the installed code does not know; install ${want} from the bundle's packages.tar (apt install ./lava-server_${want}_all.deb) and run the restore again`;
   return undefined;
 }
 
