@@ -1,7 +1,7 @@
 // A gate: the plan of the steps it guards (rendered from what they will execute), its fingerprint,
 // waiting for verdicts under the gate's policy, reminders and timeouts.
-import { condition, log, proxyActivities } from '@temporalio/workflow';
-import type { RunbookActivities } from '../../activities/index.js';
+import { condition, log } from '@temporalio/workflow';
+import { admin } from './admin-activities.js';
 import { Abort } from './failures.js';
 import type { Approval, ApprovalRecord } from './messages.js';
 import { bindingOf, fingerprintOf } from './plan.js';
@@ -10,11 +10,6 @@ import { contextOf, unlessMissing, type RunState } from './state.js';
 import { planOf } from './step-runner.js';
 import type { AnyStep, Gate } from './steps.js';
 import { ignore, notify, refresh, setStatus } from './visibility.js';
-
-const admin = proxyActivities<RunbookActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['UnknownHost', 'InvalidConfig'] },
-});
 
 interface GatePlan {
   lines: string[];

@@ -120,5 +120,5 @@ export function fingerprintOf(value: unknown): string {
  * procedure may give a step what is left of a phase deadline, which shrinks between gate and step).
  */
 export function bindingOf(canonical: unknown): string {
-  return fingerprintOf(JSON.parse(JSON.stringify(canonical, (k, v) => (k === 'timeoutSeconds' ? undefined : v))));
+  return sha256Hex(JSON.stringify(canonical, (k, v) => (k === 'timeoutSeconds' ? undefined : v)));
 }

@@ -1,15 +1,7 @@
 // One run from start to end: check the input, resolve hosts, load the policy, take the leases, walk the
 // procedure's steps and gates, and on any failure or abort run the cleanup and release the leases.
-import {
-  allHandlersFinished,
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  isCancellation,
-  proxyActivities,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
-import type { RunbookActivities } from '../../activities/index.js';
+import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, isCancellation, upsertSearchAttributes } from '@temporalio/workflow';
+import { admin } from './admin-activities.js';
 import type { CommonInput, RunbookDefinition, RunbookResult } from './definition.js';
 import { parseInput } from './definition.js';
 import { restartIndex } from './decisions.js';
@@ -23,11 +15,6 @@ import { contextOf, newRunState, unlessMissing, type RunState } from './state.js
 import { runCleanup, runStep } from './step-runner.js';
 import type { AnyStep, Entry } from './steps.js';
 import { ignore, refresh, setPhase, setStatus } from './visibility.js';
-
-const admin = proxyActivities<RunbookActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['UnknownHost', 'InvalidConfig'] },
-});
 
 const present = <T>(e: T | null | false | undefined): e is T => Boolean(e);
 
