@@ -51,6 +51,9 @@ async function main(): Promise<void> {
       ...process.env,
       TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS ?? address,
       RUNBOOK_INVENTORY: inventoryPath,
+      // The one worker here: each restart with changed code makes its build current (runs pinned to the
+      // previous build wait for it; `npm run runbook -- rollout status` lists them).
+      RUNBOOK_PROMOTE: process.env.RUNBOOK_PROMOTE ?? 'always',
       RUNBOOK_LIBVIRT_SUDO: process.env.RUNBOOK_LIBVIRT_SUDO ?? 'false',
       RUNBOOK_LIBVIRT_ISO_DIR: process.env.RUNBOOK_LIBVIRT_ISO_DIR ?? lv.images,
     },

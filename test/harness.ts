@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
+import { promoteOnStart, type DeploymentVersion } from '../workers/deployment.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
-import { bundlerOptions, workflowsPath } from '../workers/workflow-bundle.js';
+import { bundleWorkflows } from '../workers/workflow-bundle.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 
 let runtimeInstalled = false;
@@ -23,17 +24,29 @@ export interface TestEnv {
   config: WorkerConfig;
   bundle: WorkflowBundleWithSourceMap;
   /** `dataConverter`: this worker (and its activities' client) uses it, e.g. an encrypting codec; default none. */
-  startWorker(over?: { inventory?: Inventory; config?: Partial<WorkerConfig>; dataConverter?: DataConverter }): Promise<RunningWorker>;
+  /**
+   * A worker like the production one, Worker Versioning included: its build (the bundle's hash) becomes
+   * current if its deployment has none (`promote: 'first'`, the worker's own rule), or always, or never.
+   * `bundle`: another workflow bundle (a changed procedure); `config.taskQueue` also names the deployment.
+   */
+  startWorker(over?: {
+    inventory?: Inventory;
+    config?: Partial<WorkerConfig>;
+    dataConverter?: DataConverter;
+    bundle?: WorkflowBundleWithSourceMap;
+    promote?: 'first' | 'always' | 'never';
+  }): Promise<RunningWorker>;
   /** A client on the same connection with its own DataConverter (the default `client` has none). */
   clientWith(dataConverter: DataConverter): Client;
   /** Starts a runbook on the task queue and remembers it, so endRuns() can clean up after a failed test. */
-  start(type: string, workflowId: string, input: unknown, opts?: { client?: Client }): Promise<WorkflowHandle>;
+  start(type: string, workflowId: string, input: unknown, opts?: { client?: Client; taskQueue?: string }): Promise<WorkflowHandle>;
   /** Terminates this file's runs that are still open and frees their host leases. */
   endRuns(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface RunningWorker {
+  version: DeploymentVersion;
   stop(): Promise<void>;
 }
 
@@ -49,7 +62,7 @@ export async function testEnv(): Promise<TestEnv> {
   const client = new Client({ connection, namespace: 'default' });
   const inventory = loadInventory(inventoryPath);
   const config = loadWorkerConfig();
-  const bundle = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: new DefaultLogger('WARN') });
+  const bundle = await bundleWorkflows();
   const clientWith = (dataConverter: DataConverter): Client => new Client({ connection, namespace: 'default', dataConverter });
   const workers = new Set<RunningWorker>();
   const runs: WorkflowHandle[] = [];
@@ -79,17 +92,19 @@ export async function testEnv(): Promise<TestEnv> {
       const nc = await NativeConnection.connect({ address });
       // Never the environment's codec (RUNBOOK_CODEC_*): a test asks for one explicitly.
       const activityClient = over.dataConverter ? clientWith(over.dataConverter) : client;
-      const { worker, close } = await createRunbookWorker({
+      const { worker, close, version } = await createRunbookWorker({
         connection: nc,
         namespace: 'default',
         config: { ...config, ...over.config },
         inventory: over.inventory ?? inventory,
         client: () => activityClient,
-        bundle,
+        bundle: over.bundle ?? bundle,
         dataConverter: over.dataConverter ?? {},
       });
       const running = worker.run();
+      if ((over.promote ?? 'first') !== 'never') await promoteOnStart(client, version, over.promote === 'always' ? 'always' : 'first');
       const w: RunningWorker = {
+        version,
         async stop() {
           workers.delete(w);
           if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -102,7 +117,7 @@ export async function testEnv(): Promise<TestEnv> {
       return w;
     },
     async start(type, workflowId, input, opts = {}) {
-      const h = await (opts.client ?? client).workflow.start(type, { taskQueue: 'runbooks', workflowId, args: [input] });
+      const h = await (opts.client ?? client).workflow.start(type, { taskQueue: opts.taskQueue ?? 'runbooks', workflowId, args: [input] });
       runs.push(h);
       return h;
     },

@@ -4,6 +4,7 @@ import { Client } from '@temporalio/client';
 import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogEntry } from '@temporalio/worker';
 import { ConfigError, loadWorkerConfig } from './config.js';
 import { connectClient, connectWorker } from './connection.js';
+import { promoteOnStart } from './deployment.js';
 import { InventoryError, loadInventory } from './inventory.js';
 import { createRunbookWorker } from './runbook-worker.js';
 
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   });
   const { connection, namespace } = await connectWorker();
   const client: Client = await connectClient();
-  const { worker, close } = await createRunbookWorker({ connection, namespace, config, inventory, client: () => client });
+  const { worker, close, version } = await createRunbookWorker({ connection, namespace, config, inventory, client: () => client });
   jsonLine({
     level: 'INFO',
     message: 'worker started',
@@ -50,10 +51,21 @@ async function main(): Promise<void> {
       hosts: Object.keys(inventory.hosts),
       metrics: config.metricsPort ? `http://127.0.0.1:${config.metricsPort}/metrics` : 'off',
       config: config.path,
+      deployment: version.deploymentName,
+      buildId: version.buildId,
     },
   });
+  // RUNBOOK_PROMOTE=always (npm start: one developer worker) makes every build current at once; by default
+  // only a deployment's first build does, later ones wait for `runbook rollout promote`.
+  const promoting = promoteOnStart(client, version, process.env.RUNBOOK_PROMOTE === 'always' ? 'always' : 'first').then(
+    (r) =>
+      jsonLine({ level: 'INFO', message: `build ${version.buildId}: ${r}`, timestampNanos: BigInt(Date.now()) * 1_000_000n, meta: { ...version, rollout: r } }),
+    (err: Error) =>
+      jsonLine({ level: 'WARN', message: `build ${version.buildId}: ${err.message}`, timestampNanos: BigInt(Date.now()) * 1_000_000n, meta: { ...version } }),
+  );
   try {
     await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
+    await promoting;
   } finally {
     close();
     await client.connection.close();

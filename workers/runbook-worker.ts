@@ -6,7 +6,7 @@ import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from './config.js';
 import type { Inventory } from './inventory.js';
 import { dataConverter } from './payload-codec.js';
-import { bundlerOptions, workflowsPath } from './workflow-bundle.js';
+import { bundleWorkflows, deploymentOptions } from './workflow-bundle.js';
 
 export async function createRunbookWorker(opts: {
   connection: NativeConnection;
@@ -16,17 +16,23 @@ export async function createRunbookWorker(opts: {
   client: () => Client;
   bundle?: WorkflowBundleWithSourceMap;
   identity?: string;
+  /** The Worker Deployment this build joins; default: the task queue's name. */
+  deploymentName?: string;
   /** Payload codec etc.; default: the one configured in the environment (workers/payload-codec.ts). Pass `{}` for none. */
   dataConverter?: DataConverter;
-}): Promise<{ worker: Worker; close: () => void }> {
+}): Promise<{ worker: Worker; close: () => void; version: { deploymentName: string; buildId: string } }> {
   const { activities, close } = createActivities({ inventory: opts.inventory, config: opts.config, client: opts.client, namespace: opts.namespace });
   // Must be the same converter the clients use. The codec runs in the main thread, also with a prebuilt bundle.
   const converter = opts.dataConverter ?? dataConverter();
+  // Bundled here even for the worker process: the build id is the bundle's hash (workers/workflow-bundle.ts).
+  const bundle = opts.bundle ?? (await bundleWorkflows());
+  const versioning = deploymentOptions(opts.deploymentName ?? opts.config.taskQueue, bundle);
   const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.config.taskQueue,
-    ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath, bundlerOptions }),
+    workflowBundle: bundle,
+    workerDeploymentOptions: versioning,
     activities,
     ...(converter ? { dataConverter: converter } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
@@ -39,5 +45,5 @@ export async function createRunbookWorker(opts: {
     // "cancel" on a long remote command stops it promptly rather than after 80% of the heartbeat timeout.
     maxHeartbeatThrottleInterval: '2 seconds',
   });
-  return { worker, close };
+  return { worker, close, version: versioning.version };
 }

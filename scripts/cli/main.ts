@@ -5,6 +5,7 @@ import { runbookInputs } from '../../workflows/catalog.js';
 import { registerGates } from './gates.js';
 import { schemaSummary, UsageError } from './input.js';
 import { print } from './output.js';
+import { registerRollout } from './rollout.js';
 import { registerRuns } from './runs.js';
 import { registerSchedules } from './schedules.js';
 
@@ -22,6 +23,7 @@ program
 registerRuns(program);
 registerGates(program);
 registerSchedules(program);
+registerRollout(program);
 
 program.parseAsync().catch((err: Error & { cause?: Error }) => {
   const msg = err instanceof UsageError ? err.message : `${err.message}${err.cause?.message ? `: ${err.cause.message}` : ''}`;

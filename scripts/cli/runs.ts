@@ -5,8 +5,9 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { RunbookView } from '../../workflows/engine/messages.js';
 import type { PlanItem } from '../../workflows/engine/runbook.js';
 import { RunbookGate, RunbookName, RunbookStatus } from '../../workflows/engine/search-attributes.js';
-import { readInput } from './input.js';
+import { readInput, UsageError } from './input.js';
 import { print, renderStatus, runUrl } from './output.js';
+import { unservedPin } from './rollout.js';
 import { TASK_QUEUE, withClient } from './session.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -75,6 +76,9 @@ export function registerRuns(program: Command): void {
     .action(async (id: string, o: { follow?: boolean; json?: boolean }) => {
       await withClient(async (c) => {
         const h = c.workflow.getHandle(id);
+        // A query to a run pinned to a build no worker serves would wait for its RPC deadline: say why.
+        const unserved = await unservedPin(c, id);
+        if (unserved) throw new UsageError(`${id} is ${unserved}`);
         for (;;) {
           const v = await h.query<RunbookView>('status');
           if (o.follow && !o.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');

@@ -1,6 +1,6 @@
 // What a runbook declares: its name, input schema, hosts and leases, and its procedure (the steps and
 // gates in order, cleanup, output). `runbook()` turns a definition into a workflow function.
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, setWorkflowOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RunContext } from './context.js';
 import { invalidInput } from './input-fields.js';
@@ -9,6 +9,7 @@ import type { PlanItem } from './plan.js';
 import { executeRun } from './run.js';
 import type { RunbookStatusValue } from './search-attributes.js';
 import type { AnyStep, Entry, Step } from './steps.js';
+import { versioningBehaviorOf, type RunbookVersioning } from './versioning.js';
 
 /** Common input fields every runbook accepts in addition to its own. */
 export interface CommonInput {
@@ -45,6 +46,12 @@ export interface RunbookDefinition<S extends z.ZodType = z.ZodType> {
    * step shows `timeout` when its time limit ran out (partial, can be continued) and `error` otherwise; `done` at the end.
    */
   phases?: { error: string; timeout: string; done: string };
+  /**
+   * What a run does when a new build of the code becomes current (engine/versioning.ts): `pinned` (the
+   * default, for anything that changes something) or `auto-upgrade` (short read-only runs).
+   * workflows/index.ts states it again for the lazily loaded module (test/unit/versioning.test.ts checks).
+   */
+  versioning?: RunbookVersioning;
 }
 
 export interface RunbookResult {
@@ -62,6 +69,7 @@ export interface RunbookResult {
 export function runbook<S extends z.ZodType>(def: RunbookDefinition<S>): (raw: unknown) => Promise<RunbookResult> {
   const fn = async (raw: unknown): Promise<RunbookResult> => executeRun(def as unknown as RunbookDefinition, raw);
   Object.defineProperty(fn, 'name', { value: def.name });
+  setWorkflowOptions({ versioningBehavior: versioningBehaviorOf(def.versioning) }, fn);
   return fn;
 }
 

@@ -17,6 +17,8 @@ export const hostFacts = runbook({
   name: 'hostFacts',
   input: HostFactsInput,
   hosts: (i) => i.hosts,
+  // Read-only and over in seconds: a new build may take it over.
+  versioning: 'auto-upgrade',
   procedure: (i) => {
     const facts = i.hosts.map((host) =>
       read(`facts of ${host}`, () =>

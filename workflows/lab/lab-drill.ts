@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { remote } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { gate, once, read, runbook } from '../engine/runbook.js';
+import { gate, once, read, runbook, type RunbookDefinition } from '../engine/runbook.js';
 import failsFirstTime from './scripts/fails-first-time.sh';
 import writeMarker from './scripts/write-marker.sh';
 
@@ -29,7 +29,8 @@ export const LabDrillInput = () =>
 /** A hold of up to a minute is a quick step (a local activity, bounded at 2 minutes); longer ones heartbeat. */
 const QUICK_HOLD_MAX_S = 60;
 
-export const labDrill = runbook({
+/** The definition itself: test/fixtures/versioned-workflows.ts changes its procedure (a later build). */
+export const labDrillDefinition = {
   name: 'labDrill',
   input: LabDrillInput,
   hosts: (i) => [i.host],
@@ -56,4 +57,6 @@ export const labDrill = runbook({
       ),
     ],
   }),
-});
+} satisfies RunbookDefinition<ReturnType<typeof LabDrillInput>>;
+
+export const labDrill = runbook(labDrillDefinition);

@@ -36,6 +36,9 @@ export const lavaBackupVerify = runbook({
   hosts: (i) => [i.store],
   // Read-only on the store's bundles; the scratch cluster lives in a temporary directory of its own.
   leases: () => [],
+  // Changes nothing and has no gate: a new build takes it over (a changed procedure needs patched(), the
+  // replay tests catch a forgotten one).
+  versioning: 'auto-upgrade',
   procedure: (i) => {
     // Unlike the restores' findCheckedBundle, a failed file check is one finding among others here.
     const found = read('find the bundle', () => findBundle(i.store, LAVA_BUNDLE_ROOT, i.bundle), { parse: json<Found>() });
