@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
+import { promote } from '../workers/deployment.js';
 import { buildIdOf, bundleWorkflows } from '../workers/workflow-bundle.js';
 import { ADDED_STEP } from './fixtures/versioned-workflows.js';
 import { cli, cliJson, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
@@ -57,7 +58,7 @@ describe('worker versioning', () => {
     const before = await waitFor('both builds listed, one run pinned to A', async () => {
       const s = await cliJson('rollout', 'status');
       const a = s.versions.find((v: { buildId: string }) => v.buildId === buildA);
-      return s.versions.length === 2 && a?.pinnedOpen === 1 && s;
+      return s.versions.length === 2 && a?.pinnedOpen === 1 && s.versions.every((v: { polled: boolean }) => v.polled) && s;
     });
     assert.equal(before.current, buildA);
 
@@ -100,5 +101,30 @@ describe('worker versioning', () => {
     assert.equal(after.current, buildB);
     await workerB.stop();
     console.log(`versioning: drill done in ${Date.now() - t0} ms`);
+  });
+
+  test('a run pinned to a build whose worker is gone waits for it: the current build never runs it', async () => {
+    const bundleB = await bundleWorkflows(fileURLToPath(new URL('./fixtures/versioned-workflows.js', import.meta.url)));
+    const workerB = await env.startWorker({ config: { taskQueue: TQ }, bundle: bundleB, promote: 'always' });
+    // Back to A (a rollback is a promote too), park a run on it, then stop A's worker while B stays current.
+    let workerA = await env.startWorker({ config: { taskQueue: TQ }, promote: 'always' });
+    const h = await env.start('labDrill', uniqueId('drill-orphaned'), drill, { taskQueue: TQ });
+    await waitFor('the gate to open on A', async () => (await status(h)).status === 'AwaitingApproval');
+    await promote(env.client, workerB.version);
+    await workerA.stop();
+    // The durable approval path: a signal is stored with no worker to take it.
+    await h.signal('approval', { ...approval, verdict: 'approve' });
+    await waitFor('the signal in history', async () => ((await h.fetchHistory()).events ?? []).some((e) => e.workflowExecutionSignaledEventAttributes));
+    assert.equal((await h.describe()).status.name, 'RUNNING', 'waiting, not failed');
+    workerA = await env.startWorker({ config: { taskQueue: TQ }, promote: 'never' });
+    const r = (await h.result()) as RunbookResult;
+    assert.deepEqual(
+      r.steps.map((s) => s.name),
+      ['harmless step 1', 'harmless step 2', 'write marker'],
+      'build B (current, polling all along) never ran the run pinned to A',
+    );
+    assert.equal(await failedTasks(h), 0);
+    await workerA.stop();
+    await workerB.stop();
   });
 });
