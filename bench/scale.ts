@@ -13,6 +13,7 @@ import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory } from '../workers/inventory.js';
+import { promoteOnStart } from '../workers/deployment.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 
@@ -75,13 +76,14 @@ async function main(): Promise<void> {
     const client = new Client({ connection });
     const nc = await NativeConnection.connect({ address });
     const config = { ...loadWorkerConfig(), dataDir: join(root, 'data') };
-    const { worker, close } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client });
+    const { worker, close, version } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client });
     // Sampled from here on: the process's lifetime peak (VmHWM) would include webpack bundling the workflows.
     const rssAtStart = process.memoryUsage().rss / 1024 / 1024;
     let rssPeak = rssAtStart;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss / 1024 / 1024)), 200);
     const t0 = Date.now();
     const result = await worker.runUntil(async () => {
+      await promoteOnStart(client, version, 'always'); // the bench's build is the one new runs start on
       const start = (i: number, input: object): Promise<WorkflowHandle> =>
         client.workflow.start('labDrill', {
           taskQueue: 'runbooks',

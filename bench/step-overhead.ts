@@ -17,6 +17,7 @@ import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory } from '../workers/inventory.js';
+import { promoteOnStart } from '../workers/deployment.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
 
@@ -102,10 +103,11 @@ async function main(): Promise<void> {
     const client = new Client({ connection });
     const nc = await NativeConnection.connect({ address });
     const config = { ...loadWorkerConfig(), dataDir: join(root, 'data') };
-    const { worker, close } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client });
+    const { worker, close, version } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client });
     const wallOne: number[] = [];
     const wallMany: number[] = [];
     const perStep = await worker.runUntil(async () => {
+      await promoteOnStart(client, version, 'always'); // the bench's build is the one new runs start on
       const res = (await client.workflow.execute('labDrill', {
         taskQueue: 'runbooks',
         workflowId: `bench-${Date.now()}`,
