@@ -1,6 +1,6 @@
 // Runs one step: plans it in a dry run, decides its condition, runs its commands or its activity, checks
 // its value, and parks it on failure until an operator decides (retry, skip, abort, restart).
-import { ApplicationFailure, isCancellation, patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched, proxyActivities, proxyLocalActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { RunbookActivities } from '../../activities/index.js';
 import { lastLine, type CommandResult } from './commands.js';
 import type { RunContext } from './context.js';
@@ -150,7 +150,7 @@ export async function attempt(s: RunState, e: AnyStep, record: StepRecord, decis
       const runKey = `${record.index}.${c}.r${decisionRound}`;
       const summary = `${e.name}: ${record.command}`.slice(0, 200);
       const opts = activityOptions(e, repeatable, summary, cmd.kind === 'local');
-      const req = { command: cmd, runKey, once: !repeatable, step: e.name };
+      const req = { command: cmd, runKey, once: !repeatable, step: e.name, originalRunId: workflowInfo().originalExecutionRunId };
       // patched() last: it is only consulted (and its marker only written) where a quick step runs, so
       // histories from before quick steps replay on the ordinary path.
       const quick = Boolean(e.opts.quick) && repeatable && cmd.kind === 'remote' && patched(QUICK_STEPS_PATCH);
