@@ -64,7 +64,7 @@ export const acquireLeaseSignal = defineSignal<[LeaseHolder]>('acquire');
 export const releaseLeaseSignal = defineSignal<[LeaseRelease]>('release');
 export const leaseQuery = defineQuery<LeaseState>('lease');
 /** Sent by the lock to a runbook: granted, or queued behind someone. `host` is the lock's key. */
-export const leaseNewsSignal = defineSignal<[{ host: string; granted: boolean; holder?: string; position?: number }]>('leaseNews');
+export const leaseNewsSignal = defineSignal<[{ host: string; granted: boolean; holder?: string; position?: number; runId?: string }]>('leaseNews');
 
 /** The old lock id (by inventory name), still used by runs recorded before LEASE_LOCKS_PATCH. */
 export const leaseWorkflowId = (host: string): string => `host-lease:${host}`;
@@ -130,6 +130,7 @@ export async function hostLease(start: LeaseState): Promise<void> {
       await getExternalWorkflowHandle(h.workflowId, h.runId).signal(leaseNewsSignal, {
         host: state.host, // the lock, not a host name: this signal is plain JSON in the runbook's history
         granted,
+        runId: h.runId,
         ...(granted ? {} : { holder: `${first?.runbook} ${first?.workflowId}`, position }),
       });
       return true;
@@ -182,6 +183,8 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
   const granted = new Set<string>();
   const names = new Map<string, string>(); // lock → the inventory name we asked by
   setHandler(leaseNewsSignal, (n) => {
+    // A reset re-applies the signals of the run before it: a grant addressed to that run is not ours.
+    if (n.runId !== undefined && n.runId !== workflowInfo().runId) return;
     if (n.granted) granted.add(n.host);
     else onWait(`lease on ${names.get(n.host) ?? n.host}: held by ${n.holder}, we are number ${n.position} in line`);
   });
