@@ -11,6 +11,8 @@ import { AuditStore } from '../activities/runbook/audit-store.js';
 import { makeRunCommand, type RunCommandRequest } from '../activities/ssh/command.js';
 import { makePipeCommands, type PipeResult } from '../activities/ssh/pipe.js';
 import { makeRunQuickCommand } from '../activities/ssh/quick-command.js';
+import { hostRunKey, STEP_SCRIPT } from '../activities/ssh/remote-step.js';
+import { quoteArgv } from '../activities/ssh/shell-quote.js';
 import { SshPool } from '../activities/ssh/ssh.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
@@ -162,6 +164,30 @@ class CutStdinPool extends SshPool {
     return super.exec(name, command, io.stdin === undefined ? io : { ...io, stdin: Buffer.from(io.stdin).subarray(0, this.bytes).toString('latin1') });
   }
 }
+
+describe('cancel after a reboot', () => {
+  test('the kill of a cancelled step never signals a pid recorded on an earlier boot (it names another process now)', async () => {
+    const wf = uniqueId('rs-boot');
+    const key = hostRunKey(wf, 'run-1', '1.0.r0');
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, attempt: 1, heartbeatTimeoutMs: 20_000 });
+    const running = env.run(runCommand, { command: remote(HOST, ['sleep', '300']), runKey: '1.0.r0', once: true, step: 'long' });
+    running.catch(() => undefined);
+    const d = `~/.runbooks/runs/${key}`;
+    await waitFor('the step to record its pid', async () => onHost(inventory, HOST, `cat ${d}/pid 2>/dev/null || true`).trim());
+    const pid = onHost(inventory, HOST, `cat ${d}/pid`).trim();
+    // As after a reboot: the record says another boot; the pid stands for whatever process has that number now.
+    onHost(inventory, HOST, `echo 00000000-0000-0000-0000-000000000000 > ${d}/boot`);
+    try {
+      const out = onHost(inventory, HOST, `${quoteArgv(['sh', '-c', STEP_SCRIPT, 'rb-step', key, 'kill', '0', ''])} 2>&1`);
+      assert.match(out, /nothing to kill/);
+      assert.equal(onHost(inventory, HOST, `kill -0 ${pid} 2>/dev/null && echo alive || echo gone`).trim(), 'alive', 'the process was not signalled');
+    } finally {
+      onHost(inventory, HOST, `kill -KILL -- -${pid} 2>/dev/null || true`);
+      env.cancel();
+      await running.catch(() => undefined);
+    }
+  });
+});
 
 describe('stdin arrives whole or nothing runs', () => {
   // A host program sent as stdin (the shape of upgrade-recovery.sh installed as root): the command copies it.

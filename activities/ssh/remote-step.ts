@@ -44,6 +44,9 @@ alive() {
 }
 if [ "$mode" = kill ]; then
   [ -f "$d/pid" ] || exit 0
+  # A pid recorded before a reboot names some other process now (maybe root's): never signal it.
+  { read -r b < "$d/boot"; } 2>/dev/null || b=
+  if [ "$b" != "$boot" ]; then echo "rb-step: $key started on boot $b, the host is on $boot: nothing to kill" >&2; exit 0; fi
   read -r pid < "$d/pid"
   tree() { echo "$1"; for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree "$c"; done; }
   pids=$(tree "$pid" | tr '\n' ' ')

@@ -5,7 +5,7 @@ import type { RunbookActivities } from '../../activities/index.js';
 import { lastLine, type CommandResult } from './commands.js';
 import type { RunContext } from './context.js';
 import { Abort, checkFailed, errorText, failureType, FATAL, isTimeout, NON_RETRYABLE, Restart } from './failures.js';
-import type { StepRecord } from './messages.js';
+import { clipText, type StepRecord } from './messages.js';
 import { park } from './decisions.js';
 import { bindingOf, canonicalRunnable, renderCommand, renderRunnable, type PlanItem } from './plan.js';
 import { contextOf, unlessMissing, type RunState } from './state.js';
@@ -113,7 +113,7 @@ export async function runStep(s: RunState, e: AnyStep, index: number): Promise<v
         s.view.stepsDone++;
         return;
       }
-      if (d.decision === 'abort') throw new Abort(`${d.operator} aborted at step "${e.name}": ${d.reason ?? ''}`);
+      if (d.decision === 'abort') throw new Abort(`${d.operator} aborted at step "${e.name}": ${clipText(d.reason ?? '')}`);
       record.state = 'running';
     }
   }
