@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { leaseLockId } from '../activities/runbook/admin.js';
 import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
 import { promoteOnStart, type DeploymentVersion } from '../workers/deployment.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
@@ -71,12 +72,7 @@ export async function testEnv(): Promise<TestEnv> {
       const d = await h.describe().catch(() => undefined);
       if (d?.status.name !== 'RUNNING') continue;
       await h.terminate('test cleanup').catch(() => undefined);
-      for (const host of Object.keys(inventory.hosts)) {
-        await client.workflow
-          .getHandle(`host-lease:${host}`)
-          .signal('release', { workflowId: h.workflowId })
-          .catch(() => undefined);
-      }
+      for (const lock of new Set(Object.keys(inventory.hosts).map((host) => leaseLockId(inventory, host)))) await releaseHeld(client, lock, h.workflowId);
     }
   };
 
@@ -128,6 +124,20 @@ export async function testEnv(): Promise<TestEnv> {
       await connection.close();
     },
   };
+}
+
+/** Frees what a (terminated) run holds on a lock: only the holder's own workflow id and run id release it. */
+export async function releaseHeld(client: Client, lock: string, workflowId: string): Promise<void> {
+  const lease = await client.workflow
+    .getHandle(lock)
+    .query<{ holders?: { workflowId: string; originalRunId?: string }[]; waiters: { workflowId: string; originalRunId?: string }[] }>('lease')
+    .catch(() => undefined);
+  for (const x of [...(lease?.holders ?? []), ...(lease?.waiters ?? [])].filter((x) => x.workflowId === workflowId)) {
+    await client.workflow
+      .getHandle(lock)
+      .signal('release', { workflowId, originalRunId: x.originalRunId })
+      .catch(() => undefined);
+  }
 }
 
 /** Polls a condition (bounded); tests wait on facts, never on fixed sleeps. */

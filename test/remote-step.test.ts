@@ -10,6 +10,9 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { AuditStore } from '../activities/runbook/audit-store.js';
 import { makeRunCommand, type RunCommandRequest } from '../activities/ssh/command.js';
 import { makePipeCommands, type PipeResult } from '../activities/ssh/pipe.js';
+import { makeRunQuickCommand } from '../activities/ssh/quick-command.js';
+import { hostRunKey, STEP_SCRIPT } from '../activities/ssh/remote-step.js';
+import { quoteArgv } from '../activities/ssh/shell-quote.js';
 import { SshPool } from '../activities/ssh/ssh.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
@@ -146,6 +149,93 @@ describe('remote steps', () => {
       inWorkflow(wf).run(runCommand, { command: remote(HOST, ['sleep', '30'], { timeoutSeconds: 1 }), runKey: '6.1.r0', once: true, step: 'slow' }),
       (e: Error) => /timed out after 1s/.test(e.message),
     );
+  });
+});
+
+/** An SSH pool whose channels end after `bytes` bytes of stdin: what the host sees when a link is cut mid-upload. */
+class CutStdinPool extends SshPool {
+  constructor(
+    inventory: Inventory,
+    private readonly bytes: number,
+  ) {
+    super(inventory);
+  }
+  override exec(name: string, command: string, io: Parameters<SshPool['exec']>[2]): ReturnType<SshPool['exec']> {
+    return super.exec(name, command, io.stdin === undefined ? io : { ...io, stdin: Buffer.from(io.stdin).subarray(0, this.bytes).toString('latin1') });
+  }
+}
+
+describe('cancel after a reboot', () => {
+  test('the kill of a cancelled step never signals a pid recorded on an earlier boot (it names another process now)', async () => {
+    const wf = uniqueId('rs-boot');
+    const key = hostRunKey(wf, 'run-1', '1.0.r0');
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, attempt: 1, heartbeatTimeoutMs: 20_000 });
+    const running = env.run(runCommand, { command: remote(HOST, ['sleep', '300']), runKey: '1.0.r0', once: true, step: 'long' });
+    running.catch(() => undefined);
+    const d = `~/.runbooks/runs/${key}`;
+    await waitFor('the step to record its pid', async () => onHost(inventory, HOST, `cat ${d}/pid 2>/dev/null || true`).trim());
+    const pid = onHost(inventory, HOST, `cat ${d}/pid`).trim();
+    // As after a reboot: the record says another boot; the pid stands for whatever process has that number now.
+    onHost(inventory, HOST, `echo 00000000-0000-0000-0000-000000000000 > ${d}/boot`);
+    try {
+      const out = onHost(inventory, HOST, `${quoteArgv(['sh', '-c', STEP_SCRIPT, 'rb-step', key, 'kill', '0', ''])} 2>&1`);
+      assert.match(out, /nothing to kill/);
+      assert.equal(onHost(inventory, HOST, `kill -0 ${pid} 2>/dev/null && echo alive || echo gone`).trim(), 'alive', 'the process was not signalled');
+    } finally {
+      onHost(inventory, HOST, `kill -KILL -- -${pid} 2>/dev/null || true`);
+      env.cancel();
+      await running.catch(() => undefined);
+    }
+  });
+});
+
+describe('stdin arrives whole or nothing runs', () => {
+  // A host program sent as stdin (the shape of upgrade-recovery.sh installed as root): the command copies it.
+  const program = `#!/bin/sh\n${'echo "step of a long host program"\n'.repeat(200)}echo done\n`;
+  const copyTo = (target: string) => remote(HOST, ['sh', '-c', 'cat > "$1"; echo copied', 'install', target], { stdin: program });
+  const sizeOnHost = (target: string): string => onHost(inventory, HOST, `if [ -e ${target} ]; then wc -c < ${target}; else echo absent; fi`).trim();
+
+  test('a one-shot step whose stdin is cut after 1000 bytes runs nothing and fails StdinMismatch; the whole input then runs once', async () => {
+    const wf = uniqueId('rs-stdin');
+    const target = `/tmp/${wf}.sh`;
+    const cut = new CutStdinPool(inventory, 1000);
+    const req: RunCommandRequest = { command: copyTo(target), runKey: '1.0.r0', once: true, step: 'install the program' };
+    try {
+      const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, attempt: 1, heartbeatTimeoutMs: 20_000 });
+      await assert.rejects(env.run(makeRunCommand(cut, new AuditStore(auditRoot)), req), (err: { type?: string; nonRetryable?: boolean; message: string }) => {
+        console.log(`stdin cut after 1000 of ${Buffer.byteLength(program)} bytes: ${err.message}`);
+        return err.type === 'StdinMismatch' && err.nonRetryable === true && /received 1000 bytes/.test(err.message);
+      });
+      assert.equal(sizeOnHost(target), 'absent', 'the command never ran on the partial input');
+      assert.equal(starts(wf).length, 0, 'the host recorded no start');
+      // Nothing claimed the run key: the next attempt, with the whole input, runs it (once).
+      const r = await inWorkflow(wf, 2).run(runCommand, req);
+      assert.equal(r.exitCode, 0);
+      assert.equal(sizeOnHost(target), String(Buffer.byteLength(program)));
+      assert.equal(starts(wf).length, 1);
+    } finally {
+      cut.closeAll();
+    }
+  });
+
+  test('a quick step whose stdin is cut after 1000 bytes runs nothing and fails StdinMismatch', async () => {
+    const wf = uniqueId('qs-stdin');
+    const target = `/tmp/${wf}.sh`;
+    const cut = new CutStdinPool(inventory, 1000);
+    try {
+      const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, attempt: 1 });
+      const req: RunCommandRequest = { command: copyTo(target), runKey: '1.0.r0', once: false, step: 'install the program' };
+      await assert.rejects(
+        env.run(makeRunQuickCommand(cut, new AuditStore(auditRoot)), req),
+        (err: { type?: string; message: string }) => err.type === 'StdinMismatch' && /received 1000 bytes/.test(err.message),
+      );
+      assert.equal(sizeOnHost(target), 'absent', 'the command never ran on the partial input');
+      const whole = (await env.run(makeRunQuickCommand(ssh, new AuditStore(auditRoot)), req)) as CommandResult;
+      assert.equal(whole.stdoutTail, 'copied\n');
+      assert.equal(sizeOnHost(target), String(Buffer.byteLength(program)));
+    } finally {
+      cut.closeAll();
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 // them, the durable signal path, parking and operator decisions, dry runs, cancellation, host leases.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { leaseLockId } from '../activities/runbook/admin.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { failureOf, onHost, refusedUpdate, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { saveHistory } from './history-files.js';
@@ -153,7 +154,7 @@ describe('parking and decisions', () => {
       const f = await failureOf(h);
       assert.equal(f.type, 'Aborted');
       assert.match(f.message, /bob aborted at step "flaky step 1": host is being replaced/);
-      const lease = await env.client.workflow.getHandle(`host-lease:${HOST}`).query<{ holder?: { workflowId: string } }>('lease');
+      const lease = await env.client.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
       assert.notEqual(lease.holder?.workflowId, h.workflowId, 'lease released');
     } finally {
       await w.stop();
@@ -201,7 +202,7 @@ describe('plans, cancellation, leases', () => {
       await waitFor('no sleep 600 left', async () => onHost(env.inventory, HOST, 'pgrep -u rbops -fx "sleep 600" || true').trim() === '');
       const d = await h.describe();
       assert.equal(d.status.name, 'CANCELLED');
-      const lease = await env.client.workflow.getHandle(`host-lease:${HOST}`).query<{ holder?: { workflowId: string } }>('lease');
+      const lease = await env.client.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
       assert.notEqual(lease.holder?.workflowId, h.workflowId, 'the lease was released on cancel');
     } finally {
       await w.stop();
@@ -220,7 +221,7 @@ describe('plans, cancellation, leases', () => {
       });
       assert.equal(waiting.stepsDone, 0, 'the second has not run anything');
       const lock = await env.client.workflow
-        .getHandle(`host-lease:${HOST}`)
+        .getHandle(leaseLockId(env.inventory, HOST))
         .query<{ holder?: { workflowId: string }; waiters: { workflowId: string }[] }>('lease');
       assert.equal(lock.holder?.workflowId, first.workflowId);
       assert.deepEqual(

@@ -9,8 +9,9 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { leaseLockId } from '../activities/runbook/admin.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
-import { onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { onHost, releaseHeld, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { openUi } from './web-ui/browser.js';
 import { startFromForm } from './web-ui/start-workflow-form.js';
 import { findInList } from './web-ui/workflow-list.js';
@@ -38,10 +39,7 @@ async function endRun(workflowId: string): Promise<void> {
   const d = await h.describe().catch(() => undefined);
   if (d?.status.name !== 'RUNNING') return;
   await h.terminate('test cleanup').catch(() => undefined);
-  await env.client.workflow
-    .getHandle(`host-lease:${HOST}`)
-    .signal('release', { workflowId })
-    .catch(() => undefined);
+  await releaseHeld(env.client, leaseLockId(env.inventory, HOST), workflowId);
 }
 
 test('from the Web UI: start labDrill, find it at the gate, read the gate, approve it by Update, see it complete', { timeout: 180_000 }, async () => {

@@ -5,6 +5,7 @@ import { Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from 
 import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from './config.js';
 import type { Inventory } from './inventory.js';
+import { LOCK_TASK_QUEUE } from '../workflows/engine/host-lease.js';
 import { dataConverter } from './payload-codec.js';
 import { bundleWorkflows, deploymentOptions } from './workflow-bundle.js';
 
@@ -20,7 +21,7 @@ export async function createRunbookWorker(opts: {
   deploymentName?: string;
   /** Payload codec etc.; default: the one configured in the environment (workers/payload-codec.ts). Pass `{}` for none. */
   dataConverter?: DataConverter;
-}): Promise<{ worker: Worker; close: () => void; version: { deploymentName: string; buildId: string } }> {
+}): Promise<{ worker: RunbookWorker; close: () => void; version: { deploymentName: string; buildId: string } }> {
   const { activities, close } = createActivities({ inventory: opts.inventory, config: opts.config, client: opts.client, namespace: opts.namespace });
   // Must be the same converter the clients use. The codec runs in the main thread, also with a prebuilt bundle.
   const converter = opts.dataConverter ?? dataConverter();
@@ -45,5 +46,52 @@ export async function createRunbookWorker(opts: {
     // "cancel" on a long remote command stops it promptly rather than after 80% of the heartbeat timeout.
     maxHeartbeatThrottleInterval: '2 seconds',
   });
-  return { worker, close, version: versioning.version };
+  return { worker: new RunbookWorker(worker, await createLockWorker({ ...opts, bundle }, activities)), close, version: versioning.version };
+}
+
+/**
+ * Every worker also serves the lock workflows' internal task queue, so a lock never depends on the worker
+ * that started it. No payload codec (lock payloads are plain JSON for every worker, see host-lease.ts), and
+ * not versioned with the runbooks: a lock lives on through continue-as-new across deployments.
+ */
+async function createLockWorker(
+  opts: { connection: NativeConnection; namespace: string; bundle: WorkflowBundleWithSourceMap; identity?: string },
+  activities: object,
+): Promise<Worker> {
+  return await Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: LOCK_TASK_QUEUE,
+    workflowBundle: opts.bundle,
+    activities,
+    dataConverter: {},
+    ...(opts.identity ? { identity: `${opts.identity} (locks)` } : {}),
+    maxConcurrentActivityTaskExecutions: 20,
+    shutdownGraceTime: '10 seconds',
+  });
+}
+
+/** The runbooks worker and its lock worker, run and stopped together (the calls callers make on a Worker). */
+export class RunbookWorker {
+  constructor(
+    readonly runbooks: Worker,
+    readonly locks: Worker,
+  ) {}
+
+  async run(): Promise<void> {
+    const stopBoth = (): void => this.shutdown();
+    await Promise.all([this.runbooks.run().finally(stopBoth), this.locks.run().finally(stopBoth)]);
+  }
+
+  async runUntil<R>(until: Promise<R> | (() => Promise<R>)): Promise<R> {
+    return await this.locks.runUntil(this.runbooks.runUntil(until));
+  }
+
+  getState(): ReturnType<Worker['getState']> {
+    return this.runbooks.getState();
+  }
+
+  shutdown(): void {
+    for (const w of [this.runbooks, this.locks]) if (w.getState() === 'RUNNING') w.shutdown();
+  }
 }

@@ -1,15 +1,27 @@
 // Activities the runbook engine itself needs: host checks, policy, notifications, approval signatures,
 // and the client calls behind host leases.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { execa } from 'execa';
 import { policyFor, type WorkerConfig } from '../../workers/config.js';
 import type { Inventory } from '../../workers/inventory.js';
-import { acquireLeaseSignal, hostLease, leaseWorkflowId, type LeaseHolder } from '../../workflows/engine/host-lease.js';
+import {
+  acquireLeaseSignal,
+  hostLease,
+  leaseHost,
+  LOCK_TASK_QUEUE,
+  leaseWorkflowId,
+  releaseLeaseSignal,
+  type LeaseHolder,
+  type LeaseMode,
+  type LeaseRelease,
+  type LeaseRequest,
+} from '../../workflows/engine/host-lease.js';
 import { approveCommands, decideCommands } from '../../workflows/engine/details.js';
 import type { RunbookPolicy } from '../../workflows/engine/policy.js';
 import { unknownHost } from '../ssh/ssh.js';
@@ -25,6 +37,9 @@ export interface Notification {
 
 export function makeAdminActivities(deps: { inventory: Inventory; config: WorkerConfig; client: () => Client; env: NodeJS.ProcessEnv; namespace: string }) {
   const { inventory, config } = deps;
+  // Lock workflows carry plain JSON whatever codec the runbooks use (see workflows/engine/host-lease.ts).
+  let plain: Client | undefined;
+  const plainClient = (): Client => (plain ??= new Client({ connection: deps.client().connection, namespace: deps.namespace }));
   return {
     /** Every named host must be in the inventory; fails at once, before anything runs anywhere. */
     async resolveHosts({ hosts }: { hosts: string[] }): Promise<string[]> {
@@ -81,20 +96,63 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
       }
     },
 
-    async requestLease({ host, holder }: { host: string; holder: LeaseHolder }): Promise<void> {
-      await deps.client().workflow.signalWithStart(hostLease, {
-        workflowId: leaseWorkflowId(host),
-        taskQueue: config.taskQueue,
-        args: [{ host, waiters: [] }],
+    /** The lock of each leased host, by its identity (merged: one lock per machine, exclusive wins), in lock order. */
+    async leaseLocks({ leases }: { leases: LeaseRequest[] }): Promise<LeaseLock[]> {
+      const byLock = new Map<string, LeaseLock>();
+      for (const l of leases) {
+        const name = leaseHost(l);
+        if (!inventory.hosts[name]) throw unknownHost(name, inventory);
+        const lock = leaseLockId(inventory, name);
+        const mode = typeof l === 'string' ? 'exclusive' : 'shared';
+        const scope = typeof l === 'string' ? name : `${name}:${l.sharedPath}`;
+        const had = byLock.get(lock);
+        if (!had) byLock.set(lock, { lock, name, mode, scope });
+        else if (mode === 'exclusive' && had.mode === 'shared') byLock.set(lock, { lock, name, mode, scope: `${scope} (also ${had.scope})` });
+        else had.scope = `${had.scope} (also ${scope})`;
+      }
+      return [...byLock.values()].sort((a, b) => (a.lock < b.lock ? -1 : a.lock > b.lock ? 1 : 0));
+    },
+
+    async requestLease({ host, lock, holder }: { host: string; lock?: string; holder: LeaseHolder }): Promise<void> {
+      if (!lock) {
+        // A run from before identity-keyed locks (in flight across an upgrade): its old lock.
+        await deps.client().workflow.signalWithStart(hostLease, {
+          workflowId: leaseWorkflowId(host),
+          taskQueue: config.taskQueue,
+          args: [{ host, waiters: [] }],
+          signal: acquireLeaseSignal,
+          signalArgs: [holder],
+          staticSummary: `lease of host ${host}`,
+        });
+        return;
+      }
+      await plainClient().workflow.signalWithStart(hostLease, {
+        workflowId: lock,
+        taskQueue: LOCK_TASK_QUEUE,
+        args: [{ host: lock, names: [host], holders: [], waiters: [] }],
         signal: acquireLeaseSignal,
         signalArgs: [holder],
-        staticSummary: `lease of host ${host}`,
+        staticSummary: `host lease (${host})`,
       });
     },
 
-    async isWorkflowOpen({ workflowId, runId }: { workflowId: string; runId: string }): Promise<boolean> {
+    async releaseLeases({ locks, holder }: { locks: string[]; holder: LeaseRelease }): Promise<void> {
+      for (const lock of new Set(locks)) {
+        await plainClient()
+          .workflow.getHandle(lock)
+          .signal(releaseLeaseSignal, holder)
+          .catch((err: Error) => {
+            if (err.name !== 'WorkflowNotFoundError') throw err; // no lock means nothing is held
+          });
+      }
+    },
+
+    /** Open: the given run is running, or without one, the workflow's latest run (a reset run carries on a lease). */
+    async isWorkflowOpen({ workflowId, runId }: { workflowId: string; runId?: string }): Promise<boolean> {
       try {
-        const d = await deps.client().workflow.getHandle(workflowId, runId).describe();
+        const d = await plainClient()
+          .workflow.getHandle(workflowId, runId || undefined)
+          .describe();
         return d.status.name === 'RUNNING';
       } catch (err) {
         if ((err as Error).name === 'WorkflowNotFoundError') return false;
@@ -113,4 +171,21 @@ function actionLines(n: Notification): string[] {
 
 export function invalidConfig(message: string): ApplicationFailure {
   return ApplicationFailure.create({ message, type: 'InvalidConfig', nonRetryable: true });
+}
+
+export interface LeaseLock {
+  lock: string;
+  name: string;
+  mode: LeaseMode;
+  scope: string;
+}
+
+/** A machine's lock: named by a hash of its pinned host key, so every inventory name for it meets there. */
+export function leaseLockId(inventory: Inventory, host: string): string {
+  const key = inventory.hosts[host]?.hostKey;
+  if (!key) throw unknownHost(host, inventory);
+  return `host-lease:${createHash('sha256')
+    .update(Buffer.from(key.split(' ')[1]!, 'base64'))
+    .digest('hex')
+    .slice(0, 24)}`;
 }

@@ -1,7 +1,7 @@
 // The worker's audit store: full stdout/stderr of every command under <dataDir>/audit/<workflowId>/, plus
 // one JSON line per command in commands.jsonl. Workflow history only carries the small result and a ref.
 import { createHash } from 'node:crypto';
-import { appendFileSync, createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { failureLine, lastLine, type CommandResult } from '../../workflows/engine/commands.js';
 
@@ -19,7 +19,11 @@ export class CapturedStream {
   bytes = 0;
 
   constructor(path: string) {
-    this.file = createWriteStream(path);
+    // Private to the worker's user, and appended: a reused workflow id (or a second attempt of a step)
+    // adds after what an earlier run wrote, never truncates it.
+    const earlier = existsSync(path) && statSync(path).size > 0;
+    this.file = createWriteStream(path, { flags: 'a', mode: 0o600 });
+    if (earlier) this.file.write(`\n--- ${new Date().toISOString()}: another execution under this name ---\n`);
   }
 
   /** Starts over: a re-attached command streams its output again from the first byte. */
@@ -58,7 +62,7 @@ export class AuditStore {
   open(workflowId: string, runKey: string, step: string): { dir: string; ref: string; stdout: CapturedStream; stderr: CapturedStream } {
     const wf = safeName(workflowId);
     const dir = join(this.root, wf);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const base = `${safeName(runKey)}-${safeName(step)}`;
     return {
       dir,
@@ -71,13 +75,13 @@ export class AuditStore {
   /** A whole file kept with the run's audit (e.g. a domain definition saved before it is edited). */
   saveFile(workflowId: string, name: string, content: string): void {
     const dir = join(this.root, safeName(workflowId));
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(dir, safeName(name)), content, { mode: 0o600 });
   }
 
   record(workflowId: string, result: CommandResult & { step: string; runKey: string }): void {
     const dir = join(this.root, safeName(workflowId));
-    mkdirSync(dir, { recursive: true });
-    appendFileSync(join(dir, 'commands.jsonl'), JSON.stringify({ ...result, recordedAt: new Date().toISOString() }) + '\n');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    appendFileSync(join(dir, 'commands.jsonl'), JSON.stringify({ ...result, recordedAt: new Date().toISOString() }) + '\n', { mode: 0o600 });
   }
 }

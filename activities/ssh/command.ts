@@ -7,7 +7,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import type { Command, CommandResult, LocalCommand, RemoteCommand } from '../../workflows/engine/commands.js';
 import { AuditStore, type CapturedStream } from '../runbook/audit-store.js';
-import { hostRunKey, STEP_SCRIPT } from './remote-step.js';
+import { hostRunKey, STDIN_MISMATCH, stdinTag, STEP_SCRIPT } from './remote-step.js';
 import { InvalidCommandError, quoteArgv, remoteLine } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
 
@@ -18,6 +18,11 @@ export interface RunCommandRequest {
   /** Not idempotent: a failure is never retried automatically. */
   once: boolean;
   step: string;
+  /**
+   * The run id a reset keeps (workflowInfo().originalExecutionRunId): the key names it instead of the
+   * current run's, so a reset run finds what the run before it started and re-attaches, never repeats it.
+   */
+  originalRunId?: string;
 }
 
 const HEARTBEAT_MS = 3000;
@@ -49,7 +54,7 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
     const ctx = Context.current();
     // Activities always run for a workflow here; the key must name that exact run.
     const workflowId = ctx.info.workflowExecution?.workflowId ?? 'no-workflow';
-    const runId = ctx.info.workflowExecution?.runId ?? 'no-run';
+    const runId = req.originalRunId || (ctx.info.workflowExecution?.runId ?? 'no-run');
     const key = hostRunKey(workflowId, runId, req.runKey);
     let argv: string[];
     let line = '';
@@ -79,7 +84,7 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
 
 /** The host-side step protocol's command line for one command (validated: quoting and length). */
 function stepLine(c: RemoteCommand, argv: string[], key: string, once: boolean): string {
-  return remoteLine(['sh', '-c', STEP_SCRIPT, 'rb-step', key, once ? 'once' : 'again', c.stdin !== undefined ? '1' : '0', c.cwd ?? '', ...argv]);
+  return remoteLine(['sh', '-c', STEP_SCRIPT, 'rb-step', key, once ? 'once' : 'again', c.stdin !== undefined ? stdinTag(c.stdin) : '0', c.cwd ?? '', ...argv]);
 }
 
 type AuditSink = ReturnType<AuditStore['open']>;
@@ -150,19 +155,22 @@ async function runRemote(
   };
   signal.addEventListener('abort', killOnCancel, { once: true });
   try {
-    await ssh.exec(c.host, line, {
+    const outcome = await ssh.exec(c.host, line, {
       stdout: (b) => sink.stdout.write(b),
       stderr: (b) => sink.stderr.write(b),
       stdin: c.stdin,
       signal,
     });
     if (signal.aborted) throw new CancelledFailure(String(signal.reason ?? 'cancelled'));
+    if (outcome.code === 95 && sink.stderr.tailText().includes(STDIN_MISMATCH)) throw stdinMismatch(c.host, sink.stderr.tailText());
     let status = '';
     await ssh.exec(c.host, quoteArgv(['sh', '-c', STEP_SCRIPT, 'rb-step', key, 'status', '0', '']), {
       stdout: (b) => (status += b.toString()),
     });
     const m = /^rc (\d+) starts (\d+)/.exec(status.trim());
     if (m) return { exitCode: Number(m[1]), reattached: Number(m[2]) > 1 };
+    // The host claims the key only after the whole stdin arrived: nothing ran, so the next attempt starts afresh.
+    if (status.trim() === 'absent') throw new Error(`${c.host}: the link was cut before the command started (stdin incomplete); nothing ran`);
     if (status.trim() === 'running') throw new Error(`${c.host}: output stream ended while the command still runs; will re-attach`);
     // An idempotent command that vanished is simply run again by the next attempt (mode "again" supersedes it).
     if (!once) throw new Error(`${c.host}: the command's process is gone without an exit status; an idempotent command, so it runs again`);
@@ -178,6 +186,16 @@ async function runRemote(
   } finally {
     signal.removeEventListener('abort', killOnCancel);
   }
+}
+
+/** The host refused a stdin that did not arrive whole: nothing ran, and the same bytes would arrive the same way. */
+export function stdinMismatch(host: string, stderr: string): ApplicationFailure {
+  const line = stderr.split('\n').find((l) => l.startsWith(STDIN_MISMATCH)) ?? STDIN_MISMATCH;
+  return ApplicationFailure.create({
+    message: `${host}: the command's stdin did not arrive whole (${line.slice(STDIN_MISMATCH.length + 1)})`,
+    type: 'StdinMismatch',
+    nonRetryable: true,
+  });
 }
 
 async function runLocal(

@@ -9,7 +9,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { CommandResult, RemoteCommand } from '../../workflows/engine/commands.js';
 import type { AuditStore } from '../runbook/audit-store.js';
-import { effectiveArgv, settleCommand, type RunCommandRequest } from './command.js';
+import { effectiveArgv, settleCommand, stdinMismatch, type RunCommandRequest } from './command.js';
+import { STDIN_MISMATCH, stdinTag } from './remote-step.js';
 import { quoteArg, quoteArgv, remoteLine } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
 
@@ -27,10 +28,18 @@ kill -KILL -- "-$g" 2>/dev/null || sudo -n kill -KILL -- "-$g" 2>/dev/null
 exit 0
 `;
 
+// A command with stdin reads it from a file that received it whole and matched the worker's size and
+// sha256: a link cut mid-upload is only an early end-of-file, and the command must not start on part of it.
+const STDIN_CHECK = (tag: string): string =>
+  `t=$(mktemp) || exit 95; cat > "$t"; n=$(wc -c < "$t"); n=$((n+0)); s=$(sha256sum < "$t"); s=\${s%% *}; ` +
+  `if [ "$n.$s" != ${quoteArg(tag)} ]; then rm -f "$t"; echo "${STDIN_MISMATCH} received $n bytes sha256 $s, expected ${tag}; nothing was run" >&2; exit 95; fi; ` +
+  `exec 0< "$t"; rm -f "$t"; `;
+
 function quickLine(c: RemoteCommand, argv: string[]): string {
   const cd = c.cwd ? `cd -- ${quoteArg(c.cwd)} || exit 96; ` : '';
+  const input = c.stdin !== undefined ? STDIN_CHECK(stdinTag(c.stdin)) : '';
   // remoteLine checks the argv's length and bytes; the prefix is constant and tiny.
-  return `echo "${PID_PREFIX}$$" >&2; ${cd}exec ${remoteLine(argv)}`;
+  return `echo "${PID_PREFIX}$$" >&2; ${input}${cd}exec ${remoteLine(argv)}`;
 }
 
 export function makeRunQuickCommand(ssh: SshPool, audit: AuditStore) {
@@ -79,6 +88,7 @@ export function makeRunQuickCommand(ssh: SshPool, audit: AuditStore) {
       signal.removeEventListener('abort', killOnCancel);
     }
     if (signal.aborted) throw new CancelledFailure(String(signal.reason ?? 'cancelled'));
+    if (outcome.code === 95 && sink.stderr.tailText().includes(STDIN_MISMATCH)) throw stdinMismatch(c.host, sink.stderr.tailText());
     // No exit status: the link was cut or the command was killed by a signal. Idempotent, so a new attempt runs it again.
     if (outcome.code === null)
       throw new Error(`${c.host}: no exit status (${outcome.signal ? `signal ${outcome.signal}` : 'link cut'}); an idempotent command, so it runs again`);

@@ -7,6 +7,8 @@
 // The script is a constant: user values reach it only as positional arguments quoted by quoteArgv.
 // Files are read with the shell's own `read`, not `$(cat …)`: each command substitution forks a subshell
 // and a cat, and a one-shot step's start and status cost about 30 processes that way (17 ms a step here).
+import { createHash } from 'node:crypto';
+
 export const STEP_SCRIPT = String.raw`
 set -u
 key=$1; mode=$2; hasin=$3; cwd=$4; shift 4
@@ -15,7 +17,7 @@ mkdir -p "${'${d%/*}'}" || exit 97
 { read -r boot < /proc/sys/kernel/random/boot_id; } 2>/dev/null || boot=unknown
 start() {
   mkdir "$d" 2>/dev/null || return 1
-  if [ "$hasin" = 1 ]; then cat > "$d/in"; else : > "$d/in"; fi
+  if [ -n "$inp" ]; then mv "$inp" "$d/in"; inp=; else : > "$d/in"; fi
   printf '%s\n' "$boot" > "$d/boot"
   # One line per start: a host script passed as an argument spans lines, so its newlines become spaces.
   line=$*
@@ -42,6 +44,9 @@ alive() {
 }
 if [ "$mode" = kill ]; then
   [ -f "$d/pid" ] || exit 0
+  # A pid recorded before a reboot names some other process now (maybe root's): never signal it.
+  { read -r b < "$d/boot"; } 2>/dev/null || b=
+  if [ "$b" != "$boot" ]; then echo "rb-step: $key started on boot $b, the host is on $boot: nothing to kill" >&2; exit 0; fi
   read -r pid < "$d/pid"
   tree() { echo "$1"; for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree "$c"; done; }
   pids=$(tree "$pid" | tr '\n' ' ')
@@ -57,8 +62,23 @@ if [ "$mode" = status ]; then
     echo "rc $rc starts $n"
   elif alive; then echo running
   elif [ -f "$d/pid" ]; then echo lost
-  else echo unstarted; fi
+  elif [ -d "$d" ]; then echo unstarted
+  else echo absent; fi
   exit 0
+fi
+# Stdin arrives whole before the run key is claimed, and is checked against the size and sha256 the worker
+# sent ("<bytes>.<sha256>"): a link cut mid-upload is only an early end-of-file, and a command must never
+# run on part of its input. A mismatch claims nothing, so the next attempt uploads it again.
+inp=
+if [ "$hasin" != 0 ]; then
+  inp="$d.in.$$"
+  cat > "$inp" || { rm -f "$inp"; exit 95; }
+  n=$(wc -c < "$inp"); n=$((n+0)); sum=$(sha256sum < "$inp"); sum=${'${sum%% *}'}
+  if [ "$n.$sum" != "$hasin" ]; then
+    rm -f "$inp"
+    echo "rb-stdin-mismatch received $n bytes sha256 $sum, expected $hasin; nothing was run" >&2
+    exit 95
+  fi
 fi
 if ! start "$@"; then
   # Already started under this key: attach, unless an idempotent command failed or vanished (run it again).
@@ -67,6 +87,7 @@ if ! start "$@"; then
     start "$@" || exit 98
   fi
 fi
+[ -z "$inp" ] || rm -f "$inp"
 echo x >> "$d/starts"
 # A command that ends within 50 ms is read whole below rather than followed (tail polls every 20 ms).
 # Without flock on the host this simply returns at once.
@@ -91,3 +112,12 @@ export function hostRunKey(workflowId: string, runId: string, runKey: string): s
   const run = `${runId}`.replace(/[^A-Za-z0-9-]+/g, '').slice(0, 36);
   return `${wf}.${run}/${runKey.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
 }
+
+/** What the host checks a command's stdin against before anything runs: "<bytes>.<sha256>" of its UTF-8. */
+export function stdinTag(stdin: string): string {
+  const b = Buffer.from(stdin, 'utf8');
+  return `${b.length}.${createHash('sha256').update(b).digest('hex')}`;
+}
+
+/** The host's word for a stdin that did not arrive whole (exit 95, on stderr). */
+export const STDIN_MISMATCH = 'rb-stdin-mismatch';

@@ -3,6 +3,7 @@
 import { ApplicationFailure, setWorkflowOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RunContext } from './context.js';
+import type { LeaseRequest } from './host-lease.js';
 import { invalidInput } from './input-fields.js';
 import type { StepRecord, ApprovalRecord } from './messages.js';
 import type { PlanItem } from './plan.js';
@@ -38,8 +39,11 @@ export interface RunbookDefinition<S extends z.ZodType = z.ZodType> {
   input: () => S;
   /** Inventory hosts this run touches (search attribute RunbookHosts; checked before anything runs). */
   hosts: (input: z.infer<S>) => string[];
-  /** Hosts this run changes: leased for the whole run so two runbooks never work one host at once. */
-  leases?: (input: z.infer<S>) => string[];
+  /**
+   * Leased for the whole run: a host name is a host this run changes (exclusive: two runbooks never work
+   * one host at once); `{host, sharedPath}` a path on a store it only writes into (shared with others doing the same).
+   */
+  leases?: (input: z.infer<S>) => LeaseRequest[];
   procedure: (input: z.infer<S>) => Procedure<z.infer<S>>;
   /**
    * Visible phases (search attribute RunbookPhase, current details): steps name theirs with `phase`; a parked

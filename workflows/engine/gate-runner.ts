@@ -3,7 +3,7 @@
 import { condition, log } from '@temporalio/workflow';
 import { admin } from './admin-activities.js';
 import { Abort } from './failures.js';
-import type { Approval, ApprovalRecord } from './messages.js';
+import { clipText, type Approval, type ApprovalRecord } from './messages.js';
 import { bindingOf, fingerprintOf } from './plan.js';
 import { approvalRefusal, gatePolicy } from './policy.js';
 import { contextOf, unlessMissing, type RunState } from './state.js';
@@ -137,7 +137,7 @@ function record(s: RunState, a: Approval, verdict: 'approved' | 'rejected', via:
   const rec: ApprovalRecord = {
     gate: a.gate,
     approver: a.approver,
-    reason: a.reason,
+    ...(a.reason !== undefined ? { reason: clipText(a.reason) } : {}),
     fingerprint: s.openGate?.fingerprint,
     verdict,
     at: new Date().toISOString(),

@@ -1,35 +1,72 @@
-// Host leases: one long-lived lock workflow per host (`host-lease:<host>`), reached by signal-with-start,
-// granting the host to one runbook at a time in FIFO order. Two runbooks never change one host at once.
+// Host leases: one long-lived lock workflow per machine, reached by signal-with-start, granting it in FIFO
+// order: exclusively to a runbook that changes the machine, shared to runbooks that only write into a
+// path on it (many backups into one store run together; preparing that store waits for them all).
+//
+// The lock is keyed by the machine's identity (a hash of its pinned host key), not its inventory name,
+// so two names for one machine exclude each other, and it runs on one internal task queue every worker
+// serves (LOCK_TASK_QUEUE): the worker that asked first may be gone without stranding the lock. Its
+// payloads are plain JSON on every worker, whatever payload codec the runbooks use (they hold host names
+// and workflow ids only), so a worker without the codec can still run a lock that one with it started.
 import {
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RunbookActivities } from '../../activities/index.js';
 
+/** The one task queue of lock workflows (and the activities they run); every runbook worker serves it. */
+export const LOCK_TASK_QUEUE = 'runbook-locks';
+/** Runs recorded before identity-keyed, scoped locks replay on the old path. */
+export const LEASE_LOCKS_PATCH = 'leases-by-host-identity';
+
+/** What a runbook leases: a host it changes (exclusive), or a path on a store it only writes into (shared). */
+export type LeaseRequest = string | { host: string; sharedPath: string };
+export type LeaseMode = 'exclusive' | 'shared';
+
+export const leaseHost = (l: LeaseRequest): string => (typeof l === 'string' ? l : l.host);
+
 export interface LeaseHolder {
   workflowId: string;
   runId: string;
+  /** The run id a reset keeps (workflowInfo().originalExecutionRunId): a reset run is the same holder. */
+  originalRunId?: string;
   runbook: string;
+  mode?: LeaseMode;
+  /** The inventory name (exclusive) or store path (shared) asked for; for people. */
+  scope?: string;
+  /** The inventory name the runbook asked by: its news names that. */
+  name?: string;
 }
 
 export interface LeaseState {
+  /** The lock's key: the host name (old locks) or the machine's identity. */
   host: string;
+  /** The inventory names seen for this machine. */
+  names?: string[];
+  /** The first holder (what the old single-holder lock had); kept for the query. */
   holder?: LeaseHolder & { since: string };
+  holders?: (LeaseHolder & { since: string })[];
   waiters: LeaseHolder[];
 }
 
-export const acquireLeaseSignal = defineSignal<[LeaseHolder]>('acquire');
-export const releaseLeaseSignal = defineSignal<[{ workflowId: string }]>('release');
-export const leaseQuery = defineQuery<LeaseState>('lease');
-/** Sent by the lock to a runbook: granted, or queued behind someone. */
-export const leaseNewsSignal = defineSignal<[{ host: string; granted: boolean; holder?: string; position?: number }]>('leaseNews');
+export interface LeaseRelease {
+  workflowId: string;
+  originalRunId?: string;
+}
 
+export const acquireLeaseSignal = defineSignal<[LeaseHolder]>('acquire');
+export const releaseLeaseSignal = defineSignal<[LeaseRelease]>('release');
+export const leaseQuery = defineQuery<LeaseState>('lease');
+/** Sent by the lock to a runbook: granted, or queued behind someone. `host` is the lock's key. */
+export const leaseNewsSignal = defineSignal<[{ host: string; granted: boolean; holder?: string; position?: number; runId?: string }]>('leaseNews');
+
+/** The old lock id (by inventory name), still used by runs recorded before LEASE_LOCKS_PATCH. */
 export const leaseWorkflowId = (host: string): string => `host-lease:${host}`;
 
 const lockActs = proxyActivities<RunbookActivities>({
@@ -37,84 +74,158 @@ const lockActs = proxyActivities<RunbookActivities>({
   retry: { maximumAttempts: 3 },
 });
 
-/** The lock workflow of one host. */
+const sameChain = (a: LeaseRelease, b: LeaseRelease): boolean =>
+  a.workflowId === b.workflowId && (a.originalRunId === undefined || b.originalRunId === undefined || a.originalRunId === b.originalRunId);
+/** Only the holder frees its lease: the same workflow id and, for a holder that named it, the same chain of runs. */
+const releasedBy = (h: LeaseHolder, r: LeaseRelease): boolean =>
+  h.workflowId === r.workflowId && (h.originalRunId === undefined || h.originalRunId === r.originalRunId);
+
+/** The lock workflow of one machine. */
 export async function hostLease(start: LeaseState): Promise<void> {
-  const state: LeaseState = { host: start.host, holder: start.holder, waiters: [...(start.waiters ?? [])] };
+  const holders = [...(start.holders ?? (start.holder ? [start.holder] : []))];
+  const state: LeaseState = { host: start.host, names: [...(start.names ?? [])], holders, waiters: [...(start.waiters ?? [])] };
+  const view = (): LeaseState => ({ ...state, holder: holders[0] });
   let changes = 0;
+  const regrant = new Set<string>();
   setHandler(
     acquireLeaseSignal,
     (h) => {
-      if (state.holder?.workflowId === h.workflowId || state.waiters.some((w) => w.workflowId === h.workflowId)) return;
-      state.waiters.push(h);
+      if (h.name && !state.names!.includes(h.name)) state.names!.push(h.name);
+      const held = holders.findIndex((x) => x.workflowId === h.workflowId);
+      if (held >= 0 && sameChain(holders[held]!, h)) {
+        // Ours already (a reset run, or a second name for the same machine): follow the new run, say so again.
+        holders[held] = { ...holders[held]!, runId: h.runId, name: h.name, mode: holders[held]!.mode === 'exclusive' ? 'exclusive' : h.mode };
+        regrant.add(h.workflowId);
+        changes++;
+        return;
+      }
+      // One open run per workflow id: an entry from another chain of the same id is from a closed run.
+      if (held >= 0) holders.splice(held, 1);
+      const waiting = state.waiters.findIndex((x) => x.workflowId === h.workflowId);
+      if (waiting >= 0 && sameChain(state.waiters[waiting]!, h)) {
+        const w = state.waiters[waiting]!;
+        state.waiters[waiting] = { ...w, runId: h.runId, name: h.name, mode: w.mode === 'exclusive' ? 'exclusive' : h.mode };
+      } else {
+        if (waiting >= 0) state.waiters.splice(waiting, 1);
+        state.waiters.push(h);
+      }
       changes++;
     },
-    { description: 'Ask for the host: {"workflowId", "runId", "runbook"} (sent by runbooks).' },
+    { description: 'Ask for the host: {"workflowId", "runId", "originalRunId", "runbook", "mode", "scope"} (sent by runbooks).' },
   );
   setHandler(
     releaseLeaseSignal,
-    ({ workflowId }) => {
-      if (state.holder?.workflowId === workflowId) state.holder = undefined;
-      state.waiters = state.waiters.filter((w) => w.workflowId !== workflowId);
+    (r) => {
+      const i = holders.findIndex((x) => releasedBy(x, r));
+      if (i >= 0) holders.splice(i, 1);
+      state.waiters = state.waiters.filter((w) => !releasedBy(w, r));
       changes++;
     },
-    { description: 'Give the host back: {"workflowId"}. Also usable by an operator to free a stuck lease.' },
+    { description: 'Give the host back: {"workflowId", "originalRunId"}. An operator frees a stuck lease with the same two fields.' },
   );
-  setHandler(leaseQuery, () => state, { description: 'Who holds this host and who waits.' });
+  setHandler(leaseQuery, view, { description: 'Who holds this host (and how) and who waits.' });
+  const tell = async (h: LeaseHolder, granted: boolean, position?: number): Promise<boolean> => {
+    const first = holders[0];
+    try {
+      await getExternalWorkflowHandle(h.workflowId, h.runId).signal(leaseNewsSignal, {
+        host: state.host, // the lock, not a host name: this signal is plain JSON in the runbook's history
+        granted,
+        runId: h.runId,
+        ...(granted ? {} : { holder: `${first?.runbook} ${first?.workflowId}`, position }),
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  };
 
   for (;;) {
-    while (!state.holder && state.waiters.length) {
-      const next = state.waiters.shift()!;
-      state.holder = { ...next, since: new Date().toISOString() };
-      try {
-        await getExternalWorkflowHandle(next.workflowId, next.runId).signal(leaseNewsSignal, { host: state.host, granted: true });
-      } catch {
-        state.holder = undefined; // the runbook is gone; give the host to the next one
-      }
+    for (const id of [...regrant]) {
+      regrant.delete(id);
+      const h = holders.find((x) => x.workflowId === id);
+      if (h) await tell(h, true);
     }
-    for (const [i, w] of state.waiters.entries()) {
-      await getExternalWorkflowHandle(w.workflowId, w.runId)
-        .signal(leaseNewsSignal, {
-          host: state.host,
-          granted: false,
-          holder: `${state.holder?.runbook} ${state.holder?.workflowId}`,
-          position: i + 1,
-        })
-        .catch(() => undefined);
+    // FIFO: the head of the line goes in when it is compatible with every holder; nobody overtakes it.
+    while (state.waiters.length) {
+      const next = state.waiters[0]!;
+      const fits = (next.mode ?? 'exclusive') === 'shared' ? holders.every((x) => x.mode === 'shared') : holders.length === 0;
+      if (!fits) break;
+      state.waiters.shift();
+      const granted = { ...next, since: new Date().toISOString() };
+      holders.push(granted);
+      // The runbook is gone: give the machine to the next one.
+      if (!(await tell(next, true))) holders.splice(holders.indexOf(granted), 1);
     }
+    for (const [i, w] of state.waiters.entries()) await tell(w, false, i + 1);
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 2000) {
-      await continueAsNew<typeof hostLease>(state);
+      await continueAsNew<typeof hostLease>({ ...state, holder: undefined });
     }
     const seen = changes;
-    const idle = !state.holder && state.waiters.length === 0;
+    const idle = holders.length === 0 && state.waiters.length === 0;
     const changed = await condition(() => changes !== seen, idle ? '10 minutes' : '1 minute');
     if (changed) continue;
     if (idle) return; // nobody has needed this host for a while; the next runbook starts a fresh lock
-    // A holder that was terminated never releases: free the host once its run is closed.
-    if (state.holder && !(await lockActs.isWorkflowOpen({ workflowId: state.holder.workflowId, runId: state.holder.runId }))) {
-      state.holder = undefined;
+    // A holder that was terminated never releases: free the host once its workflow has no open run.
+    for (const h of [...holders]) {
+      // A holder with a chain is followed to its latest run (a reset run carries on with the lease).
+      const open = await lockActs.isWorkflowOpen({ workflowId: h.workflowId, ...(h.originalRunId ? {} : { runId: h.runId }) });
+      if (!open) holders.splice(holders.indexOf(h), 1);
     }
   }
 }
 
-/** Called by the runbook engine: takes every lease in a stable order (no deadlock between two runbooks). */
-export async function acquireLeases(hosts: string[], runbook: string, onWait: (msg: string) => void): Promise<void> {
+/**
+ * Called by the runbook engine: takes every lease in a stable order of lock (no deadlock between two
+ * runbooks, even when they name one machine differently). Returns what releaseLeases needs.
+ */
+export async function acquireLeases(leases: LeaseRequest[], runbook: string, onWait: (msg: string) => void, held: string[]): Promise<void> {
   const info = workflowInfo();
   const granted = new Set<string>();
+  const names = new Map<string, string>(); // lock → the inventory name we asked by
   setHandler(leaseNewsSignal, (n) => {
+    // A reset re-applies the signals of the run before it: a grant addressed to that run is not ours.
+    if (n.runId !== undefined && n.runId !== workflowInfo().runId) return;
     if (n.granted) granted.add(n.host);
-    else onWait(`lease on ${n.host}: held by ${n.holder}, we are number ${n.position} in line`);
+    else onWait(`lease on ${names.get(n.host) ?? n.host}: held by ${n.holder}, we are number ${n.position} in line`);
   });
-  for (const host of [...new Set(hosts)].sort()) {
-    await lockActs.requestLease({ host, holder: { workflowId: info.workflowId, runId: info.runId, runbook } });
-    await condition(() => granted.has(host));
+  if (!patched(LEASE_LOCKS_PATCH)) {
+    const hosts = [...new Set(leases.map(leaseHost))].sort();
+    held.push(...hosts);
+    for (const host of hosts) {
+      await lockActs.requestLease({ host, holder: { workflowId: info.workflowId, runId: info.runId, runbook } });
+      await condition(() => granted.has(host));
+    }
+    return;
+  }
+  const locks = await lockActs.leaseLocks({ leases });
+  held.push(...locks.map((l) => l.lock));
+  for (const l of locks) names.set(l.lock, l.name);
+  for (const l of locks) {
+    const holder: LeaseHolder = {
+      workflowId: info.workflowId,
+      runId: info.runId,
+      originalRunId: info.originalExecutionRunId,
+      runbook,
+      mode: l.mode,
+      scope: l.scope,
+      name: l.name,
+    };
+    await lockActs.requestLease({ host: l.name, lock: l.lock, holder });
+    await condition(() => granted.has(l.lock));
   }
 }
 
-export async function releaseLeases(hosts: string[]): Promise<void> {
-  const { workflowId } = workflowInfo();
-  for (const host of new Set(hosts)) {
-    await getExternalWorkflowHandle(leaseWorkflowId(host))
-      .signal(releaseLeaseSignal, { workflowId })
-      .catch(() => undefined); // no lock means nothing is held
+/** `held` is what acquireLeases returned: lock ids (or, on the old path, host names). */
+export async function releaseLeases(held: string[]): Promise<void> {
+  const { workflowId, originalExecutionRunId } = workflowInfo();
+  if (!patched(LEASE_LOCKS_PATCH)) {
+    for (const host of new Set(held)) {
+      await getExternalWorkflowHandle(leaseWorkflowId(host))
+        .signal(releaseLeaseSignal, { workflowId })
+        .catch(() => undefined); // no lock means nothing is held
+    }
+    return;
   }
+  // Through an activity, so the signal is plain JSON (see the top of this file).
+  await lockActs.releaseLeases({ locks: held, holder: { workflowId, originalRunId: originalExecutionRunId } });
 }

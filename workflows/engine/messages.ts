@@ -80,8 +80,18 @@ export interface RunbookView {
   /** Commands run and failed so far; full output under <dataDir>/audit/<workflowId>/ on the worker. */
   audit: { commands: number; failed: number; lastRef?: string };
   decisions: (Decision & { at: string; step: string })[];
+  /** The latest MAX_IGNORED of them; `ignoredTotal` counts all (a flood of signals must not grow the run). */
   ignored: IgnoredMessage[];
+  ignoredTotal?: number;
 }
+
+/** Bounds on what a message leaves in a run's state: its text fields clipped, only the latest ignored kept. */
+export const MAX_MESSAGE_TEXT = 300;
+export const MAX_IGNORED = 50;
+export const clipText = (v: unknown, max = MAX_MESSAGE_TEXT): string => {
+  const t = String(v ?? '');
+  return t.length > max ? `${t.slice(0, max)}… (${t.length} chars)` : t;
+};
 
 export const approveUpdate = defineUpdate<ApprovalRecord, [Approval]>('approve');
 export const rejectUpdate = defineUpdate<ApprovalRecord, [Approval]>('reject');

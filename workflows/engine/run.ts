@@ -8,7 +8,7 @@ import { restartIndex } from './decisions.js';
 import { Abort, errorText, Restart } from './failures.js';
 import { runGate } from './gate-runner.js';
 import { registerHandlers } from './handlers.js';
-import { acquireLeases, releaseLeases } from './host-lease.js';
+import { acquireLeases, leaseHost, releaseLeases, type LeaseRequest } from './host-lease.js';
 import { fingerprintOf } from './plan.js';
 import { RunbookHosts, RunbookName } from './search-attributes.js';
 import { contextOf, newRunState, unlessMissing, type RunState } from './state.js';
@@ -69,15 +69,19 @@ export async function executeRun(def: RunbookDefinition, raw: unknown): Promise<
   }
 }
 
-async function takeLeases(s: RunState, leases: string[]): Promise<void> {
+async function takeLeases(s: RunState, leases: LeaseRequest[]): Promise<void> {
   if (!leases.length) return;
-  s.view.waitingFor = `lease on ${leases.join(', ')}`;
+  s.view.waitingFor = `lease on ${[...new Set(leases.map(leaseHost))].join(', ')}`;
   refresh(s);
-  s.leased = leases;
-  await acquireLeases(leases, s.def.name, (msg) => {
-    s.view.waitingFor = msg;
-    refresh(s);
-  });
+  await acquireLeases(
+    leases,
+    s.def.name,
+    (msg) => {
+      s.view.waitingFor = msg;
+      refresh(s);
+    },
+    s.leased,
+  );
   s.view.waitingFor = undefined;
 }
 

@@ -1,11 +1,11 @@
 // Runs one step: plans it in a dry run, decides its condition, runs its commands or its activity, checks
 // its value, and parks it on failure until an operator decides (retry, skip, abort, restart).
-import { ApplicationFailure, isCancellation, patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched, proxyActivities, proxyLocalActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { RunbookActivities } from '../../activities/index.js';
 import { lastLine, type CommandResult } from './commands.js';
 import type { RunContext } from './context.js';
 import { Abort, checkFailed, errorText, failureType, FATAL, isTimeout, NON_RETRYABLE, Restart } from './failures.js';
-import type { StepRecord } from './messages.js';
+import { clipText, type StepRecord } from './messages.js';
 import { park } from './decisions.js';
 import { bindingOf, canonicalRunnable, renderCommand, renderRunnable, type PlanItem } from './plan.js';
 import { contextOf, unlessMissing, type RunState } from './state.js';
@@ -113,7 +113,7 @@ export async function runStep(s: RunState, e: AnyStep, index: number): Promise<v
         s.view.stepsDone++;
         return;
       }
-      if (d.decision === 'abort') throw new Abort(`${d.operator} aborted at step "${e.name}": ${d.reason ?? ''}`);
+      if (d.decision === 'abort') throw new Abort(`${d.operator} aborted at step "${e.name}": ${clipText(d.reason ?? '')}`);
       record.state = 'running';
     }
   }
@@ -150,7 +150,7 @@ export async function attempt(s: RunState, e: AnyStep, record: StepRecord, decis
       const runKey = `${record.index}.${c}.r${decisionRound}`;
       const summary = `${e.name}: ${record.command}`.slice(0, 200);
       const opts = activityOptions(e, repeatable, summary, cmd.kind === 'local');
-      const req = { command: cmd, runKey, once: !repeatable, step: e.name };
+      const req = { command: cmd, runKey, once: !repeatable, step: e.name, originalRunId: workflowInfo().originalExecutionRunId };
       // patched() last: it is only consulted (and its marker only written) where a quick step runs, so
       // histories from before quick steps replay on the ordinary path.
       const quick = Boolean(e.opts.quick) && repeatable && cmd.kind === 'remote' && patched(QUICK_STEPS_PATCH);

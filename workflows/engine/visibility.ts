@@ -5,6 +5,7 @@ import type { RunbookActivities } from '../../activities/index.js';
 import { renderDetails } from './details.js';
 import { errorText } from './failures.js';
 import { RunbookGate, RunbookPhase, RunbookStatus, type RunbookStatusValue } from './search-attributes.js';
+import { clipText, MAX_IGNORED } from './messages.js';
 import type { RunState } from './state.js';
 
 const notifier = proxyActivities<RunbookActivities>({
@@ -48,7 +49,11 @@ export function notify(s: RunState, event: string, text: string): void {
 
 /** A message that did not count, with why: shown in current details and the result. */
 export function ignore(s: RunState, kind: 'approval' | 'decision', m: { approver?: string; operator?: string } | undefined, why: string): void {
-  const by = (m && (m.approver ?? m.operator)) || 'unknown';
-  s.view.ignored.push({ kind, by: String(by), at: new Date().toISOString(), why });
-  log.warn('ignored message', { kind, by, why });
+  const by = clipText((m && (m.approver ?? m.operator)) || 'unknown', 100);
+  const entry = { kind, by, at: new Date().toISOString(), why: clipText(why) };
+  s.view.ignoredTotal = (s.view.ignoredTotal ?? 0) + 1;
+  s.view.ignored.push(entry);
+  if (s.view.ignored.length > MAX_IGNORED) s.view.ignored.splice(0, s.view.ignored.length - MAX_IGNORED);
+  // Logged while few; a flood is counted, not logged line by line.
+  if (s.view.ignoredTotal <= MAX_IGNORED) log.warn('ignored message', entry);
 }

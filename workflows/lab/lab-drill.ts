@@ -22,6 +22,11 @@ export const LabDrillInput = () =>
       bareSteps: z.boolean().optional(),
       /** No host lease: many drills on one host at once (the scale benchmark parks hundreds at the gate). */
       shareHost: z.boolean().optional(),
+      /** Lease the host as a store this drill only writes into: shared on this path (drills of lease scopes). */
+      storePath: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path')
+        .optional(),
       ...common(),
     })
     .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
@@ -34,7 +39,7 @@ export const labDrillDefinition = {
   name: 'labDrill',
   input: LabDrillInput,
   hosts: (i) => [i.host],
-  leases: (i) => (i.shareHost ? [] : [i.host]),
+  leases: (i) => (i.shareHost ? [] : [i.storePath ? { host: i.host, sharedPath: i.storePath } : i.host]),
   procedure: (i) => ({
     steps: [
       ...Array.from({ length: i.steps }, (_, k) =>

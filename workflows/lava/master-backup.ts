@@ -51,7 +51,7 @@ export const lavaMasterBackup = runbook({
   name: 'lavaMasterBackup',
   input: LavaMasterBackupInput,
   hosts: (i) => [i.master, i.store],
-  leases: (i) => [i.store],
+  leases: (i) => [{ host: i.store, sharedPath: `${LAVA_BUNDLE_ROOT}/${i.master}` }],
   procedure: (i) => {
     const dir = `${LAVA_BUNDLE_ROOT}/${i.master}`;
     const sealedPath = (ctx: Ctx): string => `${dir}/${bundleStamp(ctx.startedAt)}${i.label ? `-${i.label}` : ''}`;

@@ -81,7 +81,7 @@ export const lavaMasterRestore = runbook({
   name: 'lavaMasterRestore',
   input: LavaMasterRestoreInput,
   hosts: (i) => [i.master, i.store],
-  leases: (i) => [i.master, i.store],
+  leases: (i) => [i.master, { host: i.store, sharedPath: `${PRE_RESTORE_ROOT}/${i.master}` }],
   procedure: (i) => {
     // ---- preflight: read-only, refuses before any change ------------------------------------------
     const { found, checked } = findCheckedBundle<Input>(i.store, LAVA_BUNDLE_ROOT, i.bundle, i.master);

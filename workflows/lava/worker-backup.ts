@@ -35,7 +35,7 @@ export const lavaWorkerBackup = runbook({
   name: 'lavaWorkerBackup',
   input: LavaWorkerBackupInput,
   hosts: (i) => [i.worker, i.store],
-  leases: (i) => [i.store],
+  leases: (i) => [{ host: i.store, sharedPath: `${LAVA_WORKER_BUNDLE_ROOT}/${i.worker}` }],
   procedure: (i) => {
     const dir = `${LAVA_WORKER_BUNDLE_ROOT}/${i.worker}`;
     const sealedPath = (ctx: Ctx): string => `${dir}/${bundleStamp(ctx.startedAt)}`;

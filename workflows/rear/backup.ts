@@ -148,7 +148,7 @@ export const rearBackup = runbook({
   name: 'rearBackup',
   input: RearBackupInput,
   hosts: (i) => [...i.nodes, i.store],
-  leases: (i) => [...i.nodes, i.store],
+  leases: (i) => [...i.nodes, { host: i.store, sharedPath: i.path }],
   procedure: (i) => {
     const storeKey = read("read the store's pinned host key", () => activity('pinnedHostKey', { host: i.store }));
     const nodes = i.nodes.map((n) => ({ node: n, ...nodeBackup(i, n, storeKey) }));
