@@ -105,8 +105,8 @@ export function failQueuedJobs(master: string, states: string[]): RemoteCommand 
   return remote(master, ['sh', '-c', failQueuedJobsScript, 'fail-queued', ...states], { sudo: true });
 }
 
-/** Waits (bounded) until every worker that is not retired is Online on the master; exits 1 naming the others. */
-export function workersOnline(master: string, seconds = 10): RemoteCommand {
+/** Waits (bounded) until every worker with devices that is not retired is Online on the master; exits 1 naming the others. */
+export function workersOnline(master: string, seconds = 60): RemoteCommand {
   return remote(master, ['python3', '-c', workersOnlineScript, String(seconds)], { sudo: true });
 }
 
