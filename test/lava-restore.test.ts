@@ -30,6 +30,12 @@ let runningJob = 0;
 let before_: { devices: string; workers: string; jobs: string; dictionaries: string } | undefined;
 
 const DICTS = '/etc/lava-server/dispatcher-config/devices';
+/** Worker files beyond the token that the worker backup saves and the worker restore puts back. */
+const WORKER_SETUP: Record<string, string> = {
+  '/etc/ser2net.yaml': 'connection: &lab01 accepter: telnet(rfc2217),tcp,7001',
+  '/etc/udev/rules.d/99-lava-lab.rules': 'SUBSYSTEM==tty, SYMLINK+=lab01',
+  '/usr/local/bin/lab-pdu': 'echo lab-pdu',
+};
 const dictionaries = (): string =>
   readdirSync(DICTS)
     .sort()
@@ -58,6 +64,18 @@ async function approve(h: WorkflowHandle, gates: string[]): Promise<void> {
     assert.equal(v.openGate?.name, gate, `expected gate ${gate}, got ${v.status}: ${v.parked?.step ?? ''} ${v.parked?.error ?? v.lastError ?? ''}`);
     await h.executeUpdate('approve', { args: [{ gate, approver: 'bob', reason: `test: ${gate}` }] });
   }
+}
+
+/** The run parks on the health checks (devices in Maintenance); the lab's stand-in for them, then a retry. */
+async function throughHealthChecks(h: WorkflowHandle): Promise<void> {
+  const p = await waitFor(
+    'the health-check park',
+    async () => (await status(h)).parked?.step === 'check the health checks have passed' && (await status(h)),
+    300_000,
+  );
+  assert.ok(p);
+  for (const d of ['qemu01', 'qemu02']) master(`sudo -n lava-server manage devices update --health GOOD ${d}`);
+  await h.executeUpdate('decide', { args: [{ decision: 'retry', operator: 'bob', reason: 'test: health checks passed' }] });
 }
 
 /** A copy of the base bundle under a later stamp, changed by `edit` (a python snippet with b = bundle dir). */
@@ -99,7 +117,14 @@ test('base backup with a job caught running; a worker restore is refused while d
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   base = ((await h.result()) as { output: { bundle: string } }).output.bundle;
 
-  const wb = await env.start('lavaWorkerBackup', uniqueId('restore-wbase'), { worker: 'lava-master', store: 'backup-store', requestedBy: 'alice' });
+  // The worker's own setup the source names: a ser2net config, a udev rule and a local PDU script.
+  for (const [f, text] of Object.entries(WORKER_SETUP)) master(`sudo -n sh -c 'mkdir -p $(dirname ${f}) && printf "%s\\n" "${text}" > ${f}'`);
+  const wb = await env.start('lavaWorkerBackup', uniqueId('restore-wbase'), {
+    worker: 'lava-master',
+    store: 'backup-store',
+    requestedBy: 'alice',
+    pduScripts: ['/usr/local/bin/lab-pdu'],
+  });
   assert.equal((await settled(wb)).status, 'Completed');
   master('sudo -n service lava-worker start');
   const wr = await env.start('lavaWorkerRestore', uniqueId('worker-refused'), {
@@ -137,11 +162,20 @@ test('dry run: every step and command, no migrate anywhere, nothing changed', as
     'put every device into maintenance',
     'restore the configuration',
     'fail the jobs that were running',
+    'workers',
+    'start the web UI for the workers',
+    'wait for the workers to be online',
+    'check the health checks have passed',
     'reopen',
-    'start the web UI',
   ]) {
     assert.ok(names.includes(n), `plan has "${n}": ${names.join(' | ')}`);
   }
+  // The UI reopens only after the workers and the health checks (the source's order).
+  assert.ok(
+    names.indexOf('start the web UI for the workers') < names.indexOf('wait for the workers to be online') &&
+      names.indexOf('wait for the workers to be online') < names.indexOf('check the health checks have passed') &&
+      names.indexOf('check the health checks have passed') < names.indexOf('reopen'),
+  );
   assert.ok(
     names.indexOf('replace-database') < names.indexOf('replace the database') &&
       names.indexOf('replace the database') < names.indexOf('check migrations (never migrate)'),
@@ -257,7 +291,31 @@ test('full cycle: damage the master, restore it, and it is the backup again', as
     bundle: base.split('/').pop(),
     requestedBy: 'alice',
   });
-  await approve(h, ['maintenance-window', 'replace-database', 'reopen']);
+  await approve(h, ['maintenance-window', 'replace-database', 'workers']);
+  // The master stays invisible until its workers are online and its devices passed a health check: the run
+  // parks on the health checks with the UI still closed (no reopen gate yet), the worker already Online.
+  const parked = await settled(h);
+  assert.equal(parked.status, 'Parked', `${parked.status} ${parked.openGate?.name ?? ''}`);
+  assert.equal(parked.parked?.step, 'check the health checks have passed');
+  assert.match(parked.parked?.error ?? '', /no passed health check yet: .*qemu01 \(Maintenance\).*devices update --health UNKNOWN <hostname>/);
+  assert.match(master('sudo -n lava-server manage workers details lava-worker-1'), /^state\s*: Online$/m, 'the worker is back before the reopen');
+  const events = ['worker online', 'parked on the health checks'];
+  // Stand-in for the health checks (the lab's qemu devices have no image to boot): the devices' health as a
+  // passed health check leaves it, then the operator's retry.
+  for (const d of ['qemu01', 'qemu02']) master(`sudo -n lava-server manage devices update --health GOOD ${d}`);
+  await h.executeUpdate('decide', { args: [{ decision: 'retry', operator: 'bob', reason: 'test: health checks passed' }] });
+  const atReopen = await waitFor('the reopen gate', async () => (await status(h)).openGate?.name === 'reopen' && (await status(h)), 120_000);
+  events.push('reopen gate');
+  assert.ok(
+    atReopen.openGate?.plan.some((l) => /^workers: .*online lava-worker-1/.test(l)),
+    atReopen.openGate?.plan.join('\n'),
+  );
+  assert.ok(
+    atReopen.openGate?.plan.some((l) => /^devices: qemu01 Good, qemu02 Good/.test(l)),
+    atReopen.openGate?.plan.join('\n'),
+  );
+  assert.deepEqual(events, ['worker online', 'parked on the health checks', 'reopen gate']);
+  await approve(h, ['reopen']);
   const v = await settled(h);
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   const out = ((await h.result()) as { output: { failedJobs: string[]; devices: { hostname: string; health: string }[]; preRestoreDump: string } }).output;
@@ -313,6 +371,8 @@ test('kill -9 of the worker inside the database replacement and again around the
       await crash(w);
       w = workerProcess();
     }
+    await approve(h, ['workers']);
+    await throughHealthChecks(h);
     await approve(h, ['reopen']);
     const v = await settled(h);
     assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
@@ -342,6 +402,10 @@ test('lavaWorkerRestore puts a clobbered token back (0600) and the worker is Onl
   const token = '/var/lib/lava/dispatcher/worker/token';
   const good = readFileSync(token, 'utf8');
   master(`sudo -n sh -c 'echo not-the-token > ${token}'`);
+  const setup = Object.fromEntries(Object.keys(WORKER_SETUP).map((f) => [f, master(`sudo -n cat ${f}`)]));
+  master(`sudo -n rm -f ${Object.keys(WORKER_SETUP).join(' ')}`);
+  // The full cycle's health checks left the devices Good: a worker is restored while they are in maintenance.
+  master('sudo -n lava-server manage maintenance --force');
   const h = await env.start('lavaWorkerRestore', uniqueId('worker-restore'), {
     worker: 'lava-master',
     master: 'lava-master',
@@ -354,6 +418,7 @@ test('lavaWorkerRestore puts a clobbered token back (0600) and the worker is Onl
   assert.equal(v.status, 'Completed', `${v.parked?.step}: ${v.parked?.error}`);
   await saveHistory(h, 'lavaWorkerRestore');
   assert.equal(readFileSync(token, 'utf8'), good);
+  for (const [f, text] of Object.entries(setup)) assert.equal(master(`sudo -n cat ${f}`), text, `${f} is back`);
   assert.equal(master(`sudo -n stat -c %a ${token}`).trim(), '600');
   assert.match(master('sudo -n lava-server manage workers details lava-worker-1'), /^state\s*: Online$/m);
   assert.ok(!(await historyText(h)).includes(good.trim()), 'the token is not in history');

@@ -105,7 +105,7 @@ const actions = (): number => sim.state.log.filter((l) => /^POST \/compute\/v2\.
 
 test('openstackSnapshot makes one active image with a real qcow2 and its checksums; the password stays out of history', async () => {
   const workflowId = uniqueId('os-snap');
-  const h = await env.start('openstackSnapshot', workflowId, { cloud: 'lab', server: 'web-1', name: 'web-1-ref', requestedBy: 'alice' });
+  const h = await env.start('openstackSnapshot', workflowId, { cloud: 'lab', server: 'web-1', name: 'web-1-ref', requestedBy: 'alice', resyncClock: false });
   const end = await settled(h);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
   const out = ((await h.result()) as { output: { image: ImageView; reused: boolean; server: { name: string } } }).output;
@@ -135,7 +135,13 @@ test('openstackSnapshot makes one active image with a real qcow2 and its checksu
 test('a snapshot name already taken is refused, and a retried create reuses its own image: never a second one', async () => {
   assert.ok(snapshot, 'the first test made a snapshot');
   const before = actions();
-  const h = await env.start('openstackSnapshot', uniqueId('os-snap-dup'), { cloud: 'lab', server: 'web-1', name: 'web-1-ref', requestedBy: 'alice' });
+  const h = await env.start('openstackSnapshot', uniqueId('os-snap-dup'), {
+    cloud: 'lab',
+    server: 'web-1',
+    name: 'web-1-ref',
+    requestedBy: 'alice',
+    resyncClock: false,
+  });
   assert.equal((await settled(h)).status, 'Failed');
   const { message } = await failureOf(h);
   assert.match(message, new RegExp(`an image named web-1-ref already exists \\(${snapshot.id}, active, made by run ${snapshot.workflowId}\\)`));
@@ -165,7 +171,13 @@ test('a snapshot name already taken is refused, and a retried create reuses its 
 
 test('a killed image fails openstackSnapshot at once, well within its bound', async () => {
   const t0 = Date.now();
-  const h = await env.start('openstackSnapshot', uniqueId('os-snap-killed'), { cloud: 'lab', server: 'web-1', name: 'snap-killed', requestedBy: 'alice' });
+  const h = await env.start('openstackSnapshot', uniqueId('os-snap-killed'), {
+    cloud: 'lab',
+    server: 'web-1',
+    name: 'snap-killed',
+    requestedBy: 'alice',
+    resyncClock: false,
+  });
   const end = await settled(h, 30_000);
   const took = Date.now() - t0;
   assert.equal(end.status, 'Failed', 'failed, not parked: nobody can retry a killed image into an active one');
@@ -180,7 +192,13 @@ test('a killed image fails openstackSnapshot at once, well within its bound', as
 
 test('volume-backed servers are refused by both runbooks before anything changes', async () => {
   const before = actions();
-  const snap = await env.start('openstackSnapshot', uniqueId('os-snap-vol'), { cloud: 'lab', server: 'db-volume', name: 'db-ref', requestedBy: 'alice' });
+  const snap = await env.start('openstackSnapshot', uniqueId('os-snap-vol'), {
+    cloud: 'lab',
+    server: 'db-volume',
+    name: 'db-ref',
+    requestedBy: 'alice',
+    resyncClock: false,
+  });
   assert.equal((await settled(snap)).status, 'Failed');
   assert.match(
     (await failureOf(snap)).message,
@@ -200,7 +218,7 @@ test('bad names are refused naming each field; nothing reaches the cloud', async
     server: 'web-1;reboot',
     name: '',
     requestedBy: 'alice',
-    resyncClock: false,
+    resyncClock: 'yes',
   });
   const s = await failureOf(snap);
   assert.equal(s.type, 'InvalidInput');
@@ -282,19 +300,68 @@ test('a rebuild stuck in REBUILD parks after its bound with a clear message; a s
   assert.equal(sim.state.serverNamed('web-stuck').rebuilds, 1, 'one rebuild asked for, not two');
 });
 
-test('resyncClock steps the guest clock over SSH after the snapshot (or says the guest has no NTP client)', async () => {
+test('by default the guest clock is stepped over SSH after the snapshot (or the guest says it has no NTP client)', async () => {
+  // No resyncClock in the input: the CERN page's advice is the default.
   const h = await env.start('openstackSnapshot', uniqueId('os-snap-clock'), {
     cloud: 'lab',
     server: 'cloud-client',
     name: 'cloud-client-ref',
     requestedBy: 'alice',
-    resyncClock: true,
   });
   const end = await settled(h);
   assert.equal(end.status, 'Completed', `${end.lastError}`);
   const out = ((await h.result()) as { output: { clock: string } }).output;
   // The lab hosts have neither chrony nor systemd: the real answer of the real host is that it has none.
   assert.match(out.clock, /clock stepped|timesyncd restarted|no NTP client \(chronyc, systemd-timesyncd\) on cloud-client: clock not resynced/);
+});
+
+test('Windows VMs (image os_type, server landb-os, image name) are refused by move, rename and a clone without landb-os, before anything changes', async () => {
+  // As a Windows image is registered at CERN: glance's os_type, or LanDB's property on the server.
+  const winImage = sim.state.addImage({ name: 'Windows Server 2022 - x86_64', status: 'active', properties: { os_type: 'windows' } });
+  const plainImage = sim.state.addImage({ name: 'base-2024', status: 'active' });
+  sim.state.addServer('win-1', 'ACTIVE', winImage.id);
+  sim.state.addServer('win-meta', 'ACTIVE', plainImage.id, { metadata: { 'landb-os': 'WINDOWS' } });
+  const calls = sim.state.log.length;
+  const before = actions();
+  const images = sim.state.images().length;
+  const servers = sim.state.servers().length;
+  const move = await env.start('openstackMove', uniqueId('os-move-win'), {
+    fromCloud: 'lab',
+    toCloud: 'lab',
+    server: 'win-1',
+    keepName: false,
+    newName: 'win-2',
+    requestedBy: 'alice',
+  });
+  const rename = await env.start('openstackRename', uniqueId('os-rename-win'), { cloud: 'lab', server: 'win-meta', newName: 'win-3', requestedBy: 'alice' });
+  const clone = await env.start('openstackClone', uniqueId('os-clone-win'), {
+    cloud: 'lab',
+    server: 'win-1',
+    newName: 'win-4',
+    flavor: 'm2.small',
+    keyName: 'lab-key',
+    requestedBy: 'alice',
+  });
+  for (const h of [move, rename, clone]) assert.equal((await settled(h)).status, 'Failed');
+  assert.match(
+    (await failureOf(move)).message,
+    /server win-1 \([0-9a-f-]+\) looks like a Windows VM \(image os_type=windows, image name=Windows Server 2022 - x86_64\): the CERN page's move procedure is for Linux VMs only; for a Windows VM open a request ticket via SNOW/,
+  );
+  assert.match(
+    (await failureOf(rename)).message,
+    /server win-meta .*Windows VM \(server landb-os=WINDOWS\): the CERN page's rename procedure is for Linux VMs only/,
+  );
+  assert.match(
+    (await failureOf(clone)).message,
+    /Windows VM .*must carry landb-os=WINDOWS .*give properties \{"landb-os": "WINDOWS"\} instead of the default os=LINUX/,
+  );
+  assert.equal(actions(), before, 'nova was asked for nothing');
+  assert.equal(sim.state.images().length, images, 'no image made');
+  assert.equal(sim.state.servers().length, servers, 'no server made');
+  assert.ok(
+    sim.state.log.slice(calls).every((l) => l.startsWith('GET ') || l === 'POST /v3/auth/tokens'),
+    `only reads: ${sim.state.log.slice(calls).join(', ')}`,
+  );
 });
 
 test('the simulator behaves like nova where the runbooks depend on it: 409 on stopping a stopped server', async () => {

@@ -3,7 +3,7 @@
 import { activityInfo, cancellationSignal, heartbeat, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkerConfig } from '../../workers/config.js';
-import type { ImageView, ServerView } from '../../workflows/openstack/rules.js';
+import { OS_KEYS, type ImageView, type ServerView } from '../../workflows/openstack/rules.js';
 import { readCloud } from './clouds.js';
 import { OpenstackSession } from './session.js';
 
@@ -38,8 +38,15 @@ export function serverView(s: NovaServer): ServerView {
     flavor: s.flavor?.original_name ?? s.flavor?.id ?? null,
     keyName: s.key_name ?? null,
     madeBy: s.metadata?.[MADE_BY] ?? null,
+    ...osHintsOf('server', s.metadata ?? {}),
     ...(s.fault?.message ? { fault: s.fault.message } : {}),
   };
+}
+
+/** The OS keys among nova metadata or glance properties, as `{ osHints: { "<where> <key>": value } }` (nothing when none). */
+export function osHintsOf(where: 'server' | 'image', props: Record<string, unknown>): { osHints?: Record<string, string> } {
+  const found = Object.fromEntries(OS_KEYS.filter((k) => typeof props[k] === 'string').map((k) => [`${where} ${k}`, props[k] as string]));
+  return Object.keys(found).length ? { osHints: found } : {};
 }
 
 export function imageView(i: GlanceImage): ImageView {

@@ -6,15 +6,24 @@ import { heartbeat, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkerConfig } from '../../workers/config.js';
 import { IMAGE_DEAD, IMAGE_PENDING, rebuildRefusal, snapshotRefusal, type ImageView, type ServerView } from '../../workflows/openstack/rules.js';
-import { deadline, MADE_BY, makeCloudApi, refuse } from './api.js';
+import { deadline, MADE_BY, makeCloudApi, osHintsOf, refuse, type GlanceImage } from './api.js';
 
 export function makeOpenstackActivities(config: WorkerConfig, api = makeCloudApi(config)) {
   const { session, getServer, imagesNamed, getImage, waitServer, pollMs } = api;
 
   return {
-    /** The server by name or ID: status, task, image (null = volume-backed), addresses. */
+    /**
+     * The server by name or ID: status, task, image (null = volume-backed), addresses, and what nova and the
+     * glance image it boots say about its OS (the runbooks refuse Windows where the CERN page does).
+     */
     async openstackServer({ cloud, server }: { cloud: string; server: string }): Promise<ServerView> {
-      return getServer(cloud, server);
+      const s = await getServer(cloud, server);
+      if (!s.imageId) return s;
+      // The base image may be gone (deleted after boot): then only the server's own metadata can tell.
+      const r = await session(cloud).request<GlanceImage>('image', 'GET', `/images/${s.imageId}`, undefined, [404]);
+      if (r.status === 404) return s;
+      const image = { ...osHintsOf('image', r.body).osHints, ...(r.body.name ? { 'image name': r.body.name } : {}) };
+      return { ...s, osHints: { ...s.osHints, ...image } };
     },
 
     /** The image by name or ID; a missing one is a refusal. */

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   );
   console.log(`start the worker with RUNBOOK_OPENSTACK_CLOUDS=${clouds}, then e.g.`);
   console.log(
-    `  temporal workflow start --task-queue runbooks --type openstackSnapshot --input '{"cloud":"lab","server":"web-1","name":"web-1-ref","requestedBy":"alice"}'`,
+    `  temporal workflow start --task-queue runbooks --type openstackSnapshot --input '{"cloud":"lab","server":"web-1","name":"web-1-ref","requestedBy":"alice","resyncClock":false}'`,
   );
   console.log(
     `  temporal workflow start --task-queue runbooks --type openstackClone --input '{"cloud":"lab","server":"web-1","newName":"web-2","flavor":"m2.small","keyName":"lab-key","requestedBy":"alice"}'`,

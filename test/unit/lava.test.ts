@@ -24,6 +24,10 @@ import {
   tabPairs,
   workerBundleProblem,
   workerFilesProblem,
+  companionVersions,
+  queuedStatesToFail,
+  queuedToFail,
+  versionsOf,
   type Checked,
   type MasterManifest,
 } from '../../workflows/lava/checks.js';
@@ -179,4 +183,29 @@ test('host scripts arrive as their file text, values only as positional argument
   assert.equal(c.argv[0], 'sh');
   assert.match(c.argv[2] ?? '', /^#!\/bin\/sh\n# Replaces the LAVA database/);
   assert.deepEqual(c.argv.slice(3), ['replace-db', '/var/tmp/runbooks-restore/run-1', '5432', 'lavaserver', 'lavaserver', 'auth_user']);
+});
+
+test('python3-django and postgresql are shown bundle against installed, a difference marked (the source: they affect a restore)', () => {
+  const installed = versionsOf(['lava-server\t2023.01-2', 'python3-django\t3:3.2.25-0+deb12u7', 'postgresql\t15+248', 'postgresql-15\t15.10-0+deb12u1']);
+  const bundle = {
+    'lava-server': '2023.01-2',
+    'python3-django': '3:3.2.19-1+deb12u1',
+    postgresql: '15+248',
+    'postgresql-15': '15.10-0+deb12u1',
+    'postgresql-common': '248',
+  };
+  assert.deepEqual(companionVersions(installed, bundle), [
+    'postgresql: bundle 15+248, installed 15+248',
+    'postgresql-15: bundle 15.10-0+deb12u1, installed 15.10-0+deb12u1',
+    'postgresql-common: bundle 248, installed not installed (DIFFERS)',
+    'python3-django: bundle 3:3.2.19-1+deb12u1, installed 3:3.2.25-0+deb12u7 (DIFFERS)',
+  ]);
+  assert.deepEqual(companionVersions({ 'python3-django': '3:3.2.25' }, {}), ['python3-django: bundle not recorded, installed 3:3.2.25 (DIFFERS)']);
+});
+
+test('queued jobs before the scheduler starts: SCHEDULING/SCHEDULED always failed, SUBMITTED on cancel (the default) only', () => {
+  const queued = ['41 SUBMITTED', '42 SCHEDULING', '43 SCHEDULED'];
+  assert.deepEqual(queuedToFail(queued, queuedStatesToFail('cancel')), queued);
+  assert.deepEqual(queuedToFail(queued, queuedStatesToFail('hold')), ['42 SCHEDULING', '43 SCHEDULED']);
+  assert.deepEqual(queuedToFail([], queuedStatesToFail('cancel')), []);
 });

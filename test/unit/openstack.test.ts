@@ -9,6 +9,8 @@ import { renderRunnable } from '../../workflows/engine/plan.js';
 import { cloudCall } from '../../workflows/openstack/cloud-calls.js';
 import { MOVE_OPERATIONS, sysprepArgv } from '../../workflows/openstack/image-steps.js';
 import { imageProperties, newServerName, propertiesOf } from '../../workflows/openstack/input-fields.js';
+import { OpenstackSnapshotInput, resyncsClock } from '../../workflows/openstack/snapshot.js';
+import { osHintsOf } from '../../activities/openstack/api.js';
 import {
   copyRefusal,
   imageNameRefusal,
@@ -23,6 +25,10 @@ import {
   snapshotNameRefusal,
   snapshotRefusal,
   uploadRefusal,
+  windowsCloneRefusal,
+  windowsMoveRefusal,
+  windowsResyncRefusal,
+  windowsSigns,
   type ImageView,
   type ServerView,
 } from '../../workflows/openstack/rules.js';
@@ -282,6 +288,68 @@ describe('virt-sysprep as each procedure runs it (CERN page)', () => {
     ],
   ];
   for (const [procedure, o, argv] of rows) test(procedure, () => assert.deepEqual(sysprepArgv(file, workspace, o), argv));
+});
+
+describe('Windows guests (CERN: "for the Windows VMs please open a request ticket via SNOW"; "landb-os=WINDOWS")', () => {
+  /** What the cloud said about the guest, and whether it is Windows. */
+  const rows: [hints: Record<string, string> | undefined, windows: string[]][] = [
+    [undefined, []],
+    [{ 'image os_type': 'linux', 'image os_distro': 'centos', 'image name': 'CC7 - x86_64 [2020-06-01]' }, []],
+    [{ 'image os_type': 'windows' }, ['image os_type=windows']],
+    [{ 'image os_distro': 'Windows' }, ['image os_distro=Windows']],
+    [{ 'server landb-os': 'WINDOWS' }, ['server landb-os=WINDOWS']],
+    [{ 'image os': 'WINDOWS' }, ['image os=WINDOWS']],
+    [{ 'image name': 'Windows Server 2022 - x86_64' }, ['image name=Windows Server 2022 - x86_64']],
+    [{ 'image name': 'win2019-base' }, ['image name=win2019-base']],
+    // Words that merely contain "win" are not Windows.
+    [{ 'image name': 'winter-app-2024' }, []],
+    [{ 'image name': 'darwin-build' }, []],
+  ];
+  for (const [osHints, windows] of rows) {
+    test(`${JSON.stringify(osHints ?? {})} → ${windows.length ? 'Windows' : 'not Windows'}`, () => {
+      assert.deepEqual(windowsSigns(server(osHints ? { osHints } : {})), windows);
+    });
+  }
+  const win = server({ osHints: { 'image os_type': 'windows', 'image name': 'Windows Server 2022' } });
+
+  test('a move or a rename of a Windows VM is refused, naming the SNOW ticket and what showed it', () => {
+    for (const what of ['move', 'rename'] as const) {
+      assert.match(
+        windowsMoveRefusal(win, what) ?? '(allowed)',
+        new RegExp(
+          `looks like a Windows VM \\(image os_type=windows, image name=Windows Server 2022\\): the CERN page's ${what} procedure is for Linux VMs only; for a Windows VM open a request ticket via SNOW`,
+        ),
+      );
+      assert.equal(windowsMoveRefusal(server(), what), undefined);
+    }
+  });
+  test('a Windows clone needs landb-os=WINDOWS on its image (the default os=LINUX is refused)', () => {
+    assert.match(
+      windowsCloneRefusal(win, propertiesOf({})) ?? '(allowed)',
+      /landb-os=WINDOWS .*give properties \{"landb-os": "WINDOWS"\} instead of the default os=LINUX/,
+    );
+    assert.equal(windowsCloneRefusal(win, { 'landb-os': 'WINDOWS' }), undefined);
+    assert.equal(windowsCloneRefusal(server(), propertiesOf({})), undefined);
+  });
+  test('a snapshot of a Windows VM cannot resync its clock over SSH: refused unless resyncClock is false', () => {
+    assert.match(windowsResyncRefusal(win) ?? '(allowed)', /cannot step a Windows clock; give resyncClock: false and run "w32tm \/resync"/);
+    assert.equal(windowsResyncRefusal(server()), undefined);
+  });
+  test('the OS keys are read from nova metadata and glance properties, nothing else', () => {
+    assert.deepEqual(osHintsOf('image', { os_type: 'windows', os_distro: 'windows', hw_disk_bus: 'virtio', size: 3 }), {
+      osHints: { 'image os_type': 'windows', 'image os_distro': 'windows' },
+    });
+    assert.deepEqual(osHintsOf('server', { 'landb-os': 'WINDOWS', runbook_workflow_id: 'x' }), { osHints: { 'server landb-os': 'WINDOWS' } });
+    assert.deepEqual(osHintsOf('server', {}), {});
+  });
+});
+
+test('the clock resync after a snapshot is the default (the CERN page); only resyncClock: false skips it', () => {
+  const parse = (extra: Record<string, unknown>) =>
+    OpenstackSnapshotInput().parse({ cloud: 'lab', server: 'web-1', name: 'ref', requestedBy: 'alice', ...extra });
+  assert.equal(resyncsClock(parse({})), true);
+  assert.equal(resyncsClock(parse({ resyncClock: true })), true);
+  assert.equal(resyncsClock(parse({ resyncClock: false })), false);
 });
 
 test('input: os=LINUX by default (LanDB), reserved and unsafe properties refused, host names only for new servers', () => {

@@ -185,6 +185,23 @@ export function masterVersionProblem(master: string, installed: Installed, want:
   return undefined;
 }
 
+/** `package<TAB>version` lines (package-versions.sh) as a map. */
+export function versionsOf(lines: string[]): Record<string, string> {
+  return Object.fromEntries(lines.map((l) => l.split('\t')).filter((f) => f.length >= 2 && f[0]) as [string, string][]);
+}
+
+/** The packages besides lava-server the source says decide whether a restore works: Django runs the migrations, PostgreSQL holds the dump. */
+const COMPANIONS = (p: string): boolean => p === 'python3-django' || p.startsWith('postgresql');
+
+/** python3-django and postgresql*, bundle against installed, for the maintenance-window gate; a difference is marked. */
+export function companionVersions(installed: Record<string, string>, bundle: Record<string, string>): string[] {
+  const names = [...new Set([...Object.keys(bundle), ...Object.keys(installed)].filter(COMPANIONS))].sort();
+  return names.map((p) => {
+    const [b, h] = [bundle[p] ?? 'not recorded', installed[p] ?? 'not installed'];
+    return `${p}: bundle ${b}, installed ${h}${b === h ? '' : ' (DIFFERS)'}`;
+  });
+}
+
 const debianMajor = (lines: string[]): string => (lines.find((l) => l.startsWith('debian_version ')) ?? '').split(' ')[1]?.split('.')[0] ?? '?';
 const backport = (v: string | undefined): boolean => Boolean(v?.includes('~bpo'));
 
@@ -238,6 +255,16 @@ export function logErrors(lines: string[], where: string): string | undefined {
 export interface Jobs {
   failed: string[];
   queued: string[];
+}
+
+/** What happens to queued jobs before the scheduler starts: SCHEDULING/SCHEDULED always fail (they hold a device reservation from before the backup); SUBMITTED ones on `cancel`. */
+export function queuedStatesToFail(queuedJobs: 'cancel' | 'hold'): string[] {
+  return queuedJobs === 'cancel' ? ['SUBMITTED', 'SCHEDULING', 'SCHEDULED'] : ['SCHEDULING', 'SCHEDULED'];
+}
+
+/** The queued jobs ("<id> <STATE>") that `states` will fail. */
+export function queuedToFail(queued: string[], states: string[]): string[] {
+  return queued.filter((q) => states.includes(q.split(' ')[1] ?? ''));
 }
 
 export function jobsOf(lines: string[]): Jobs {

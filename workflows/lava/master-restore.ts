@@ -3,7 +3,10 @@
 // prove it; fetch and check the bundle's files; gate replace-database (the current database is dumped to
 // the store first); replace it once; check migrations and NEVER migrate; every device to Maintenance and
 // proven; configuration, DB role password, job output; fail the jobs that were running; start the
-// background services and read their logs; gate reopen before the web UI comes back.
+// queued jobs behind gate queued-jobs; start the background services and read their logs; gate workers
+// before the web UI starts for the workers (users are kept out by the holding page); wait for every worker
+// to be Online and every device to pass its health check; gate reopen before the holding page comes down.
+// The source restores workers "whilst the master remains invisible to users".
 import { z } from 'zod';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
@@ -12,6 +15,7 @@ import { bundleStamp, makePrivateDir, readManifest, receiveFile, sendFile } from
 import { encryptionTransform, findCheckedBundle, isAge, json, lines, readEncryption, stream } from './bundle-steps.js';
 import {
   baseSystemProblem,
+  companionVersions,
   databaseProblem,
   deviceList,
   devicesInService,
@@ -26,12 +30,15 @@ import {
   migrationProblem,
   NEEDED,
   pendingMigrations,
+  queuedStatesToFail,
+  queuedToFail,
   rowCountsOf,
   rowsProblem,
   stillRunning,
+  versionsOf,
   type MasterManifest,
 } from './checks.js';
-import { baseSystem, readDatabaseSettings, type LavaDatabase } from './commands.js';
+import { baseSystem, packageVersions, readDatabaseSettings, type LavaDatabase } from './commands.js';
 import { LAVA_BUNDLE_ROOT } from './master-backup.js';
 import {
   compareInstalled,
@@ -40,8 +47,10 @@ import {
   devicesWithHealth,
   dumpCurrentDatabase,
   extractTar,
+  failQueuedJobs,
   failRunningJobs,
   freeBytesAt,
+  healthChecksPassed,
   holdingPage,
   LAVA_BACKGROUND,
   LAVA_LOGS,
@@ -56,6 +65,7 @@ import {
   sha256Files,
   showMigrations,
   startAndCheck,
+  workersOnline,
 } from './restore-commands.js';
 
 export const LavaMasterRestoreInput = () =>
@@ -66,6 +76,12 @@ export const LavaMasterRestoreInput = () =>
     bundle: z.string().regex(/^(latest|[0-9]{8}T[0-9]{6}Z(-[a-z0-9-]+)?)$/, '"latest" or a bundle name such as 20261122T020000Z[-label]'),
     /** Swap the apache site for a static holding page while the master is restored (needs apache2 on the master). */
     holdingPage: z.boolean().default(false),
+    /**
+     * Jobs queued in the restored database (the source: "cancel test jobs already running and in the queue"):
+     * cancel fails them all before the scheduler starts; hold keeps SUBMITTED ones queued (every device is in
+     * Maintenance). SCHEDULING/SCHEDULED ones are failed either way: they hold a reservation from before the backup.
+     */
+    queuedJobs: z.enum(['cancel', 'hold']).default('cancel'),
     ...common(),
   });
 type Input = z.infer<ReturnType<typeof LavaMasterRestoreInput>>;
@@ -105,6 +121,8 @@ export const lavaMasterRestore = runbook({
       verdict: true,
       expect: (v, ctx) => masterVersionProblem(i.master, v, m(ctx).versions['lava-server']),
     });
+    // Not a verdict: the source says they "can also affect" a restore; the migration check decides.
+    const companions = read('compare python3-django and postgresql', () => packageVersions(i.master), { parse: (r) => versionsOf(lines(r)) });
     const encryption = readEncryption<Input>();
 
     // ---- the files, fetched into this run's directory on the master and checked ---------------------
@@ -129,6 +147,26 @@ export const lavaMasterRestore = runbook({
       expect: (rows, ctx) => rowsProblem(rows, m(ctx).rows),
     });
     const jobs = change('fail the jobs that were running', () => failRunningJobs(i.master), { parse: (r) => jobsOf(lines(r)) });
+    const queuedStates = queuedStatesToFail(i.queuedJobs);
+    const anyQueued = onlyIf('jobs are queued in the restored database', (ctx: Ctx) => jobs.value(ctx).queued.length > 0);
+    const cancelled = change('fail the queued jobs', () => failQueuedJobs(i.master, queuedStates), {
+      when: anyQueued,
+      parse: (r) => jobsOf(lines(r)).failed,
+    });
+    const kept = (ctx: Ctx): string[] => jobs.value(ctx).queued.filter((q) => !queuedToFail([q], queuedStates).length);
+    // Not checks: each parks until retried (the workers restored, the health checks run) or skipped, and a
+    // skip is the recorded override that the reopen gate then shows.
+    const workersUp = read('wait for the workers to be online', () => workersOnline(i.master), { parse: lines });
+    const healthy = read('check the health checks have passed', () => healthChecksPassed(i.master), { parse: lines });
+    const startUi = () =>
+      change(
+        'start the web UI for the workers',
+        () => [serviceAll(i.master, 'start', ['lava-server-gunicorn']), serviceStates(i.master, ['lava-server-gunicorn'])],
+        {
+          parse: (r) => lines(r.slice(-1)),
+          expect: (v) => (v.includes('running lava-server-gunicorn') ? undefined : 'lava-server-gunicorn did not start'),
+        },
+      );
     const devices = read('check every device is Maintenance or Retired', () => devicesCsv(i.master), {
       parse: (r) => healthOf(stdoutOf(r)),
       expect: (v) => {
@@ -156,12 +194,14 @@ export const lavaMasterRestore = runbook({
           parse: (r) => Number(stdoutOf(r).trim()),
           expect: (free, ctx) => masterSpaceProblem(i.master, free, m(ctx)),
         }),
+        companions,
         encryption,
         i.holdingPage && read('check a holding page is possible', () => holdingPage(i.master, 'check')),
 
         gate('maintenance-window', (ctx: Ctx) => [
           `restore ${bundle(ctx)} (taken ${m(ctx).createdAt}, lava-server ${m(ctx).versions['lava-server']}) onto ${i.master}`,
           `installed lava-server ${installed.value(ctx).version} (${installed.value(ctx).relation} than the bundle's)`,
+          ...companionVersions(companions.value(ctx), m(ctx).versions),
           'LAVA will be down until the reopen gate.',
         ]),
         i.holdingPage && change('put up the holding page', () => holdingPage(i.master, 'up')),
@@ -205,20 +245,40 @@ export const lavaMasterRestore = runbook({
         change('reconcile the database role password', (ctx: Ctx) => reconcileRolePassword(i.master, db(ctx))),
         change('restore the job output files', (ctx: Ctx) => extractTar(i.master, `${runDir(ctx)}/job-output.tar`)),
         jobs,
+        gate(
+          'queued-jobs',
+          (ctx: Ctx) => [
+            `queued in the restored database: ${jobs.value(ctx).queued.join(', ')}`,
+            `to fail before the scheduler starts: ${queuedToFail(jobs.value(ctx).queued, queuedStates).join(', ') || 'none'}`,
+            `kept queued (queuedJobs: hold; every device is in Maintenance, none dispatches until one is put online): ${kept(ctx).join(', ') || 'none'}`,
+          ],
+          { when: anyQueued },
+        ),
+        cancelled,
         change('start scheduler, publisher and worker', () => startAndCheck(i.master, LAVA_BACKGROUND, LAVA_LOGS), {
           parse: lines,
           expect: (v) => logErrors(v, 'the logs'),
         }),
         devices,
 
-        gate('reopen', (ctx: Ctx) => [
-          `devices: ${deviceList(devices.value(ctx))}`,
-          `failed jobs: ${jobs.value(ctx).failed.join(', ') || 'none'}; queued: ${jobs.value(ctx).queued.join(', ') || 'none'}`,
+        gate('workers', () => [
+          'start lava-server-gunicorn: the workers need its API to come online',
+          i.holdingPage
+            ? 'users still get the holding page until the reopen gate'
+            : 'no holding page: keep users and CI out by routing until the reopen gate (the source); only admins may reach the UI',
+          'then restore each worker (lavaWorkerRestore), run health checks; this run waits for both',
         ]),
-        change('start the web UI', () => [serviceAll(i.master, 'start', ['lava-server-gunicorn']), serviceStates(i.master, ['lava-server-gunicorn'])], {
-          parse: (r) => lines(r.slice(-1)),
-          expect: (v) => (v.includes('running lava-server-gunicorn') ? undefined : 'lava-server-gunicorn did not start'),
-        }),
+        startUi(),
+        workersUp,
+        healthy,
+
+        gate('reopen', (ctx: Ctx) => [
+          workersUp.valueIfRan(ctx)
+            ? `workers: ${workersUp.value(ctx).join(', ') || 'none'}`
+            : 'OVERRIDE: the workers were NOT confirmed online (the wait was skipped)',
+          healthy.valueIfRan(ctx) ? `devices: ${healthy.value(ctx).join(', ')}` : 'OVERRIDE: the health checks were NOT confirmed (the check was skipped)',
+          `failed jobs: ${[...jobs.value(ctx).failed, ...(cancelled.valueIfRan(ctx) ?? [])].join(', ') || 'none'}; still queued: ${(jobs.value(ctx).queued.length ? kept(ctx) : []).join(', ') || 'none'}`,
+        ]),
         read('check --deploy on the restored master', () => lavaManage(i.master, ['check', '--deploy'])),
         i.holdingPage && change('take down the holding page', () => holdingPage(i.master, 'down')),
         removeFetched(),
@@ -228,17 +288,19 @@ export const lavaMasterRestore = runbook({
       output: (ctx) => ({
         bundle: bundle(ctx),
         takenAt: m(ctx).createdAt,
-        versions: { bundle: m(ctx).versions['lava-server'], installed: installed.value(ctx).version },
+        versions: {
+          bundle: m(ctx).versions['lava-server'],
+          installed: installed.value(ctx).version,
+          companions: companionVersions(companions.value(ctx), m(ctx).versions),
+        },
         rows: restoredRows.value(ctx),
         devices: devices.value(ctx),
-        failedJobs: jobs.value(ctx).failed,
-        queuedJobs: jobs.value(ctx).queued,
+        failedJobs: [...jobs.value(ctx).failed, ...(cancelled.valueIfRan(ctx) ?? [])],
+        queuedJobs: jobs.value(ctx).queued.length ? kept(ctx) : [],
+        workers: workersUp.valueIfRan(ctx) ?? 'not confirmed (skipped)',
+        healthChecks: healthy.valueIfRan(ctx) ?? 'not confirmed (skipped)',
         preRestoreDump: preRestoreDump(i, ctx),
-        nextSteps: [
-          'run health checks: lava-server manage devices update --health UNKNOWN <hostname> (hostname positional) once its worker is online',
-          'restore each worker with lavaWorkerRestore, then check it is online',
-          'decide what to do with the queued jobs listed above',
-        ],
+        nextSteps: ['decide what to do with the jobs still queued (listed above)'],
       }),
     };
   },

@@ -6,14 +6,18 @@ import type { LavaDatabase } from './commands.js';
 import compareInstalledScript from './scripts/compare-installed.sh';
 import devicesWithHealthScript from './scripts/devices-with-health.sh';
 import dumpCurrent from './scripts/dump-current-database.sh';
+import failQueuedJobsScript from './scripts/fail-queued-jobs.sh';
 import failRunningJobsScript from './scripts/fail-running-jobs.sh';
+import healthChecksPassedScript from './scripts/health-checks-passed.py';
 import holdingPageScript from './scripts/holding-page.sh';
 import reconcilePassword from './scripts/reconcile-role-password.py';
 import replaceDatabaseScript from './scripts/replace-database.sh';
 import serviceStatesScript from './scripts/service-states.sh';
 import startAndCheckScript from './scripts/start-and-check.sh';
 import waitWorkerOnlineScript from './scripts/wait-worker-online.sh';
+import reloadWorkerSetupScript from './scripts/reload-worker-setup.sh';
 import workerNameScript from './scripts/worker-name.sh';
+import workersOnlineScript from './scripts/workers-online.py';
 
 /** Where a restore keeps the files it fetched from the store, per run (root only, 0700). */
 export const RESTORE_ROOT = '/var/tmp/runbooks-restore';
@@ -94,6 +98,26 @@ export function reconcileRolePassword(master: string, db: LavaDatabase): RemoteC
 /** "failed ID" per job failed (RUNNING, CANCELING), "queued ID STATE" per job still queued. */
 export function failRunningJobs(master: string): RemoteCommand {
   return remote(master, ['sh', '-c', failRunningJobsScript, 'fail-jobs'], { sudo: true });
+}
+
+/** Fails the jobs of these states (SUBMITTED, SCHEDULING, SCHEDULED) before the scheduler starts. */
+export function failQueuedJobs(master: string, states: string[]): RemoteCommand {
+  return remote(master, ['sh', '-c', failQueuedJobsScript, 'fail-queued', ...states], { sudo: true });
+}
+
+/** Waits (bounded) until every worker with devices that is not retired is Online on the master; exits 1 naming the others. */
+export function workersOnline(master: string, seconds = 60): RemoteCommand {
+  return remote(master, ['python3', '-c', workersOnlineScript, String(seconds)], { sudo: true });
+}
+
+/** Every device Good (its health check passed) or Retired; exits 1 naming the others. */
+export function healthChecksPassed(master: string): RemoteCommand {
+  return remote(master, ['python3', '-c', healthChecksPassedScript], { sudo: true });
+}
+
+/** udev reads the rules again, ser2net restarts (where the worker host has them). */
+export function reloadWorkerSetup(worker: string): RemoteCommand {
+  return remote(worker, ['sh', '-c', reloadWorkerSetupScript, 'reload-worker-setup'], { sudo: true });
 }
 
 /** Starts services, waits until they run, prints "error SERVICE: LINE" for errors their logs gained. */

@@ -1,5 +1,7 @@
 // lavaWorkerRestore: LAVA's "Restoring a worker from backups". The token is the critical file: it goes
-// back 0600 with the worker config, then lava-worker restarts and must show Online on the master.
+// back 0600 with the worker config, together with everything else the worker backup saved (ser2net, udev
+// rules, PDU scripts, dispatcher config: the source's "other files"); udev and ser2net reload, then
+// lava-worker restarts and must show Online on the master.
 // Refuses unless the master answers with every device in Maintenance or Retired (no job may land on a
 // half-restored worker) and lava-dispatcher is at the version the bundle recorded.
 import { z } from 'zod';
@@ -7,7 +9,7 @@ import { stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
 import { change, gate, read, runbook, type RunContext } from '../engine/runbook.js';
 import { readManifest, sendFile } from './backup-store.js';
-import { findCheckedBundle, json, stream } from './bundle-steps.js';
+import { findCheckedBundle, json, lines, stream } from './bundle-steps.js';
 import {
   deviceList,
   devicesInService,
@@ -26,6 +28,7 @@ import {
   fileModes,
   LAVA_LOGS,
   receiveTarMembers,
+  reloadWorkerSetup,
   serviceAll,
   startAndCheck,
   waitWorkerOnline,
@@ -59,6 +62,12 @@ export const lavaWorkerRestore = runbook({
     });
     const encrypted = (ctx: Ctx): boolean => manifest.value(ctx).encryption?.tool === 'age';
     const archive = (ctx: Ctx): string => `${bundle(ctx)}/${encrypted(ctx) ? 'worker.tar.age' : 'worker.tar'}`;
+    // Every path the backup found, the token and config first; each is a member of worker.tar.
+    const saved = (ctx: Ctx): string[] => [
+      TOKEN,
+      WORKER_CONFIG,
+      ...(manifest.value(ctx).paths?.present ?? []).filter((p) => p !== TOKEN && p !== WORKER_CONFIG),
+    ];
     const name = read('read the worker name', () => workerName(i.worker), { parse: (r) => stdoutOf(r).trim() });
 
     return {
@@ -83,14 +92,22 @@ export const lavaWorkerRestore = runbook({
             expect: (v, ctx) => dispatcherVersionProblem(i.worker, v, manifest.value(ctx).versions['lava-dispatcher']),
           },
         ),
-        gate('replace-worker-config', (ctx: Ctx) => [`put back /${TOKEN} (0600) and /${WORKER_CONFIG} on ${i.worker} from ${bundle(ctx)}`]),
+        gate('replace-worker-config', (ctx: Ctx) => [
+          `put back /${TOKEN} (0600) and /${WORKER_CONFIG} on ${i.worker} from ${bundle(ctx)}`,
+          `and the rest the backup saved: ${
+            saved(ctx)
+              .slice(2)
+              .map((p) => `/${p}`)
+              .join(', ') || 'nothing else'
+          }`,
+        ]),
         change('stop lava-worker', () => serviceAll(i.worker, 'stop', ['lava-worker'])),
         change(
-          'put back the token and worker config',
+          'put back the token, worker config, ser2net, udev rules and PDU scripts',
           (ctx: Ctx) =>
-            stream('put back the token and worker config', {
+            stream('put back the worker files', {
               from: sendFile(i.store, archive(ctx)),
-              to: receiveTarMembers(i.worker, [WORKER_CONFIG, TOKEN]),
+              to: receiveTarMembers(i.worker, saved(ctx)),
               transform: encrypted(ctx) ? { decrypt: true } : undefined,
             }),
           { danger: true },
@@ -99,6 +116,7 @@ export const lavaWorkerRestore = runbook({
           parse: (r) => stdoutOf(r).trim(),
           expect: (v) => (v.startsWith('600 ') ? undefined : `the token is not 0600: ${v}`),
         }),
+        change('reload udev rules and ser2net', () => reloadWorkerSetup(i.worker), { parse: lines }),
         change('start lava-worker', () => startAndCheck(i.worker, ['lava-worker'], LAVA_LOGS), {
           parse: (r) => stdoutOf(r).trim().split('\n'),
           expect: (v) => logErrors(v, 'the worker log'),
@@ -106,7 +124,7 @@ export const lavaWorkerRestore = runbook({
         name,
         read('check the worker is online on the master', (ctx: Ctx) => waitWorkerOnline(i.master, name.value(ctx))),
       ],
-      output: (ctx) => ({ bundle: bundle(ctx), worker: name.value(ctx), online: true }),
+      output: (ctx) => ({ bundle: bundle(ctx), worker: name.value(ctx), online: true, restored: saved(ctx).map((p) => `/${p}`) }),
     };
   },
 });

@@ -8,7 +8,7 @@ import { common } from '../engine/input-fields.js';
 import { runbook } from '../engine/runbook.js';
 import { imageCopySteps } from './image-steps.js';
 import { cloudName, flavorRef, imageCopyFields, imageHostOf, keyPairName, newServerName, propertiesOf, serverRef } from './input-fields.js';
-import { snapshotRefusal } from './rules.js';
+import { snapshotRefusal, windowsCloneRefusal } from './rules.js';
 import { createFromImage } from './server-steps.js';
 import { imageNameFree, readServer, serverNameFree } from './steps.js';
 
@@ -29,7 +29,7 @@ export const openstackClone = runbook({
   input: OpenstackCloneInput,
   hosts: (i) => [imageHostOf(i)],
   procedure: (i) => {
-    const source = readServer(i.cloud, i.server, snapshotRefusal);
+    const source = readServer(i.cloud, i.server, (s) => snapshotRefusal(s) ?? windowsCloneRefusal(s, propertiesOf(i)));
     const c = {
       host: imageHostOf(i),
       from: i.cloud,

@@ -12,7 +12,7 @@ import { runbook } from '../engine/runbook.js';
 import { imageCopySteps, MOVE_OPERATIONS } from './image-steps.js';
 import { cloudName, flavorRef, imageCopyFields, imageHostOf, keyPairName, newServerName, propertiesOf, serverRef } from './input-fields.js';
 import { deleteSourceGate } from './move-gate.js';
-import { keptFlavor, moveRefusal } from './rules.js';
+import { keptFlavor, moveRefusal, windowsMoveRefusal } from './rules.js';
 import { createFromImage, deleteSource, stopSource, waitDnsExpired } from './server-steps.js';
 import { imageNameFree, readServer, serverNameFree } from './steps.js';
 
@@ -45,7 +45,7 @@ export const openstackMove = runbook({
   hosts: (i) => [imageHostOf(i)],
   procedure: (i) => {
     const target = i.keepName ? i.server : i.newName!;
-    const source = readServer(i.fromCloud, i.server, moveRefusal);
+    const source = readServer(i.fromCloud, i.server, (s) => moveRefusal(s) ?? windowsMoveRefusal(s, 'move'));
     const c = {
       host: imageHostOf(i),
       from: i.fromCloud,

@@ -9,7 +9,7 @@ import { runbook } from '../engine/runbook.js';
 import { imageCopySteps, MOVE_OPERATIONS } from './image-steps.js';
 import { cloudName, flavorRef, imageCopyFields, imageHostOf, keyPairName, newServerName, propertiesOf, serverRef } from './input-fields.js';
 import { deleteSourceGate } from './move-gate.js';
-import { keptFlavor, moveRefusal } from './rules.js';
+import { keptFlavor, moveRefusal, windowsMoveRefusal } from './rules.js';
 import { createFromImage, deleteSource, stopSource } from './server-steps.js';
 import { imageNameFree, readServer, serverNameFree } from './steps.js';
 
@@ -31,7 +31,7 @@ export const openstackRename = runbook({
   input: OpenstackRenameInput,
   hosts: (i) => [imageHostOf(i)],
   procedure: (i) => {
-    const source = readServer(i.cloud, i.server, moveRefusal);
+    const source = readServer(i.cloud, i.server, (s) => moveRefusal(s) ?? windowsMoveRefusal(s, 'rename'));
     const c = {
       host: imageHostOf(i),
       from: i.cloud,

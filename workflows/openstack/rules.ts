@@ -18,6 +18,11 @@ export interface ServerView {
   keyName?: string | null;
   /** The workflow that created this server (metadata runbook_workflow_id), if one of ours. */
   madeBy?: string | null;
+  /**
+   * What the cloud says about the guest's OS, by where it was read: `server os_type`, `image os_distro`,
+   * `image name`, … (nova metadata; glance properties and name of the image it boots). Absent in old histories.
+   */
+  osHints?: Record<string, string>;
 }
 
 /** An image as the runbooks see it (from glance GET /v2/images/{id}). */
@@ -79,6 +84,43 @@ export function rebuildTarget(before: ServerView): 'ACTIVE' | 'SHUTOFF' {
 /** A rollback rebuilds only from an image glance has as `active`. */
 export function rollbackImageRefusal(im: ImageView): string | undefined {
   return im.status === 'active' ? undefined : `image ${im.name} (${im.id}) is ${im.status}, not active: nothing to rebuild from`;
+}
+
+// ---- Windows guests: the CERN page's procedures are for Linux; Windows needs its own handling
+
+/** nova metadata and glance properties that name a guest OS (glance's common properties, CERN's LanDB ones). */
+export const OS_KEYS = ['os_type', 'os_distro', 'landb-os', 'os'];
+
+/** Every hint that the guest runs Windows, as `where=value` (empty: none). */
+export function windowsSigns(s: ServerView): string[] {
+  return Object.entries(s.osHints ?? {})
+    .filter(([where, v]) => (where.endsWith(' name') ? /\bwin(dows|\d)/i.test(v) : /^windows/i.test(v)))
+    .map(([where, v]) => `${where}=${v}`);
+}
+
+const looksWindows = (s: ServerView, signs: string[]) => `server ${s.name} (${s.id}) looks like a Windows VM (${signs.join(', ')})`;
+
+/** "The following procedure is available for Linux virtual machines, for the Windows VMs please open a request ticket via SNOW." */
+export function windowsMoveRefusal(s: ServerView, what: 'move' | 'rename'): string | undefined {
+  const signs = windowsSigns(s);
+  return signs.length
+    ? `${looksWindows(s, signs)}: the CERN page's ${what} procedure is for Linux VMs only; for a Windows VM open a request ticket via SNOW (nothing was changed)`
+    : undefined;
+}
+
+/** "For Windows images, please set the property landb-os=WINDOWS": a Windows clone is registered in LanDB only with it. */
+export function windowsCloneRefusal(s: ServerView, properties: Record<string, string>): string | undefined {
+  const signs = windowsSigns(s);
+  if (!signs.length || properties['landb-os'] === 'WINDOWS') return undefined;
+  return `${looksWindows(s, signs)}: its clone's image must carry landb-os=WINDOWS to be registered in LanDB and Active Directory (the CERN page); give properties {"landb-os": "WINDOWS"}${properties.os === 'LINUX' ? ' instead of the default os=LINUX' : ''}`;
+}
+
+/** The clock resync is a shell script over SSH (chrony, timesyncd): it cannot step a Windows clock. */
+export function windowsResyncRefusal(s: ServerView): string | undefined {
+  const signs = windowsSigns(s);
+  return signs.length
+    ? `${looksWindows(s, signs)}: the clock resync after the snapshot runs chrony or systemd-timesyncd over SSH and cannot step a Windows clock; give resyncClock: false and run "w32tm /resync" in the guest once the snapshot is done`
+    : undefined;
 }
 
 // ---- names: one image and one server per name, ever (a rollback or a DNS name by name must not be ambiguous)
