@@ -7,6 +7,7 @@ import {
   defineSignal,
   getExternalWorkflowHandle,
   proxyActivities,
+  type ActivityOptions,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -32,10 +33,8 @@ export const leaseNewsSignal = defineSignal<[{ host: string; granted: boolean; h
 
 export const leaseWorkflowId = (host: string): string => `host-lease:${host}`;
 
-const lockActs = proxyActivities<RunbookActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 3 },
-});
+const LOCK_OPTIONS: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } };
+const lockActs = proxyActivities<RunbookActivities>(LOCK_OPTIONS);
 
 /** The lock workflow of one host. */
 export async function hostLease(start: LeaseState): Promise<void> {
@@ -105,7 +104,9 @@ export async function acquireLeases(hosts: string[], runbook: string, onWait: (m
     else onWait(`lease on ${n.host}: held by ${n.holder}, we are number ${n.position} in line`);
   });
   for (const host of [...new Set(hosts)].sort()) {
-    await lockActs.requestLease({ host, holder: { workflowId: info.workflowId, runId: info.runId, runbook } });
+    await lockActs.requestLease.executeWithOptions({ ...LOCK_OPTIONS, summary: `ask for the lease on ${host}` }, [
+      { host, holder: { workflowId: info.workflowId, runId: info.runId, runbook } },
+    ]);
     await condition(() => granted.has(host));
   }
 }
