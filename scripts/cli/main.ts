@@ -7,6 +7,7 @@ import { schemaSummary, UsageError } from './input.js';
 import { print } from './output.js';
 import { registerRuns } from './runs.js';
 import { registerSchedules } from './schedules.js';
+import { registerWatch } from './watch.js';
 
 const program = new Command('runbook').description('Disaster-recovery runbooks on Temporal').showHelpAfterError();
 
@@ -22,6 +23,7 @@ program
 registerRuns(program);
 registerGates(program);
 registerSchedules(program);
+registerWatch(program);
 
 program.parseAsync().catch((err: Error & { cause?: Error }) => {
   const msg = err instanceof UsageError ? err.message : `${err.message}${err.cause?.message ? `: ${err.cause.message}` : ''}`;

@@ -9,7 +9,13 @@ const TARGET_FIELDS = ['hosts', 'host', 'nodes', 'node', 'master', 'worker', 'hy
 const OBJECT_FIELDS = ['bundle', 'image', 'iso', 'name', 'newName', 'label', 'mode'];
 
 const text = (v: unknown): string | undefined =>
-  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : Array.isArray(v) ? v.map(text).filter(Boolean).join(', ') : undefined;
+  typeof v === 'string'
+    ? v
+    : typeof v === 'number' || typeof v === 'boolean'
+      ? String(v)
+      : Array.isArray(v)
+        ? v.map(text).filter(Boolean).join(', ')
+        : undefined;
 
 export interface RunSummary {
   staticSummary: string;

@@ -8,7 +8,11 @@ import { labCloudsUp } from './clouds.js';
 async function main(): Promise<void> {
   const clouds = await labCloudsUp(resolve(process.env.RUNBOOK_DATA_DIR ?? '.data'));
   for (const line of clouds.describe) console.log(line);
-  console.log(`start the worker with ${Object.entries(clouds.workerEnv).map(([k, v]) => `${k}=${v}`).join(' ')}, then e.g.`);
+  console.log(
+    `start the worker with ${Object.entries(clouds.workerEnv)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}, then e.g.`,
+  );
   console.log(
     `  temporal workflow start --task-queue runbooks --type openstackSnapshot --input '{"cloud":"lab","server":"web-1","name":"web-1-ref","requestedBy":"alice"}'`,
   );

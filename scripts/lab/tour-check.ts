@@ -11,6 +11,10 @@ import { connectClient } from '../../workers/connection.js';
 import type { RunbookView } from '../../workflows/engine/messages.js';
 import { runSummary } from '../cli/run-summary.js';
 import { TASK_QUEUE } from '../cli/session.js';
+import { defaultLabOptions } from './lab.js';
+import { labLayout } from './layout.js';
+import { labRescueKernel } from './rear-controller.js';
+import { labTarget, runSsh } from './ssh-client.js';
 
 interface Try {
   runbook: string;
@@ -20,6 +24,8 @@ interface Try {
   /** After checking, approve every gate up to the end (a later runbook of the family needs its result). */
   thenFinish?: boolean;
   timeoutMinutes?: number;
+  /** What the README's tour has a person do on a lab host first (host, command line). */
+  before?: [string, string];
 }
 
 const alice = { requestedBy: 'alice' };
@@ -34,7 +40,13 @@ const FAMILIES: Record<string, Try[]> = {
     { runbook: 'lavaWorkerBackup', input: { worker: 'lava-worker', store: 'backup-store', ...alice }, expect: 'Completed' },
     { runbook: 'lavaBackupVerify', input: { store: 'backup-store', ...alice }, expect: 'Completed' },
     { runbook: 'lavaMasterRestore', input: { master: 'lava-master', store: 'backup-store', bundle: 'latest', ...alice }, expect: 'gate' },
-    { runbook: 'lavaWorkerRestore', input: { worker: 'lava-worker', master: 'lava-master', store: 'backup-store', bundle: 'latest', ...alice }, expect: 'gate' },
+    {
+      runbook: 'lavaWorkerRestore',
+      input: { worker: 'lava-worker', master: 'lava-master', store: 'backup-store', bundle: 'latest', ...alice },
+      expect: 'gate',
+      // LAVA's admin docs: no job may land on the worker while it is restored (the runbook refuses otherwise).
+      before: ['lava-master', 'sudo -n lava-server manage maintenance --force'],
+    },
   ],
   openstack: [
     { runbook: 'openstackSnapshot', input: { cloud: 'lab', server: 'web-1', name: 'web-1-ref', ...alice }, expect: 'Completed' },
@@ -54,7 +66,22 @@ const FAMILIES: Record<string, Try[]> = {
   ],
   rear: [
     { runbook: 'rearPrepareStore', input: { store: 'backup-store', ...alice }, expect: 'Completed' },
-    { runbook: 'rearBackup', input: { nodes: ['controller-0'], store: 'backup-store', output: 'ISO', backup: 'NETFS', ...alice }, expect: 'Completed', timeoutMinutes: 20 },
+    {
+      runbook: 'rearBackup',
+      // The lab's controller shares the machine's filesystem: back up only its own files, with the kernel in /boot.
+      input: {
+        nodes: ['controller-0'],
+        store: 'backup-store',
+        output: 'ISO',
+        backup: 'NETFS',
+        includeOnly: ['/etc/rear', '/root'],
+        rescueKernel: labRescueKernel(),
+        bootloader: 'GRUB2',
+        ...alice,
+      },
+      expect: 'Completed',
+      timeoutMinutes: 20,
+    },
     {
       runbook: 'rearControllerRecovery',
       input: { hypervisor: 'hypervisor', domain: 'controller-0', store: 'backup-store', mode: 'manual', ...alice },
@@ -93,6 +120,13 @@ async function tryOne(c: Client, t: Try): Promise<Outcome> {
   const t0 = Date.now();
   const workflowId = `tour-${t.runbook}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const seconds = () => Math.round((Date.now() - t0) / 1000);
+  if (t.before) {
+    const lab = labLayout(defaultLabOptions());
+    const host = lab.hosts.find((x) => x.name === t.before![0])!;
+    const r = await runSsh(labTarget(lab, host, 22), t.before[1], 120_000);
+    if (r.exitCode !== 0)
+      return { runbook: t.runbook, workflowId: '-', ok: false, says: `${t.before.join('$ ')}: exit ${r.exitCode}: ${r.stderr}`, seconds: seconds() };
+  }
   const h = await c.workflow.start(t.runbook, { taskQueue: TASK_QUEUE, workflowId, args: [t.input], ...runSummary(t.runbook, t.input, 'tour-check') });
   const r = await settle(h, (t.timeoutMinutes ?? 8) * 60_000);
   const v = r.view;
@@ -101,12 +135,16 @@ async function tryOne(c: Client, t: Try): Promise<Outcome> {
     const why = v?.lastError ? `: ${v.lastError}` : '';
     return out(t.expect === 'Completed' && r.closed === 'COMPLETED', `${r.closed.toLowerCase()}${why}`);
   }
-  if (v?.parked) return out(false, `parked at "${v.parked.step}": ${v.parked.error}`);
+  if (v?.parked) {
+    // Aborted, so that it gives its hosts' leases back to the next runbook.
+    await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'tour-check: parked' }] }).catch(() => undefined);
+    return out(false, `parked at "${v.parked.step}": ${v.parked.error}`);
+  }
   if (!v?.openGate) return out(false, `still ${v?.status ?? 'running'} at "${v?.currentStep ?? '?'}" after ${seconds()} s`);
   const first = v.openGate.name;
   const ok = t.expect === 'gate';
   if (t.thenFinish) {
-    for (let g: RunbookView['openGate'] = v.openGate; g; ) {
+    for (let g: RunbookView['openGate'] = v.openGate; g;) {
       await h.executeUpdate('approve', { args: [{ gate: g.name, approver: 'bob', reason: 'tour-check: finishing for the next runbook' }] });
       const next = await settle(h, 10 * 60_000);
       if (next.closed) return out(ok && next.closed === 'COMPLETED', `first gate ${first}; approved through: ${next.closed.toLowerCase()}`);
