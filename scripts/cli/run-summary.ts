@@ -22,8 +22,25 @@ export interface RunSummary {
   staticDetails: string;
 }
 
+function targetsOf(input: Record<string, unknown>): string[] {
+  return [...new Set(TARGET_FIELDS.map((f) => text(input[f])).filter((v): v is string => Boolean(v)))];
+}
+
+/**
+ * A workflow id that says what the run is: the Web UI's list (2.54) has no summary column, it shows the id.
+ * "lavaMasterRestore-lava-master-backup-store-2026-12-03T12-52-02Z".
+ */
+export function describingWorkflowId(runbook: string, input: Record<string, unknown>, at = new Date()): string {
+  const targets = targetsOf(input)
+    .join('-')
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .slice(0, 80);
+  const stamp = at.toISOString().replace(/[:.]/g, '-');
+  return [runbook, input.dryRun === true ? 'plan' : '', targets, stamp].filter(Boolean).join('-');
+}
+
 export function runSummary(runbook: string, input: Record<string, unknown>, via?: string): RunSummary {
-  const targets = [...new Set(TARGET_FIELDS.map((f) => text(input[f])).filter((v): v is string => Boolean(v)))];
+  const targets = targetsOf(input);
   const objects = OBJECT_FIELDS.filter((f) => text(input[f])).map((f) => `${f} ${text(input[f])}`);
   const parts = [
     `${runbook}${input.dryRun === true ? ' (dry run)' : ''}${targets.length ? ` on ${targets.join(', ')}` : ''}`,

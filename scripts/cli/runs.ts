@@ -5,7 +5,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { RunbookView } from '../../workflows/engine/messages.js';
 import type { PlanItem } from '../../workflows/engine/runbook.js';
 import { RunbookGate, RunbookName, RunbookStatus } from '../../workflows/engine/search-attributes.js';
-import { runSummary } from './run-summary.js';
+import { describingWorkflowId, runSummary } from './run-summary.js';
 import { readInput } from './input.js';
 import { print, renderStatus, runUrl } from './output.js';
 import { TASK_QUEUE, withClient } from './session.js';
@@ -36,7 +36,7 @@ export function registerRuns(program: Command): void {
     .action(async (runbook: string, o: { input?: string; set?: string[]; plan?: boolean; id?: string; wait?: boolean; json?: boolean }) => {
       const input = { ...readInput(runbook, o), ...(o.plan ? { dryRun: true } : {}) };
       await withClient(async (c) => {
-        const workflowId = o.id ?? `${runbook}-${o.plan ? 'plan-' : ''}${new Date().toISOString().replace(/[:.]/g, '-')}`;
+        const workflowId = o.id ?? describingWorkflowId(runbook, input);
         const h = await c.workflow.start(runbook, { taskQueue: TASK_QUEUE, workflowId, args: [input], ...runSummary(runbook, input, 'runbook start') });
         if (o.plan) {
           const r = (await h.result()) as { plan: PlanItem[]; fingerprint: string };

@@ -9,7 +9,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { connectClient } from '../../workers/connection.js';
 import type { RunbookView } from '../../workflows/engine/messages.js';
-import { runSummary } from '../cli/run-summary.js';
+import { describingWorkflowId, runSummary } from '../cli/run-summary.js';
 import { TASK_QUEUE } from '../cli/session.js';
 import { defaultLabOptions } from './lab.js';
 import { labLayout } from './layout.js';
@@ -118,7 +118,7 @@ async function settle(h: WorkflowHandle, timeoutMs: number): Promise<{ closed?: 
 
 async function tryOne(c: Client, t: Try): Promise<Outcome> {
   const t0 = Date.now();
-  const workflowId = `tour-${t.runbook}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const workflowId = `tour-${describingWorkflowId(t.runbook, t.input)}`;
   const seconds = () => Math.round((Date.now() - t0) / 1000);
   if (t.before) {
     const lab = labLayout(defaultLabOptions());
