@@ -125,7 +125,13 @@ async function tryOne(c: Client, t: Try): Promise<Outcome> {
     const host = lab.hosts.find((x) => x.name === t.before![0])!;
     const r = await runSsh(labTarget(lab, host, 22), t.before[1], 120_000);
     if (r.exitCode !== 0)
-      return { runbook: t.runbook, workflowId: '-', ok: false, says: `${t.before.join('$ ')}: exit ${r.exitCode}: ${r.stderr}`, seconds: seconds() };
+      return {
+        runbook: t.runbook,
+        workflowId: '-',
+        ok: false,
+        says: `${t.before.join('$ ')}: exit ${r.exitCode}: ${String(r.stderr).trim().split('\n').slice(-1)[0]}`,
+        seconds: seconds(),
+      };
   }
   const h = await c.workflow.start(t.runbook, { taskQueue: TASK_QUEUE, workflowId, args: [t.input], ...runSummary(t.runbook, t.input, 'tour-check') });
   const r = await settle(h, (t.timeoutMinutes ?? 8) * 60_000);
