@@ -1,4 +1,4 @@
-// `npm start`: the demo lab, the Temporal dev server with its Web UI, and one worker. Ctrl-C stops
+// `npm start [-- --no-lava]`: the demo lab, the Temporal dev server with its Web UI, and one worker. Ctrl-C stops
 // everything this started (a dev server that was already running is left alone).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
@@ -35,8 +35,10 @@ async function main(): Promise<void> {
   // It runs as the unprivileged lab user: the worker's virsh needs no sudo there, and ISOs go where QEMU reads.
   const lv = await libvirtUp(lab);
   // The seeded LAVA master (lava-server from Debian, devices, workers, jobs), so the five LAVA runbooks can be tried.
-  console.log('start: bringing up the LAVA master on lava-master (seeded: devices, workers, jobs)');
-  const lava = await lavaUp(lab);
+  // `--no-lava`: LAVA is machine-wide and taken over by the last lab that brings it up; leave another's alone.
+  const withLava = !process.argv.includes('--no-lava');
+  if (withLava) console.log('start: bringing up the LAVA master on lava-master (seeded: devices, workers, jobs)');
+  const lava = withLava ? await lavaUp(lab) : undefined;
   // The cloud and DNS doubles (clouds lab and lab2) and the clouds.yaml the worker uses, for the five OpenStack runbooks.
   const clouds = await labCloudsUp(resolve('.data'));
   let dev: ChildProcess | undefined;
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
     if (dev) await stopDevServer(dev);
     if (codec) await codec.close();
     await clouds.close();
-    await lavaDown(lab);
+    if (withLava) await lavaDown(lab);
     await labDown(lab);
     process.exit(code);
   };
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
   Web UI        http://${server.ip}:${server.uiPort}/namespaces/default/workflows
   Worker log    ${workerLog} (JSON lines)   metrics http://127.0.0.1:9464/metrics${codec ? `\n  Codec server  ${codec.url} (encrypted payloads; the UI decodes through it)` : ''}
   Inventory     ${inventoryPath}
-  LAVA          lava-server ${lava.version} on lava-master: workers ${lava.workers.join(' ')}; devices ${lava.devices.join(' ')}; ${lava.jobs} jobs
+  LAVA          ${lava ? `lava-server ${lava.version} on lava-master: workers ${lava.workers.join(' ')}; devices ${lava.devices.join(' ')}; ${lava.jobs} jobs` : 'not started (--no-lava)'}
   Clouds        ${clouds.describe.join('\n                ')}
   Runbooks      the README's table: every example input there works against this lab (npm run tour-check tries all 17)
 
