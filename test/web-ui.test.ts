@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { leaseLockId } from '../activities/runbook/admin.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
+import { describingWorkflowId, runSummary } from '../scripts/cli/run-summary.js';
 import { onHost, releaseHeld, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { openUi } from './web-ui/browser.js';
 import { startFromForm } from './web-ui/start-workflow-form.js';
@@ -136,3 +137,70 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
     await endRun(workflowId);
   }
 });
+
+test(
+  'what an SRE sees: the run named by its hosts in the list, its summary, step names in the timeline, a refusal in one sentence',
+  { timeout: 180_000 },
+  async () => {
+    const worker = await env.startWorker();
+    const ui = await openUi(uiBase(), ARTIFACTS);
+    const { page } = ui;
+    const input = { host: HOST, steps: 1, requestedBy: 'alice' };
+    // Started as `runbook start` does: an id that names the hosts, the static summary and details.
+    const workflowId = describingWorkflowId('labDrill', input);
+    const summary = runSummary('labDrill', input, 'runbook start');
+    try {
+      const h = await env.client.workflow.start('labDrill', { taskQueue: 'runbooks', workflowId, args: [input], ...summary });
+      await waitFor('the gate to open', async () => (await status(h)).status === 'AwaitingApproval');
+
+      // The list: the row says which runbook on which host (the 2.54 list has no summary column; the id carries it).
+      const row = await findInList(page, ui.base, 'RunbookStatus = "AwaitingApproval"', workflowId);
+      assert.match(await row.innerText(), new RegExp(`labDrill-${HOST}-`));
+      await ui.shot('web-ui-10-list-named-by-host');
+
+      // The run's page: the static summary and details under User Metadata.
+      await openRunFromList(page, row, workflowId);
+      const main = page.getByRole('main');
+      await main.getByRole('tab', { name: 'User Metadata' }).click();
+      // Summary and Details are rendered markdown, each in its own frame (like Current details).
+      await waitFor('the static summary under User Metadata', async () => {
+        for (const f of page.frames()) {
+          const text = await f
+            .locator('body')
+            .innerText({ timeout: 1_000 })
+            .catch(() => '');
+          if (text.includes(summary.staticSummary)) return true;
+        }
+        return false;
+      });
+      assert.equal(summary.staticSummary, `labDrill on ${HOST} · requested by alice`);
+      await ui.shot('web-ui-11-static-summary');
+
+      // The timeline names the engine's own activities by what they do, not by their function names alone.
+      await main.getByRole('tab', { name: 'Timeline' }).click();
+      for (const name of [`check the hosts: ${HOST}`, 'load the approval policy of labDrill', `ask for the lease on ${HOST}`]) {
+        await main.getByText(name, { exact: false }).first().waitFor();
+      }
+      await ui.shot('web-ui-12-timeline-step-names');
+
+      // A refused Update: the reason in one sentence, no stack trace, no source path.
+      const dialog = await openUpdateDialog(page);
+      await dialog.choose('approve');
+      await dialog.fill({ gate: 'write-marker', approver: 'mallory', reason: 'not an approver' });
+      const refused = await dialog.submit();
+      assert.equal(refused.accepted, false);
+      const error = refused.accepted ? '' : refused.error;
+      assert.match(error, /mallory/);
+      assert.doesNotMatch(error, /\n\s*at |\.(js|ts):\d+|\/build\/|\/workflows\//, `the refusal shows a stack or a path:\n${error}`);
+      await ui.shot('web-ui-13-refusal-one-sentence');
+      await dialog.cancel();
+    } catch (err) {
+      await ui.shot('web-ui-failure-2').catch(() => undefined);
+      throw err;
+    } finally {
+      await ui.close();
+      await worker.stop();
+      await endRun(workflowId);
+    }
+  },
+);

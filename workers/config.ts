@@ -167,6 +167,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       .filter(Boolean);
   if (env.RUNBOOK_BACKUP_AGE_IDENTITY) c.backups.ageIdentityFile = env.RUNBOOK_BACKUP_AGE_IDENTITY;
   if (env.RUNBOOK_OPENSTACK_CLOUDS) c.openstack.cloudsYaml = env.RUNBOOK_OPENSTACK_CLOUDS;
+  if (env.RUNBOOK_OPENSTACK_DNS_SERVERS)
+    c.openstack.dns.servers = env.RUNBOOK_OPENSTACK_DNS_SERVERS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (env.RUNBOOK_LIBGUESTFS_ENV) {
     c.openstack.sysprep.env = Object.fromEntries(
       env.RUNBOOK_LIBGUESTFS_ENV.split(',')

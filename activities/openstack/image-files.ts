@@ -13,6 +13,7 @@ import type { ImageView } from '../../workflows/openstack/rules.js';
 import { MADE_BY, refuse, type CloudApi, type GlanceImage } from './api.js';
 import { quoteArgv } from '../ssh/shell-quote.js';
 import type { SshPool } from '../ssh/ssh.js';
+import { TransferProgress } from '../progress.js';
 
 export interface ImageWorkspace {
   host: string;
@@ -31,7 +32,8 @@ export interface FileDigest {
 }
 
 /** Counts and hashes what flows through, and heartbeats the count. */
-function digester(ctx: Context): { meter: Transform; done: () => { bytes: number; md5: string; sha512: string } } {
+function digester(ctx: Context, total?: number): { meter: Transform; done: () => { bytes: number; md5: string; sha512: string } } {
+  const progress = new TransferProgress(total);
   const md5 = createHash('md5');
   const sha512 = createHash('sha512');
   let bytes = 0;
@@ -43,7 +45,8 @@ function digester(ctx: Context): { meter: Transform; done: () => { bytes: number
       sha512.update(chunk);
       if (Date.now() - last > 3000) {
         last = Date.now();
-        ctx.heartbeat({ bytes });
+        progress.update(bytes);
+        ctx.heartbeat({ bytes, ...progress.details() });
       }
       next(null, chunk);
     },
@@ -104,7 +107,8 @@ export function makeOpenstackImageFileActivities(ssh: SshPool, api: CloudApi, co
       if (!res.body) throw ApplicationFailure.create({ message: `glance sent no data for image ${image.id}`, type: 'CloudRequestFailed' });
       const dir = a.path.slice(0, a.path.lastIndexOf('/')) || '/';
       const to = await exec(ssh, a.host, ['sh', '-c', 'umask 077 && mkdir -p -- "$1" && cat > "$2.partial"', 'sh', dir, a.path]);
-      const { meter, done } = digester(ctx);
+      const length = Number(res.headers.get('content-length') ?? '') || image.size || undefined;
+      const { meter, done } = digester(ctx, length);
       const stop = () => to.ch.close();
       signal.addEventListener('abort', stop, { once: true });
       try {
@@ -175,7 +179,7 @@ export function makeOpenstackImageFileActivities(ssh: SshPool, api: CloudApi, co
       }
       const from = await exec(ssh, a.host, ['cat', '--', a.path], false);
       from.ch.end();
-      const { meter, done } = digester(ctx);
+      const { meter, done } = digester(ctx, size);
       const body = Readable.toWeb(from.ch.pipe(meter)) as ReadableStream<Uint8Array>;
       try {
         await os.transfer('PUT', `/images/${image.id}/file`, bound(ctx), body);

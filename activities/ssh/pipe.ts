@@ -10,12 +10,13 @@ import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ClientChannel } from 'ssh2';
-import { failureLine, type RemoteCommand } from '../../workflows/engine/commands.js';
+import { failureLine, lastLine, type RemoteCommand } from '../../workflows/engine/commands.js';
 import { effectiveArgv } from './command.js';
 import { remoteLine } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
 import type { WorkerConfig } from '../../workers/config.js';
 import { ageFilter } from '../store/encryption.js';
+import { TransferProgress } from '../progress.js';
 
 export interface PipeRequest {
   from: RemoteCommand;
@@ -28,6 +29,8 @@ export interface PipeRequest {
    * only ever receives ciphertext), or decrypt with the worker's identity file (restore tests).
    */
   transform?: { encryptTo?: string[]; decrypt?: boolean };
+  /** What `from` will produce, as far as known beforehand (a database's size): the heartbeat then has an estimate. */
+  expectBytes?: number;
 }
 
 export interface PipeResult {
@@ -116,7 +119,11 @@ export function makePipeCommands(ssh: SshPool, config: WorkerConfig) {
         else done(null, chunk);
       },
     });
-    const hb = setInterval(() => ctx.heartbeat({ bytes }), 3000);
+    const progress = new TransferProgress(req.expectBytes);
+    const hb = setInterval(() => {
+      progress.update(sourceBytes);
+      ctx.heartbeat({ bytes, ...progress.details(lastLine(tails.toErr) || lastLine(tails.fromErr)) });
+    }, 3000);
     // Closing both channels ends both sides: the writer gets SIGPIPE, the reader EOF (and its output is a
     // temporary file that no later step will accept unverified).
     const cancel = (): void => {

@@ -8,6 +8,7 @@ import { print } from './output.js';
 import { registerRollout } from './rollout.js';
 import { registerRuns } from './runs.js';
 import { registerSchedules } from './schedules.js';
+import { registerWatch } from './watch.js';
 
 const program = new Command('runbook').description('Disaster-recovery runbooks on Temporal').showHelpAfterError();
 
@@ -24,6 +25,7 @@ registerRuns(program);
 registerGates(program);
 registerSchedules(program);
 registerRollout(program);
+registerWatch(program);
 
 program.parseAsync().catch((err: Error & { cause?: Error }) => {
   const msg = err instanceof UsageError ? err.message : `${err.message}${err.cause?.message ? `: ${err.cause.message}` : ''}`;

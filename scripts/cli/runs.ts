@@ -5,6 +5,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { RunbookView } from '../../workflows/engine/messages.js';
 import type { PlanItem } from '../../workflows/engine/runbook.js';
 import { RunbookGate, RunbookName, RunbookStatus } from '../../workflows/engine/search-attributes.js';
+import { describingWorkflowId, runSummary } from './run-summary.js';
 import { readInput, UsageError } from './input.js';
 import { print, renderStatus, runUrl } from './output.js';
 import { unservedPin } from './rollout.js';
@@ -36,8 +37,8 @@ export function registerRuns(program: Command): void {
     .action(async (runbook: string, o: { input?: string; set?: string[]; plan?: boolean; id?: string; wait?: boolean; json?: boolean }) => {
       const input = { ...readInput(runbook, o), ...(o.plan ? { dryRun: true } : {}) };
       await withClient(async (c) => {
-        const workflowId = o.id ?? `${runbook}-${o.plan ? 'plan-' : ''}${new Date().toISOString().replace(/[:.]/g, '-')}`;
-        const h = await c.workflow.start(runbook, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+        const workflowId = o.id ?? describingWorkflowId(runbook, input);
+        const h = await c.workflow.start(runbook, { taskQueue: TASK_QUEUE, workflowId, args: [input], ...runSummary(runbook, input, 'runbook start') });
         if (o.plan) {
           const r = (await h.result()) as { plan: PlanItem[]; fingerprint: string };
           return print(o.json, r, () => renderPlan(r));
@@ -59,7 +60,12 @@ export function registerRuns(program: Command): void {
     .action(async (runbook: string, o: { input?: string; set?: string[]; json?: boolean }) => {
       const input = { ...readInput(runbook, o), dryRun: true };
       await withClient(async (c) => {
-        const r = (await c.workflow.execute(runbook, { taskQueue: TASK_QUEUE, workflowId: `${runbook}-plan-${Date.now()}`, args: [input] })) as {
+        const r = (await c.workflow.execute(runbook, {
+          taskQueue: TASK_QUEUE,
+          workflowId: `${runbook}-plan-${Date.now()}`,
+          args: [input],
+          ...runSummary(runbook, input, 'runbook plan'),
+        })) as {
           plan: PlanItem[];
           fingerprint: string;
         };

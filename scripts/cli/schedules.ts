@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { readInput, schemaOf, UsageError } from './input.js';
+import { runSummary } from './run-summary.js';
 import { print } from './output.js';
 import { TASK_QUEUE, withClient } from './session.js';
 
@@ -70,7 +71,14 @@ async function createSchedule(
   const h = await c.schedule.create({
     scheduleId: s.scheduleId,
     spec: s.cron ? { cronExpressions: [s.cron], timezone: s.timezone } : { intervals: [{ every: s.every! }] },
-    action: { type: 'startWorkflow', workflowType: s.runbook, args: [s.input], taskQueue: TASK_QUEUE, workflowId: s.scheduleId },
+    action: {
+      type: 'startWorkflow',
+      workflowType: s.runbook,
+      args: [s.input],
+      taskQueue: TASK_QUEUE,
+      workflowId: s.scheduleId,
+      ...runSummary(s.runbook, s.input as Record<string, unknown>, `schedule ${s.scheduleId}`),
+    },
     policies: { overlap: s.overlap, catchupWindow: '1 hour' },
     state: { paused: Boolean(s.paused), note: s.note },
   });

@@ -9,7 +9,7 @@
 // gets a /lib/modules/<running kernel> whose modules.builtin lists fuse (depmod-generated), next to the
 // machine's real module trees (the rescue image takes its modules from those).
 import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -63,4 +63,17 @@ export async function controllerMounts(host: HostLayout): Promise<string[]> {
     ...binds,
     `mount --rbind ${d.modules} ${MODULES}`,
   ];
+}
+
+/**
+ * The kernel the rescue image is built with: the newest Debian kernel in /boot (linux-image-amd64). ReaR
+ * cannot find one by itself here (the running kernel is the container host's, not in /boot), so rearBackup in
+ * the lab needs `"rescueKernel": <this>`; `npm start` prints the input with it.
+ */
+export function labRescueKernel(): string | undefined {
+  const versions = (existsSync('/boot') ? readdirSync('/boot') : [])
+    .filter((f) => f.startsWith('vmlinuz-'))
+    .map((f) => f.slice('vmlinuz-'.length))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return versions[versions.length - 1];
 }

@@ -35,3 +35,14 @@ export function errorText(err: unknown): string {
 export function checkFailed(why: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`check failed: ${why}`, 'CheckFailed');
 }
+
+/**
+ * A refused Update (wrong approver, stale fingerprint, nothing parked): the one sentence the person reads in
+ * the Web UI's Update dialog or the CLI. No stack: it would show the worker's source paths, which say nothing
+ * to the approver.
+ */
+export function refusal(why: string, type = 'Refused'): ApplicationFailure {
+  const f = ApplicationFailure.create({ message: why, type, nonRetryable: true });
+  f.stack = '';
+  return f;
+}

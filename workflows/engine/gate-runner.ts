@@ -1,7 +1,7 @@
 // A gate: the plan of the steps it guards (rendered from what they will execute), its fingerprint,
 // waiting for verdicts under the gate's policy, reminders and timeouts.
 import { condition, log } from '@temporalio/workflow';
-import { admin } from './admin-activities.js';
+import { adminAs } from './admin-activities.js';
 import { Abort } from './failures.js';
 import { clipText, type Approval, type ApprovalRecord } from './messages.js';
 import { bindingOf, fingerprintOf } from './plan.js';
@@ -103,7 +103,7 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
       continue;
     }
     if (policy.signed) {
-      const ok = await admin.verifyApprovalSignature({
+      const ok = await adminAs(`check the signature of ${p.approval.approver} on gate ${g.name}`).verifyApprovalSignature({
         workflowId: s.info.workflowId,
         gate: g.name,
         fingerprint,

@@ -1,6 +1,7 @@
 // The messages every run answers: status query, approve/reject Updates and the approval Signal, the
 // decide Update and the decision Signal. Verdicts are queued here and counted by the open gate.
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { condition, setHandler } from '@temporalio/workflow';
+import { refusal } from './failures.js';
 import { decisionRefusal } from './decisions.js';
 import {
   approvalSignal,
@@ -21,7 +22,7 @@ export function registerHandlers(s: RunState): void {
   setHandler(statusQuery, () => s.view, { description: 'Runbook, requester, state, steps, open gate, last error.' });
   const validate = (a: Approval): void => {
     const why = approvalRefusal(a, s.openGate, s.openGate?.policy, s.view.requestedBy);
-    if (why) throw new Error(why);
+    if (why) throw refusal(why);
   };
   const accept =
     (verdict: 'approved' | 'rejected') =>
@@ -32,7 +33,7 @@ export function registerHandlers(s: RunState): void {
       const rec = s.view.approvals.filter((r) => r.gate === gateName && r.approver === a.approver).slice(-1)[0];
       if (!rec) {
         const why = s.view.ignored.filter((m) => m.by === a.approver).slice(-1)[0]?.why ?? 'not counted';
-        throw ApplicationFailure.create({ message: why, type: 'ApprovalRefused', nonRetryable: true });
+        throw refusal(why, 'ApprovalRefused');
       }
       return rec;
     };
@@ -61,7 +62,7 @@ export function registerHandlers(s: RunState): void {
     {
       validator: (d: Decision): void => {
         const why = decisionRefusal(s, d);
-        if (why) throw new Error(why);
+        if (why) throw refusal(why);
       },
       description: 'Decide a parked step: {"decision": "retry"|"skip"|"abort"|"restart", "operator": "<you>", "reason": "<why>"}.',
     },

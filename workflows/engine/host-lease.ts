@@ -15,6 +15,7 @@ import {
   getExternalWorkflowHandle,
   patched,
   proxyActivities,
+  type ActivityOptions,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -69,10 +70,8 @@ export const leaseNewsSignal = defineSignal<[{ host: string; granted: boolean; h
 /** The old lock id (by inventory name), still used by runs recorded before LEASE_LOCKS_PATCH. */
 export const leaseWorkflowId = (host: string): string => `host-lease:${host}`;
 
-const lockActs = proxyActivities<RunbookActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 3 },
-});
+const LOCK_OPTIONS: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } };
+const lockActs = proxyActivities<RunbookActivities>(LOCK_OPTIONS);
 
 const sameChain = (a: LeaseRelease, b: LeaseRelease): boolean =>
   a.workflowId === b.workflowId && (a.originalRunId === undefined || b.originalRunId === undefined || a.originalRunId === b.originalRunId);
@@ -197,7 +196,7 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
     }
     return;
   }
-  const locks = await lockActs.leaseLocks({ leases });
+  const locks = await lockActs.leaseLocks.executeWithOptions({ ...LOCK_OPTIONS, summary: 'find the locks of the hosts' }, [{ leases }]);
   held.push(...locks.map((l) => l.lock));
   for (const l of locks) names.set(l.lock, l.name);
   for (const l of locks) {
@@ -210,7 +209,7 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
       scope: l.scope,
       name: l.name,
     };
-    await lockActs.requestLease({ host: l.name, lock: l.lock, holder });
+    await lockActs.requestLease.executeWithOptions({ ...LOCK_OPTIONS, summary: `ask for the lease on ${l.name}` }, [{ host: l.name, lock: l.lock, holder }]);
     await condition(() => granted.has(l.lock));
   }
 }

@@ -1,7 +1,7 @@
 // One run from start to end: check the input, resolve hosts, load the policy, take the leases, walk the
 // procedure's steps and gates, and on any failure or abort run the cleanup and release the leases.
 import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, isCancellation, upsertSearchAttributes } from '@temporalio/workflow';
-import { admin } from './admin-activities.js';
+import { adminAs } from './admin-activities.js';
 import type { CommonInput, RunbookDefinition, RunbookResult } from './definition.js';
 import { parseInput } from './definition.js';
 import { restartIndex } from './decisions.js';
@@ -37,8 +37,8 @@ export async function executeRun(def: RunbookDefinition, raw: unknown): Promise<
   ]);
   setStatus(s, 'Running');
   try {
-    await admin.resolveHosts({ hosts });
-    s.policy = await admin.loadPolicy({ runbook: def.name });
+    await adminAs(`check the hosts: ${hosts.join(', ') || 'none'}`).resolveHosts({ hosts });
+    s.policy = await adminAs(`load the approval policy of ${def.name}`).loadPolicy({ runbook: def.name });
     if (!s.view.dryRun) await takeLeases(s, def.leases?.(s.input) ?? []);
     await walk(s);
     const output = s.output

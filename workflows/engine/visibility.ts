@@ -1,6 +1,6 @@
 // What people see of a run while it goes: status and gate as search attributes, the Web UI's current
 // details, the procedure's phase, notifications. Notifications never hold up a recovery.
-import { log, proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, proxyActivities, setCurrentDetails, upsertSearchAttributes, type ActivityOptions } from '@temporalio/workflow';
 import type { RunbookActivities } from '../../activities/index.js';
 import { renderDetails } from './details.js';
 import { errorText } from './failures.js';
@@ -8,10 +8,11 @@ import { RunbookGate, RunbookPhase, RunbookStatus, type RunbookStatusValue } fro
 import { clipText, MAX_IGNORED } from './messages.js';
 import type { RunState } from './state.js';
 
-const notifier = proxyActivities<RunbookActivities>({
+const NOTIFY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
-});
+};
+const notifier = proxyActivities<RunbookActivities>(NOTIFY_OPTIONS);
 
 export function setStatus(s: RunState, status: RunbookStatusValue, gateName?: string): void {
   s.view.status = status;
@@ -35,15 +36,17 @@ export function setPhase(s: RunState, phase: string): void {
 
 /** Fire and forget: a webhook that is down is retried with backoff but never holds up a recovery. */
 export function notify(s: RunState, event: string, text: string): void {
-  notifier
-    .notify({
-      event,
-      runbook: s.def.name,
-      workflowId: s.info.workflowId,
-      gate: s.openGate?.name,
-      text,
-      details: renderDetails(s.view, s.info.workflowId),
-    })
+  notifier.notify
+    .executeWithOptions({ ...NOTIFY_OPTIONS, summary: `notify: ${event}${s.openGate ? ` (gate ${s.openGate.name})` : ''}` }, [
+      {
+        event,
+        runbook: s.def.name,
+        workflowId: s.info.workflowId,
+        gate: s.openGate?.name,
+        text,
+        details: renderDetails(s.view, s.info.workflowId),
+      },
+    ])
     .catch((err) => log.warn('notification failed', { event, error: errorText(err) }));
 }
 

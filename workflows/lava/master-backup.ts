@@ -75,24 +75,36 @@ export const lavaMasterBackup = runbook({
 
     /** The file's name on the store: encrypted files say so. */
     const stored = (ctx: Ctx, file: string): string => (isAge(encryption.value(ctx)) ? `${file}.age` : file);
-    const toStore = (name: string, file: string, from: (ctx: Ctx) => RemoteCommand) =>
+    // expect: the measured size, so the step's heartbeat has a total and a time left (a dump is near the database's size).
+    const toStore = (name: string, file: string, from: (ctx: Ctx) => RemoteCommand, expect?: (ctx: Ctx) => number) =>
       change(
         name,
         (ctx: Ctx) =>
           stream(name, {
             from: from(ctx),
+            ...(expect && Number.isFinite(expect(ctx)) ? { expectBytes: expect(ctx) } : {}),
             to: receiveFile(i.store, `${partial(ctx)}/${stored(ctx, file)}`),
             limitBytesPerSecond: i.bandwidthMiBps ? Math.round(i.bandwidthMiBps * MiB) : undefined,
             transform: encryptionTransform(encryption.value(ctx)),
           }),
         { timeout: '4 hours' },
       );
-    const dump = toStore('dump the database', 'lava-server.sql', (ctx) => dumpDatabase(i.master, database.value(ctx)));
+    const dump = toStore(
+      'dump the database',
+      'lava-server.sql',
+      (ctx) => dumpDatabase(i.master, database.value(ctx)),
+      (ctx) => sizes.value(ctx).dbBytes,
+    );
     const streams = [
       dump,
       toStore('fetch the exact .deb files', 'packages.tar', (ctx) => downloadPackages(i.master, versions.value(ctx))),
       toStore('archive the configuration', 'configuration.tar', (ctx) => tarPaths(i.master, config.value(ctx).present)),
-      toStore('archive the job output', 'job-output.tar', () => tarPaths(i.master, [LAVA_JOB_OUTPUT])),
+      toStore(
+        'archive the job output',
+        'job-output.tar',
+        () => tarPaths(i.master, [LAVA_JOB_OUTPUT]),
+        (ctx) => sizes.value(ctx).mediaBytes,
+      ),
     ];
     const files = ['lava-server.sql', 'packages.tar', 'configuration.tar', 'job-output.tar'];
 
