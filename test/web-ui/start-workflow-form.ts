@@ -17,8 +17,11 @@ export interface StartForm {
 export async function startFromForm(page: Page, base: string, form: StartForm, beforeSubmit?: () => Promise<unknown>): Promise<void> {
   await page.goto(`${base}/namespaces/default/workflows`);
   const main = page.getByRole('main');
-  // A link styled as a button.
-  await main.getByRole('link', { name: 'Start Workflow', exact: true }).click();
+  // A link styled as a button. Followed rather than clicked: since the workers run versioned (issue 24),
+  // playwright's click waited out its 15 s for the link to be "visible, enabled and stable" in 3 of 3 runs,
+  // though the screenshot shows it; the cause is not found (unversioned, the click worked).
+  const link = main.getByRole('link', { name: 'Start Workflow', exact: true });
+  await page.goto(new URL((await link.getAttribute('href')) ?? '', base).href);
   await page.waitForURL(/\/workflows\/start-workflow/);
   await main.getByRole('heading', { level: 1, name: 'Start Workflow' }).waitFor();
 
