@@ -33,7 +33,17 @@ import {
   type RecordedBackup,
   type RecoveryTarget,
 } from '../../workflows/rear/recovery-checks.js';
-import { changesNeeded, parseStore, preparedRefusal, sftpRefusal, storePath, systemUser, type StoreState } from '../../workflows/rear/store.js';
+import {
+  changesNeeded,
+  parseStore,
+  preparedRefusal,
+  sftpRefusal,
+  STORE_USER_COMMENT,
+  storePath,
+  systemUser,
+  targetRefusal,
+  type StoreState,
+} from '../../workflows/rear/store.js';
 
 // ---- local.conf ----
 
@@ -138,10 +148,24 @@ test('local.conf URLs and the input fields behind them', () => {
     ['/', false],
     ['/data/backup/', false],
     ['/data/../etc', false],
+    ['/srv/rear/backup', true],
+    ['/var/lib/rear-store', true],
+    ['/etc', false],
+    ['/etc/rear', false],
+    ['/usr', false],
+    ['/usr/local/backup', false],
+    ['/var', false],
+    ['/var/lib', false],
+    ['/root', false],
+    ['/root/backup', false],
+    ['/home', false],
+    ['/home/alice', false],
+    ['/boot', false],
   ] as const)
     assert.equal(ok(storePath(), v), good, `store path ${v}`);
   for (const [v, good] of [
     ['backup', true],
+    ['root', false],
     ['root;id', false],
     ['Backup', false],
   ] as const)
@@ -287,11 +311,23 @@ test('a domain already booting a rescue ISO, without a UUID, or without a serial
 
 // ---- rearPrepareStore's decisions ----
 
-const storeRead = (parts: { user?: string; group?: string; password?: string; dir?: string; keys?: string[] }): StoreState =>
+const storeRead = (parts: {
+  user?: string;
+  groups?: string;
+  group?: string;
+  password?: string;
+  dir?: string;
+  keys?: string[];
+  login?: string;
+  homes?: string[];
+  df?: number;
+}): StoreState =>
   parseStore(
     [
       '@user',
       parts.user ?? '',
+      '@groups',
+      parts.groups ?? '',
       '@group',
       parts.group ?? '',
       '@password',
@@ -300,15 +336,27 @@ const storeRead = (parts: { user?: string; group?: string; password?: string; di
       parts.dir ?? '',
       '@keys',
       ...(parts.keys ?? []),
+      '@login',
+      parts.login ?? 'rbops',
+      '@homes',
+      ...(parts.homes ?? ['root:/root', 'backup:/var/backups', 'rbops:/home/rbops', 'nobody:/nonexistent']),
+      '@shells',
+      '/bin/sh',
+      '/bin/bash',
       '@df',
-      '1073741824',
+      String(parts.df ?? 1073741824),
     ].join('\n'),
   );
 const KEY = `ssh-ed25519 ${'A'.repeat(68)} root@controller-0`;
 const want = { user: 'backup', path: '/data/backup', authorizedKeys: [] as string[] };
 
 test("the store: what it lacks decides the changes (the seed's useradd/chpasswd, made key-only)", () => {
-  const prepared = { user: 'backup:x:998:998::/data/backup:/usr/sbin/nologin', group: 'backup:x:998:', password: 'none', dir: 'backup:backup 750' };
+  const prepared = {
+    user: `backup:x:998:998:${STORE_USER_COMMENT}:/data/backup:/usr/sbin/nologin`,
+    group: 'backup:x:998:',
+    password: 'none',
+    dir: 'backup:backup 750',
+  };
   const rows: [string, StoreState, typeof want, string[]][] = [
     ['a fresh store', storeRead({}), want, ['group', 'user', 'password', 'directory']],
     ['prepared', storeRead(prepared), want, []],
@@ -325,7 +373,7 @@ test("the store: what it lacks decides the changes (the seed's useradd/chpasswd,
   ];
   for (const [what, s, w, changes] of rows) assert.deepEqual(changesNeeded(w, s), changes, what);
   const s = storeRead(prepared);
-  assert.deepEqual(s.user, { uid: 998, gid: 998, home: '/data/backup', shell: '/usr/sbin/nologin' });
+  assert.deepEqual(s.user, { uid: 998, gid: 998, comment: STORE_USER_COMMENT, home: '/data/backup', shell: '/usr/sbin/nologin', groups: [] });
   assert.equal(s.availableBytes, 1073741824);
   assert.equal(preparedRefusal(want, s), undefined);
   assert.match(preparedRefusal(want, storeRead({ ...prepared, password: 'locked' })) ?? '', /password field of kind "locked"/);
@@ -333,6 +381,48 @@ test("the store: what it lacks decides the changes (the seed's useradd/chpasswd,
   assert.equal(sftpRefusal('backup', 'subsystem sftp internal-sftp'), undefined);
   assert.equal(sftpRefusal('backup', 'subsystem sftp /usr/lib/openssh/sftp-server\nforcecommand internal-sftp'), undefined);
   assert.match(sftpRefusal('backup', 'subsystem sftp /usr/lib/openssh/sftp-server') ?? '', /ForceCommand internal-sftp/);
+});
+
+test('the store: whose account or home it would take over is refused from the first read, naming the field', () => {
+  const ours = `rear:x:997:997:${STORE_USER_COMMENT}:/srv/rear:/usr/sbin/nologin`;
+  const w = (user: string, path = '/srv/rear', expectedBytes?: number) => ({ user, path, authorizedKeys: [], expectedBytes });
+  const rows: [string, ReturnType<typeof w>, StoreState, RegExp | undefined][] = [
+    ['a new account', w('rear'), storeRead({}), undefined],
+    ['our own account, a second run', w('rear'), storeRead({ user: ours }), undefined],
+    ["the worker's login", w('rbops'), storeRead({ user: 'rbops:x:1001:1001::/home/rbops:/bin/sh' }), /^user: rbops is the account the worker logs in/],
+    ['uid 0 under another name', w('toor'), storeRead({ user: 'toor:x:0:0::/root:/usr/sbin/nologin' }), /^user: toor has uid 0/],
+    [
+      'an administrator',
+      w('ops'),
+      storeRead({ user: 'ops:x:1002:1002::/srv/ops:/usr/sbin/nologin', groups: 'ops sudo' }),
+      /^user: ops is in sudo: an administrator/,
+    ],
+    [
+      'a login shell we did not give',
+      w('alice'),
+      storeRead({ user: 'alice:x:1003:1003::/home/alice:/bin/bash' }),
+      /^user: alice exists with the login shell \/bin\/bash/,
+    ],
+    [
+      "Debian's own backup account",
+      w('backup'),
+      storeRead({ user: 'backup:x:34:34:backup:/var/backups:/usr/sbin/nologin' }),
+      /^user: backup is an existing system account \(uid 34/,
+    ],
+    ["another account's home", w('rear', '/home/rbops/rear'), storeRead({}), /^path: \/home\/rbops\/rear is inside the home of rbops/],
+    [
+      'not enough room for the nodes',
+      w('rear', '/srv/rear', 2 ** 31),
+      storeRead({ df: 2 ** 30 }),
+      /^path: 1073741824 bytes free where \/srv\/rear is, the nodes' backups need 2147483648/,
+    ],
+    ['enough room', w('rear', '/srv/rear', 2 ** 29), storeRead({ df: 2 ** 30 }), undefined],
+  ];
+  for (const [what, want, s, says] of rows) {
+    const why = targetRefusal(want, s);
+    if (says) assert.match(why ?? '(accepted)', says, what);
+    else assert.equal(why, undefined, what);
+  }
 });
 
 // ---- rearBackup's parsers and its record ----
