@@ -9,18 +9,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DomainState } from '../../activities/libvirt/libvirt.js';
-import { cdromBus, domainFacts, DomainXmlError, normaliseDomainXml, rescueDefinition } from '../../activities/libvirt/libvirt-xml.js';
+import { cdromBus, domainFacts, DomainXmlError, nativeFirstBoot, normaliseDomainXml, rescueDefinition } from '../../activities/libvirt/libvirt-xml.js';
 import { LAB_DOMAINS, labDomainXml, libvirtLayout } from '../../scripts/lab/libvirt.js';
 import {
   backupRecord,
   dumpRefusal,
+  installCommands,
   measuredRefusal,
+  parseChecks,
   parseDump,
   parseMeasure,
+  parsePrevious,
   parseRootKey,
+  parseTools,
+  REAR_PACKAGES_RHEL,
   rearConfig,
   rootKeyRefusal,
+  toolsRefusal,
   type BackupSettings,
+  type Measured,
 } from '../../workflows/rear/backup-steps.js';
 import type { CommandResult } from '../../workflows/engine/commands.js';
 import { backupUrl, excludePattern, includePath, outputUrl, renderLocalConf, type RearConfig } from '../../workflows/rear/config.js';
@@ -30,6 +37,7 @@ import {
   fromDiskRefusal,
   recordRefusal,
   runFile,
+  storedRefusal,
   type RecordedBackup,
   type RecoveryTarget,
 } from '../../workflows/rear/recovery-checks.js';
@@ -85,10 +93,37 @@ test("local.conf: the seed's settings, without its password, and the ISO in the 
     BACKUP_PROG_EXCLUDE: '/tmp/*\n/var/tmp/*\n/data/*',
   });
   assert.doesNotMatch(text, /:backup@|SSH_ROOT_PASSWORD/);
-  assert.match(text, /^SSH_UNPROTECTED_PRIVATE_KEYS='no'$/m);
+  // What `rear recover` needs to mount BACKUP_URL: root's store key, known_hosts (the pinned store key) and
+  // authorized_keys, nothing else of /root/.ssh; the pattern form removes only host keys (the rescue makes its own).
+  const ssh = sourced(text, ['SSH_FILES', 'SSH_UNPROTECTED_PRIVATE_KEYS']);
+  assert.deepEqual(ssh.SSH_FILES!.split('\n'), [
+    '/etc/ssh/modu[l]i',
+    '/etc/ssh/ssh_co[n]fig',
+    '/etc/ssh/sshd_co[n]fig',
+    '/root/.ssh/authorized_ke[y]s',
+    '/root/.ssh/known_hos[t]s',
+    '/root/.ssh/id_ed2551[9]',
+    '/root/.ssh/id_ed25519.pu[b]',
+  ]);
+  assert.equal(ssh.SSH_UNPROTECTED_PRIVATE_KEYS, 'etc/ssh/ssh_host_*_key');
+  assert.doesNotMatch(text, /PRE_RECOVERY_COMMANDS/, 'the node resolves the store from its own /etc/hosts');
   assert.match(text, /^ISO_DEFAULT='manual'$/m);
   assert.doesNotMatch(text, /ISO_RECOVER_MODE|BACKUP_ONLY_INCLUDE|KERNEL_FILE|BOOTLOADER/);
   assert.match(text, /rear-backup-1/, 'names the run that rendered it');
+});
+
+test("local.conf: a store the node's /etc/hosts lacks gets the seed's hosts line in the rescue system, before rear recover mounts it", () => {
+  const c = rearConfig(seed, 'controller-0', 22, 'rear-backup-1', '192.168.24.1');
+  const cmd = sourced(renderLocalConf(c), ['PRE_RECOVERY_COMMANDS']).PRE_RECOVERY_COMMANDS!;
+  assert.equal(cmd, 'grep -qw undercloud-0 /etc/hosts || echo 192.168.24.1 undercloud-0 >> /etc/hosts');
+  // Run as ReaR does (eval), against a scratch copy of /etc/hosts: added once, not twice.
+  const dir = mkdtempSync(join(tmpdir(), 'rear-hosts-'));
+  const hosts = join(dir, 'hosts');
+  writeFileSync(hosts, '127.0.0.1 localhost\n');
+  const run = () => execFileSync('bash', ['-c', `eval "$1"`, 'rear', cmd.replaceAll('/etc/hosts', hosts)], { encoding: 'utf8' });
+  run();
+  run();
+  assert.equal(execFileSync('cat', [hosts], { encoding: 'utf8' }), '127.0.0.1 localhost\n192.168.24.1 undercloud-0\n');
 });
 
 test('local.conf: each option renders the variables ReaR reads for it', () => {
@@ -197,13 +232,19 @@ const ISO = '/data/backup/rear-controller-0.iso';
 test("the rescue definition: the seed's edit (cdrom with the ISO first, then the disk, boot menu on) and no boot loop", () => {
   const edit = rescueDefinition(SEED_DOMAIN, ISO);
   const f = domainFacts(edit.xml);
-  assert.deepEqual({ target: edit.target, bus: edit.bus, bootStyle: edit.bootStyle }, { target: 'hdc', bus: 'ide', bootStyle: 'os' }, "the seed's hdc on IDE");
+  assert.deepEqual(
+    { target: edit.target, bus: edit.bus, bootStyle: edit.bootStyle },
+    { target: 'hdc', bus: 'ide', bootStyle: 'per-device' },
+    "the seed's hdc on IDE",
+  );
   assert.equal(f.firstBoot, `cdrom:${ISO}`);
+  // The seed's <boot dev='cdrom'/><boot dev='hd'/> as per-device orders: exactly this drive first, then the disk.
   assert.deepEqual(
     [...edit.xml.matchAll(/<(boot|bootmenu) ([^/]*)\/>/g)].map((m) => `${m[1]} ${m[2]}`),
-    ['boot dev="cdrom"', 'boot dev="hd"', 'bootmenu enable="yes" timeout="3000"'],
+    ['bootmenu enable="yes" timeout="3000"', 'boot order="2"', 'boot order="1"'],
   );
-  assert.deepEqual(f.cdroms, [{ target: 'hdc', bus: 'ide', source: ISO, bootOrder: undefined }]);
+  assert.match(edit.xml, /controller-0\.qcow2"\/>\s*<target dev="vda" bus="virtio"\/>\s*<boot order="2"\/>/);
+  assert.deepEqual(f.cdroms, [{ target: 'hdc', bus: 'ide', source: ISO, bootOrder: 1 }]);
   assert.equal(f.onReboot, 'destroy', "ReaR's own reboot after recover must not boot the ISO again");
   assert.equal(f.uuid, domainFacts(SEED_DOMAIN).uuid, 'the same domain');
   assert.equal(domainFacts(rescueDefinition(edit.xml, ISO).xml).cdroms.length, 1, 'editing again reuses the cdrom');
@@ -214,7 +255,7 @@ test("the rescue definition on the lab's domains: q35 gets SATA, per-device boot
   const q35 = rows.find((r) => r.d.machine.includes('q35'))!;
   const perDevice = rows.find((r) => r.d.bootStyle === 'per-device')!;
   const a = rescueDefinition(q35.xml, ISO);
-  assert.deepEqual([a.bus, a.target, a.bootStyle], ['sata', 'sda', q35.d.bootStyle === 'per-device' ? 'per-device' : 'os']);
+  assert.deepEqual([a.bus, a.target, a.bootStyle], ['sata', 'sda', 'per-device']);
   const b = rescueDefinition(perDevice.xml, ISO);
   const fb = domainFacts(b.xml);
   assert.equal(b.bootStyle, 'per-device');
@@ -225,6 +266,67 @@ test("the rescue definition on the lab's domains: q35 gets SATA, per-device boot
   );
   assert.match(b.xml, /<target dev="vda" bus="virtio"\/>\s*<boot order="2"\/>/);
   assert.equal(fb.firstBoot, `cdrom:${ISO}`);
+});
+
+/** An empty cdrom (and a second disk) before anything else: `<boot dev='cdrom'>` would boot the empty drive. */
+const EMPTY_CDROM_FIRST = SEED_DOMAIN.replace('pc-i440fx-rhel7.6.0', 'q35')
+  .replace("<boot dev='hd'/>", "<boot dev='cdrom'/><boot dev='hd'/>")
+  .replace(
+    '<devices>',
+    `<devices>
+    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sda' bus='sata'/><readonly/></disk>
+    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='/srv/tools.iso'/><target dev='sdb' bus='sata'/><readonly/></disk>`,
+  )
+  .replace(
+    '</devices>',
+    "<disk type='file' device='disk'><source file='/var/lib/libvirt/images/data.qcow2'/><target dev='vdb' bus='virtio'/></disk></devices>",
+  );
+
+test('the rescue ISO boots first whatever the definition holds: other cdroms, empty drives, several disks', () => {
+  // Our parse used to say the ISO came first here; QEMU would have booted the empty sda.
+  assert.equal(domainFacts(EMPTY_CDROM_FIRST).firstBoot, 'cdrom:(empty)');
+  const edit = rescueDefinition(EMPTY_CDROM_FIRST, ISO);
+  const f = domainFacts(edit.xml);
+  assert.equal(f.firstBoot, `cdrom:${ISO}`);
+  assert.doesNotMatch(edit.xml, /<boot dev=/);
+  assert.deepEqual(
+    f.cdroms.map((c) => [c.target, c.source, c.bootOrder]),
+    [
+      ['sda', ISO, 1],
+      ['sdb', '/srv/tools.iso', undefined],
+    ],
+  );
+  assert.match(edit.xml, /<target dev="vda" bus="virtio"\/>\s*<boot order="2"\/>/);
+  assert.doesNotMatch(edit.xml, /<target dev="vdb" bus="virtio"\/>\s*<boot/, 'the second disk is not booted');
+  // A definition whose other cdrom carries order 1 already: it loses it, the ISO's drive takes 1.
+  const perDevice = EMPTY_CDROM_FIRST.replace("<boot dev='cdrom'/><boot dev='hd'/>", '')
+    .replace("<target dev='sdb' bus='sata'/>", "<target dev='sdb' bus='sata'/><boot order='1'/>")
+    .replace("<target dev='vda' bus='virtio'/>", "<target dev='vda' bus='virtio'/><boot order='2'/>");
+  const g = domainFacts(rescueDefinition(perDevice, ISO).xml);
+  assert.deepEqual(
+    g.cdroms.map((c) => c.bootOrder),
+    [1, undefined],
+  );
+  assert.equal(g.firstBoot, `cdrom:${ISO}`);
+});
+
+test("libvirt's own command line: the drive holding bootindex=1, followed to its file", () => {
+  // virsh domxml-to-native qemu-argv of libvirt 9.0 for an empty cdrom, the ISO (order 1) and a disk (order 2).
+  const argv = `/usr/bin/qemu-system-x86_64 -name guest=t1 -boot strict=on -device '{"driver":"ide-cd","bus":"ide.0","id":"sata0-0-0"}' -blockdev '{"driver":"file","filename":"/tmp/r.iso","node-name":"libvirt-2-storage","auto-read-only":true,"discard":"unmap"}' -blockdev '{"node-name":"libvirt-2-format","read-only":true,"driver":"raw","file":"libvirt-2-storage"}' -device '{"driver":"ide-cd","bus":"ide.1","drive":"libvirt-2-format","id":"sata0-0-1","bootindex":1}' -blockdev '{"driver":"file","filename":"/tmp/d.img","node-name":"libvirt-1-storage"}' -blockdev '{"node-name":"libvirt-1-format","read-only":false,"driver":"raw","file":"libvirt-1-storage"}' -device '{"driver":"virtio-blk-pci","bus":"pci.2","addr":"0x0","drive":"libvirt-1-format","id":"virtio-disk0","bootindex":2}'`;
+  assert.equal(nativeFirstBoot(argv), 'file:/tmp/r.iso');
+  assert.equal(nativeFirstBoot(argv.replace('"bootindex":1', '"bootindex":3')), 'file:/tmp/d.img');
+  assert.equal(nativeFirstBoot(argv.replace(/"drive":"libvirt-2-format",/, '')), 'empty');
+  assert.equal(nativeFirstBoot('/usr/bin/qemu -boot order=dc'), 'none');
+  // The older -drive form.
+  assert.equal(
+    nativeFirstBoot(
+      'qemu -drive file=/x/rear-c.iso,format=raw,if=none,id=drive-ide0-1-0,readonly=on -device ide-cd,bus=ide.1,drive=drive-ide0-1-0,bootindex=1',
+    ),
+    'file:/x/rear-c.iso',
+  );
+  const edited: DomainState = { state: 'shut off', inactive: domainFacts(rescueDefinition(SEED_DOMAIN, ISO).xml), nativeFirstBoot: 'empty' };
+  assert.match(editedRefusal(edited, 'controller-0', ISO) ?? '', /domxml-to-native\) boots empty first \(bootindex=1\)/);
+  assert.equal(editedRefusal({ ...edited, nativeFirstBoot: `file:${ISO}` }, 'controller-0', ISO), undefined);
 });
 
 test('the rescue definition refuses what it cannot edit safely, and escapes a hostile path', () => {
@@ -464,11 +566,115 @@ test('rearBackup: rear dump must name the store, the measured files make the rec
     /rear-controller-0\.iso and backup\.tar\.gz missing or empty in undercloud-0:\/data\/backup\/controller-0/,
   );
   const r = backupRecord('controller-0', m, dump.version, { workflowId: 'w', runId: 'r' });
-  assert.deepEqual(Object.keys(r), ['host', 'iso', 'backup', 'rearVersion', 'recordedAt', 'workflowId', 'runId'], 'the shape rearControllerRecovery reads');
+  assert.deepEqual(
+    Object.keys(r),
+    ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'workflowId', 'runId'],
+    'the shape rearControllerRecovery reads',
+  );
   assert.equal(recordRefusal(r, target), undefined, "rearControllerRecovery accepts rearBackup's record");
   assert.deepEqual(r.iso, { file: 'rear-controller-0.iso', bytes: 52428800, sha256: sha });
 
   assert.deepEqual(parseRootKey(`${KEY.split(' ').slice(0, 2).join(' ')}\nrescue-ssh\n`), { key: KEY.split(' ').slice(0, 2).join(' '), rescueSsh: true });
   assert.equal(rootKeyRefusal('controller-0', parseRootKey(`${KEY.split(' ').slice(0, 2).join(' ')}\nno-rescue-ssh`)), undefined);
   assert.match(rootKeyRefusal('controller-0', parseRootKey('\nno-rescue-ssh')) ?? '', /no public key read from controller-0/);
+});
+
+// ---- issue 19: per-family installs, kept backups, the store's measurement, recovery's archive check ----
+
+test("the packages and the install command are chosen per family (RHEL: dnf/yum and the seed's set)", () => {
+  const debian = parseTools('family debian\ninstaller apt-get\nfirmware bios\nselinux disabled\nrear\ncpio\n');
+  assert.deepEqual(installCommands(debian), [
+    { argv: ['apt-get', 'install', '-y', '--no-install-recommends', 'rear', 'cpio'], env: { DEBIAN_FRONTEND: 'noninteractive' } },
+  ]);
+  const rhel = parseTools('family rhel\ninstaller dnf\nfirmware bios\nselinux enforcing\nrear\ngenisoimage\nsyslinux\n');
+  assert.deepEqual(installCommands(rhel), [
+    { argv: ['dnf', 'install', '-y', 'rear', 'genisoimage', 'syslinux'] },
+    { argv: ['setsebool', '-P', 'virt_use_fusefs', '1'] },
+  ]);
+  const centos7 = parseTools('family rhel\ninstaller yum\nfirmware bios\nselinux disabled\nrear\n');
+  assert.deepEqual(installCommands(centos7), [{ argv: ['yum', 'install', '-y', 'rear'] }], 'no SELinux, no boolean');
+  assert.deepEqual(installCommands({ ...rhel, missing: [] }), [], 'nothing missing, nothing run');
+  assert.deepEqual(REAR_PACKAGES_RHEL, ['rear', 'genisoimage', 'syslinux', 'lftp', 'fuse-sshfs']);
+  assert.match(toolsRefusal('c0', parseTools('family unknown\n'), false) ?? '', /neither Debian- nor RHEL-family/);
+  const uefi = parseTools('family debian\ninstaller apt-get\nfirmware efi\nselinux disabled\n');
+  assert.match(toolsRefusal('c0', uefi, true) ?? '', /^unattended: c0 boots with UEFI.*BIOS ISOLINUX menu/);
+  assert.equal(toolsRefusal('c0', uefi, false), undefined);
+  // The script itself on this (Debian) machine: the family, and only Debian's names checked.
+  const here = parseTools(
+    execFileSync('sh', ['workflows/rear/scripts/check-tools.sh', 'dash', 'no-such-package-x', '--', 'genisoimage'], { encoding: 'utf8' }),
+  );
+  assert.equal(here.family, 'debian');
+  assert.deepEqual(here.missing, ['no-such-package-x']);
+});
+
+test('rearBackup on the store: the previous backup is moved aside, never overwritten; pruning keeps the newest', () => {
+  const base = mkdtempSync(join(tmpdir(), 'rear-keep-'));
+  const dir = join(base, 'controller-0');
+  const kept = join(base, 'controller-0.kept');
+  const sh = (script: string, ...args: string[]) => execFileSync('sh', [`workflows/rear/scripts/${script}`, ...args], { encoding: 'utf8' }).trim();
+  assert.deepEqual(parsePrevious(sh('previous-backup.sh', dir, 'rear-controller-0.iso', 'backup.tar.gz')).files, [], 'no directory yet');
+  assert.equal(sh('keep-previous.sh', dir, kept, 'rear-controller-0.iso', 'backup.tar.gz'), 'kept none');
+  const stamps = ['2026-11-27T06:00:00Z', '2026-11-28T06:00:00Z', '2026-11-29T06:00:00Z'];
+  for (const at of stamps) {
+    execFileSync('mkdir', ['-p', dir]);
+    writeFileSync(join(dir, 'rear-controller-0.iso'), `iso of ${at}`);
+    writeFileSync(join(dir, 'backup.tar.gz'), `archive of ${at}`);
+    writeFileSync(join(dir, 'runbook-record.json'), JSON.stringify({ recordedAt: at, backup: { sha256: 'cd'.repeat(32) } }));
+    execFileSync('touch', ['-d', at, join(dir, 'backup.tar.gz')]);
+    const p = parsePrevious(sh('previous-backup.sh', dir, 'rear-controller-0.iso', 'backup.tar.gz'));
+    assert.deepEqual(p.files, ['rear-controller-0.iso', 'backup.tar.gz', 'runbook-record.json']);
+    assert.equal(p.recordedAt, at);
+    const moved = sh('keep-previous.sh', dir, kept, 'rear-controller-0.iso', 'backup.tar.gz');
+    assert.equal(moved, `kept ${kept}/${at.replace(/:/g, '-')}`);
+    assert.equal(execFileSync('cat', [`${moved.slice(5)}/backup.tar.gz`], { encoding: 'utf8' }), `archive of ${at}`, 'moved, byte for byte');
+  }
+  assert.equal(sh('prune-kept.sh', kept, '2'), `pruned ${kept}/2026-11-27T06-00-00Z`);
+  assert.deepEqual(execFileSync('ls', [kept], { encoding: 'utf8' }).trim().split('\n'), ['2026-11-28T06-00-00Z', '2026-11-29T06-00-00Z']);
+  assert.equal(sh('prune-kept.sh', kept, '2'), '', 'nothing more to prune');
+});
+
+test("the store's measurement: a truncated archive and an ISO without a boot record are refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rear-measure-'));
+  // A real gzip'd tar, and an ISO-9660 volume with an El Torito boot record (sector 17), both made here.
+  writeFileSync(join(dir, 'f'), 'x'.repeat(100_000));
+  execFileSync('tar', ['-czf', join(dir, 'backup.tar.gz'), '-C', dir, 'f']);
+  const iso = Buffer.alloc(2048 * 18);
+  iso.write('\u0000CD001\u0001EL TORITO SPECIFICATION', 2048 * 17, 'latin1');
+  writeFileSync(join(dir, 'rear-controller-0.iso'), iso);
+  const measured = (): Measured => {
+    const out = execFileSync('sh', ['workflows/rear/scripts/measure.sh', dir, 'rear-controller-0.iso', 'backup.tar.gz'], { encoding: 'utf8' });
+    return { files: parseMeasure(out), checks: parseChecks(out), at: '2026-11-29T06:00:00.000Z' };
+  };
+  const good = measured();
+  assert.deepEqual(good.checks, { 'rear-controller-0.iso': 'ok', 'backup.tar.gz': 'ok' });
+  assert.equal(measuredRefusal('s', dir, 'controller-0', good), undefined);
+  const record = backupRecord('controller-0', good, '2.7', { workflowId: 'w', runId: 'r' });
+  assert.equal(storedRefusal(record, dir, good.files, good.checks), undefined, 'recovery accepts what the backup recorded');
+
+  // A later, failed backup truncated the archive: the backup refuses it, and so does recovery's preflight.
+  const whole = execFileSync('cat', [join(dir, 'backup.tar.gz')]);
+  writeFileSync(join(dir, 'backup.tar.gz'), whole.subarray(0, Math.floor(whole.length / 2)));
+  const truncated = measured();
+  assert.match(measuredRefusal('s', dir, 'controller-0', truncated) ?? '', /backup\.tar\.gz does not list to its end \(tar -tzf\)/);
+  assert.match(
+    storedRefusal(record, dir, truncated.files, truncated.checks) ?? '',
+    /backup\.tar\.gz is \d+ bytes, sha256 .*the backup record says \d+ bytes.*refused/,
+  );
+  writeFileSync(join(dir, 'rear-controller-0.iso'), Buffer.alloc(2048 * 18));
+  assert.match(
+    measuredRefusal('s', dir, 'controller-0', { ...measured(), checks: { ...measured().checks, 'backup.tar.gz': 'ok' } }) ?? '',
+    /no El Torito boot record/,
+  );
+});
+
+test('recovery: the record must carry the archive, and how the ISO was built must match the mode', () => {
+  assert.match(recordRefusal(rec({ backup: { file: 'backup.tar.gz', sha256: 'x', bytes: 1 } }), target) ?? '', /no valid sha256 and size for the archive/);
+  assert.match(recordRefusal(rec({ backup: { file: 'backup.tar.gz', sha256: sha, bytes: 0 } }), target) ?? '', /no valid sha256 and size for the archive/);
+  assert.match(recordRefusal(rec({ unattended: true }), target) ?? '', /built for unattended recovery.*mode "manual" would say otherwise/);
+  assert.match(recordRefusal(rec({ unattended: false }), { ...target, mode: 'unattended' }) ?? '', /built for manual recovery/);
+  assert.equal(recordRefusal(rec({ unattended: true }), { ...target, mode: 'unattended' }), undefined);
+  assert.equal(recordRefusal(rec(), { ...target, mode: 'unattended' }), undefined, 'an older record without the field');
+  const uefi = SEED_DOMAIN.replace('<os>', "<os firmware='efi'>").replace("<serial type='pty'/>", "<serial type='pty'><log file='/var/log/c0.log'/></serial>");
+  assert.match(domainRefusal(state(uefi), { ...target, mode: 'unattended' }) ?? '', /^mode: controller-0 boots with UEFI.*BIOS guests only/);
+  assert.equal(domainRefusal(state(uefi), target), undefined, 'manual mode works on UEFI');
 });
