@@ -206,7 +206,13 @@ export function rescueDefinition(xml: string, iso: string): RescueEdit {
   return { xml: new XMLSerializer().serializeToString(doc), target, bus, bootStyle };
 }
 
-/** Whitespace between elements dropped, the rest as parsed: two definitions compare equal after this when libvirt would read them the same. */
+/**
+ * Whitespace between elements and comments dropped, and <controller> elements sorted by type and index:
+ * libvirt moves controllers it added (a PCIe bridge for a SCSI cdrom) to another place in <devices> when a
+ * definition is defined again, without any change in meaning. The order of every other device is kept (the
+ * order of disks decides which cdrom `<boot dev='cdrom'>` boots). Two definitions compare equal after this
+ * when libvirt would read them the same.
+ */
 export function normaliseDomainXml(xml: string): string {
   const doc = parse(xml);
   const strip = (n: Node): void => {
@@ -217,6 +223,13 @@ export function normaliseDomainXml(xml: string): string {
     }
   };
   strip(doc);
+  const devices = child(doc.documentElement, 'devices');
+  if (devices) {
+    const key = (e: Element): string => `${e.getAttribute('type') ?? ''}:${(e.getAttribute('index') ?? '').padStart(4, '0')}:${e.getAttribute('model') ?? ''}`;
+    const controllers = children(devices, 'controller').sort((a, b) => key(a).localeCompare(key(b)));
+    for (const c of controllers) devices.removeChild(c);
+    for (const c of controllers) devices.appendChild(c);
+  }
   return new XMLSerializer().serializeToString(doc);
 }
 

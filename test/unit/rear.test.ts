@@ -344,6 +344,17 @@ test('the rescue definition refuses what it cannot edit safely, and escapes a ho
     [hostile],
   );
   assert.equal(normaliseDomainXml(`<domain>\n  <name>a</name>\n  <!-- c -->\n</domain>`), '<domain><name>a</name></domain>');
+  // libvirt moves the controllers it added when the same definition is defined again (seen with an added
+  // SCSI cdrom on q35): the same definition. Disks keep their order (it decides which cdrom boots).
+  const ctl = (i: number) => `<controller type='pci' index='${i}' model='pcie-root-port'/>`;
+  assert.equal(
+    normaliseDomainXml(`<domain><devices>${ctl(6)}<disk device='disk'/>${ctl(5)}</devices></domain>`),
+    normaliseDomainXml(`<domain><devices>${ctl(5)}${ctl(6)}<disk device='disk'/></devices></domain>`),
+  );
+  assert.notEqual(
+    normaliseDomainXml(`<domain><devices><disk device='cdrom'/><disk device='disk'/></devices></domain>`),
+    normaliseDomainXml(`<domain><devices><disk device='disk'/><disk device='cdrom'/></devices></domain>`),
+  );
 });
 
 // ---- rearControllerRecovery's checks ----

@@ -55,6 +55,8 @@ mount -o remount,rw /
 grub-install --target=i386-pc /dev/vda && update-grub && echo LAB-GRUB-INSTALLED > /dev/console
 sync
 echo o > /proc/sysrq-trigger
+# init must not exit before the power-off happens (the kernel panics when init exits).
+sleep 60
 INIT
 chmod 0755 "$root/usr/local/sbin/lab-first-boot"
 rm -f "$root/usr/sbin/policy-rc.d"
