@@ -7,7 +7,7 @@
 // backup, and sshd the same host key. The VM reaches the store through QEMU's user-mode network:
 // 10.0.2.100:22 inside is forwarded (guestfwd) to the store's sshd. Phase times are printed for the README.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -113,6 +113,7 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
   await labVirsh(lab.dir, ['undefine', DOMAIN], { reject: false });
   await controllerVmDisk(img, diskOf(lv, DOMAIN), owner);
   writeFileSync(serialLogOf(lv, DOMAIN), '');
+  chownSync(serialLogOf(lv, DOMAIN), owner.uid, owner.gid);
   const def = join(lv.dir, `${DOMAIN}.vm.xml`);
   writeFileSync(def, xml, { mode: 0o644 });
   await labVirsh(lab.dir, ['define', def]);
