@@ -416,6 +416,8 @@ test('a domain already booting a rescue ISO, without a UUID, or without a serial
   assert.equal(fromDiskRefusal(state(SEED_DOMAIN, 'running', SEED_DOMAIN), 'controller-0'), undefined);
   assert.match(fromDiskRefusal(state(SEED_DOMAIN, 'running', rescue), 'controller-0') ?? '', /still boots cdrom:/);
   assert.match(fromDiskRefusal(state(SEED_DOMAIN), 'controller-0') ?? '', /is shut off after start/);
+  // The definition's own empty cdrom may boot first, as it did before the recovery: only the rescue ISO is refused.
+  assert.equal(fromDiskRefusal(state(EMPTY_CDROM_FIRST, 'running', EMPTY_CDROM_FIRST), 'controller-0'), undefined);
   assert.equal(
     runFile('/var/lib/libvirt/images', 'controller-0', 'rear recovery/1', 'xml.bak'),
     '/var/lib/libvirt/images/controller-0.rear_recovery_1.xml.bak',

@@ -98,7 +98,7 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
   const address = read(at(`how it resolves ${i.store}`), () => remote(node, ['sh', '-c', storeAddress, 'store-address', i.store]), {
     parse: (r) => parseStoreAddress(stdoutOf(r)),
   });
-  const layout = read(at('rear checklayout'), () => remote(node, ['sh', '-c', checklayout, 'checklayout'], { sudo: true, timeoutSeconds: 300 }), {
+  const layout = read(at('rear checklayout'), () => remote(node, ['sh', '-c', checklayout, 'checklayout'], { sudo: true, timeoutSeconds: 1800 }), {
     when: onlyIf('the run checks the layout', () => i.checklayout === 'report'),
     parse: (r) => parseChecklayout(stdoutOf(r)),
   });
@@ -115,7 +115,7 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
   });
   const dump = read(
     at('rear dump'),
-    () => [remote(node, ['rear', 'dump'], { sudo: true, timeoutSeconds: 300 }), remote(node, ['rear', '-V'], { sudo: true })],
+    () => [remote(node, ['rear', 'dump'], { sudo: true, timeoutSeconds: 1800 }), remote(node, ['rear', '-V'], { sudo: true })],
     {
       parse: parseDump,
       expect: (d) => dumpRefusal(i, d),
@@ -166,7 +166,7 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
       }),
     ),
     dump,
-    read(at('rear -s mkbackup (simulation)'), () => remote(node, ['rear', '-s', 'mkbackup'], { sudo: true, timeoutSeconds: 300 })),
+    read(at('rear -s mkbackup (simulation)'), () => remote(node, ['rear', '-s', 'mkbackup'], { sudo: true, timeoutSeconds: 1800 })),
     layout,
     previous,
     // mkbackup writes the same file names: the last good backup is moved aside first, never overwritten.

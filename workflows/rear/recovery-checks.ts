@@ -96,8 +96,10 @@ export function editedRefusal(d: DomainState, domain: string, iso: string): stri
   return d.state === 'shut off' ? undefined : `${domain} is ${d.state}, expected shut off`;
 }
 
-/** At the end: running, and not from a cdrom. */
+/** At the end: running, and not booting the rescue ISO first (the definition's own cdroms may come first, as before). */
 export function fromDiskRefusal(d: DomainState, domain: string): string | undefined {
   if (d.state !== 'running') return `${domain} is ${d.state} after start`;
-  return d.live && !d.live.firstBoot.startsWith('cdrom:') ? undefined : `${domain} still boots ${d.live?.firstBoot} first`;
+  if (!d.live) return `${domain} has no live definition after start`;
+  const first = d.live.firstBoot;
+  return first.startsWith('cdrom:') && isRescueIso(first.slice('cdrom:'.length)) ? `${domain} still boots ${first} first` : undefined;
 }
