@@ -5,8 +5,11 @@ import type { PinnedHostKey } from '../../activities/ssh/known-hosts.js';
 import type { CommandResult } from '../engine/commands.js';
 import type { RearConfig } from './config.js';
 
-/** rear itself, cpio (rear needs it, Debian's package does not say so), xorriso (ISO), lftp (sftp), sshfs. */
-export const REAR_PACKAGES = ['rear', 'cpio', 'xorriso', 'isolinux', 'lftp', 'sshfs'];
+/**
+ * rear itself, cpio and file (rear requires both, Debian's package declares neither: a minimal Debian 12 VM
+ * stops at "Cannot find required programs: file"), xorriso (ISO), lftp (sftp), sshfs.
+ */
+export const REAR_PACKAGES = ['rear', 'cpio', 'file', 'xorriso', 'isolinux', 'lftp', 'sshfs'];
 /** The seed's RHEL/CentOS set (`yum install rear genisoimage syslinux lftp`, fuse-sshfs for the sshfs URL). */
 export const REAR_PACKAGES_RHEL = ['rear', 'genisoimage', 'syslinux', 'lftp', 'fuse-sshfs'];
 

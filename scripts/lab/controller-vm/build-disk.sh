@@ -13,7 +13,7 @@ mkdir -p "$work"
 if [ ! -e "$root/.debootstrap-done" ]; then
   rm -rf "$root.partial"
   debootstrap --variant=minbase \
-    --include=linux-image-amd64,grub-pc,openssh-server,rear,cpio,xorriso,isolinux,syslinux-common,lftp,sshfs,kmod,isc-dhcp-client,ifupdown,iproute2,systemd-sysv,udev,e2fsprogs,parted,fdisk,procps,ca-certificates \
+    --include=linux-image-amd64,grub-pc,openssh-server,rear,cpio,file,xorriso,isolinux,syslinux-common,lftp,sshfs,kmod,isc-dhcp-client,ifupdown,iproute2,systemd-sysv,udev,e2fsprogs,parted,fdisk,procps,ca-certificates \
     bookworm "$root.partial" "$mirror" > "$work/debootstrap.log" 2>&1
   touch "$root.partial/.debootstrap-done"
   mv "$root.partial" "$root"
@@ -23,7 +23,7 @@ fi
 # key login and passwordless sudo, as the worker expects of every host.
 if [ ! -x "$root/usr/bin/sudo" ]; then
   cp /etc/resolv.conf "$root/etc/resolv.conf"
-  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sudo' > "$work/sudo.log" 2>&1
+  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sudo file' > "$work/sudo.log" 2>&1
 fi
 chroot "$root" sh -c 'id rbops > /dev/null 2>&1 || useradd --create-home --shell /bin/sh rbops'
 printf 'rbops ALL=(ALL) NOPASSWD: ALL\n' > "$root/etc/sudoers.d/rbops"
