@@ -75,7 +75,7 @@ export const RearBackupInput = () =>
     clusterMaintenance: z.boolean().default(false),
     /** Earlier backups kept per node in <path>/<node>.kept/ (the one a new mkbackup replaces, and older). */
     keep: z.number().int().min(1).max(10).default(1),
-    /** `rear checklayout` before mkbackup: "report" notes a changed layout, "require" parks on an unreadable one. */
+    /** `rear checklayout` before mkbackup (ReaR's workflow step 1): "report" puts identical/changed/unknown in the output and gate. */
     checklayout: z.enum(['report', 'skip']).default('report'),
     ...common(),
   });
