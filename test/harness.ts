@@ -278,3 +278,21 @@ export function textOf(value: unknown, out: string[] = []): string[] {
 export async function historyText(h: WorkflowHandle): Promise<string> {
   return textOf(await h.fetchHistory()).join('\n');
 }
+
+/** The run's result, approving (as `approver`) each of the named gates when it opens; any other gate fails the wait. */
+export async function resultApproving(h: WorkflowHandle, gates: string[], approver = 'bob'): Promise<unknown> {
+  let done = false;
+  const result = h.result().finally(() => (done = true));
+  const approved = new Set<string>();
+  while (!done) {
+    const v = await status(h).catch(() => undefined);
+    const g = v?.openGate?.name;
+    if (g && !approved.has(g)) {
+      if (!gates.includes(g)) throw new Error(`unexpected gate ${g}`);
+      approved.add(g);
+      await h.executeUpdate('approve', { args: [{ gate: g, approver, reason: `test: ${g}` }] });
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 200))]);
+  }
+  return result;
+}

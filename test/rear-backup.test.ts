@@ -7,7 +7,7 @@ import { after, afterEach, before, test } from 'node:test';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
 import type { BackupRecord } from '../workflows/rear/backup-steps.js';
 import { saveHistory } from './history-files.js';
-import { historyText, onHost, testEnv, textOf, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { historyText, onHost, resultApproving, testEnv, textOf, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 let worker: RunningWorker;
@@ -32,9 +32,10 @@ after(async () => {
 });
 
 test('rearBackup renders a config rear dump accepts, builds the ISO and backup on controller-0, uploads them and records their checksums', async () => {
-  const prepared = (await (
-    await env.start('rearPrepareStore', uniqueId('rear-backup-store'), { store: 'backup-store', user, path, requestedBy: 'alice' })
-  ).result()) as RunbookResult;
+  const prepared = (await resultApproving(
+    await env.start('rearPrepareStore', uniqueId('rear-backup-store'), { store: 'backup-store', user, path, requestedBy: 'alice' }),
+    ['prepare-store'],
+  )) as RunbookResult;
   assert.equal(prepared.status, 'Completed');
 
   // The rescue kernel is whichever Debian kernel is installed (this machine's own kernel has no /boot file).
@@ -105,7 +106,7 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
   // The backup record next to them, in the agreed shape, equal to the run's output.
   const onStore = JSON.parse(store(`sudo -n cat ${dir}/runbook-record.json`)) as BackupRecord;
   assert.deepEqual(onStore, rec);
-  assert.deepEqual(Object.keys(onStore), ['host', 'iso', 'backup', 'rearVersion', 'recordedAt', 'workflowId', 'runId']);
+  assert.deepEqual(Object.keys(onStore), ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'workflowId', 'runId']);
   assert.equal(onStore.host, 'controller-0');
   assert.equal(onStore.workflowId, h.workflowId);
   assert.equal(onStore.runId, (await h.describe()).runId);

@@ -5,11 +5,12 @@
 // the disk's boot sector prints "DISK <domain>", the ISO's prints "RESCUE <host>".
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { domainFacts, normaliseDomainXml, rescueDefinition } from '../activities/libvirt/libvirt-xml.js';
+import { domainFacts, nativeFirstBoot, normaliseDomainXml, rescueDefinition } from '../activities/libvirt/libvirt-xml.js';
 import { LAB_DOMAINS, labVirsh, libvirtUp, resetLabDomain, serialLogOf, type LibvirtLayout } from '../scripts/lab/libvirt.js';
 import type { LabOptions } from '../scripts/lab/layout.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
@@ -38,14 +39,18 @@ function placeBackup(base: string, host: string, iso: { file: string; sha256: st
   const dir = join(base, host);
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   copyFileSync(iso.file, join(dir, `rear-${host}.iso`));
-  writeFileSync(join(dir, 'backup.tar.gz'), 'stand-in backup archive\n');
-  const backupSha = createHash('sha256').update('stand-in backup archive\n').digest('hex');
+  // A real (small) tar.gz: recovery's preflight lists it with tar -tzf and checks its sha256 and size.
+  writeFileSync(join(dir, 'stand-in'), 'stand-in backup archive\n');
+  execFileSync('tar', ['-czf', join(dir, 'backup.tar.gz'), '-C', dir, 'stand-in']);
+  rmSync(join(dir, 'stand-in'));
+  const archive = readFileSync(join(dir, 'backup.tar.gz'));
+  const backupSha = createHash('sha256').update(archive).digest('hex');
   writeFileSync(
     join(dir, 'runbook-record.json'),
     JSON.stringify({
       host,
       iso: { file: `rear-${host}.iso`, sha256: iso.sha256, bytes: iso.bytes },
-      backup: { file: 'backup.tar.gz', sha256: backupSha, bytes: 24 },
+      backup: { file: 'backup.tar.gz', sha256: backupSha, bytes: archive.length },
       rearVersion: '2.7.0',
       recordedAt: '2026-11-29T06:00:00Z',
       workflowId: 'rear-backup-test',
@@ -117,11 +122,11 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
 
   const gate = await atGate(h, 'boot-rescue');
   assert.ok(!(await status(h)).approvals.some((a) => a.gate === 'power-off'), 'a domain already shut off needs no power-off gate');
-  assert.match(gate.openGate!.plan.join('\n'), /boots the rescue image .*rear-controller-0\.iso \(sata sd., os boot order, cdrom first\)/);
+  assert.match(gate.openGate!.plan.join('\n'), /boots the rescue image .*rear-controller-0\.iso \(sata sd., per-device boot order, cdrom first\)/);
   const edited = inactiveXml('controller-0');
   const facts = domainFacts(edited);
   assert.equal(facts.firstBoot, `cdrom:${lv.images}/rear-controller-0.iso`);
-  assert.deepEqual(bootElements(edited), ['dev=cdrom', 'dev=hd'], 'libvirt kept <boot dev=cdrom/> before <boot dev=hd/>');
+  assert.deepEqual(bootElements(edited), ['order=2', 'order=1'], "the seed's cdrom-then-hd as per-device orders: the disk 2, the ISO's drive 1");
   assert.match(edited, /<bootmenu enable='yes' timeout='3000'\/>/);
   assert.deepEqual(
     facts.cdroms.map((c) => c.bus),
@@ -147,6 +152,33 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
   const saved = readFileSync(join(process.env.RUNBOOK_DATA_DIR!, 'audit', h.workflowId, 'controller-0.xml.bak'), 'utf8');
   assert.equal(saved, original, "the seed's controller-0.xml.bak is in the run's audit store");
   await saveHistory(h, 'rearControllerRecovery-manual');
+});
+
+test('an empty cdrom earlier in the definition: the ISO still boots first (libvirt gives its drive bootindex=1), not the empty drive', async () => {
+  await resetLabDomain(lab.dir, Q35);
+  // <boot dev='cdrom'> boots the FIRST cdrom of the definition: here an empty SCSI drive before everything.
+  const withEmpty = inactiveXml('controller-0')
+    .replace("<boot dev='hd'/>", "<boot dev='cdrom'/><boot dev='hd'/>")
+    .replace('<devices>', "<devices>\n    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sdz' bus='scsi'/><readonly/></disk>");
+  const file = join(lv.images, 'controller-0.empty-cdrom.xml');
+  writeFileSync(file, withEmpty, { mode: 0o644 });
+  hyp(`virsh define ${file} >/dev/null`);
+  const original = inactiveXml('controller-0');
+  assert.equal(domainFacts(original).firstBoot, 'cdrom:(empty)');
+  const h = await env.start('rearControllerRecovery', uniqueId('rear-recovery-empty-cdrom'), input({}));
+  await atGate(h, 'boot-rescue');
+  const steps = (await status(h)).steps ?? [];
+  assert.ok(
+    steps.some((st) => st.name === 'check it boots from the cdrom' && st.state === 'ok'),
+    'the check (with domxml-to-native) passed',
+  );
+  assert.equal(nativeFirstBoot(hyp('virsh domxml-to-native qemu-argv --domain controller-0')), `file:${lv.images}/rear-controller-0.iso`);
+  await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'test' }] });
+  await waitFor('the rescue console on the serial log', async () => serial('controller-0').includes('RESCUE controller-0'), 60_000);
+  await approve(h, 'rear-recover-finished');
+  const r = (await h.result()) as RunbookResult;
+  assert.equal(r.status, 'Completed');
+  assert.equal(normaliseDomainXml(inactiveXml('controller-0')), normaliseDomainXml(original), 'the definition with its empty drive is back');
 });
 
 test("unattended mode on i440fx, domain running and deaf to ACPI: shutdown times out, destroy needs a second approval, per-device boot order with IDE, ReaR's result read from the serial log, original back", async () => {
@@ -234,8 +266,18 @@ test('refused: a hostile domain name, an ISO for another host, a checksum that d
 
   placeBackup(`${storeBase}/bad-sum`, 'controller-0', iso, { iso: { file: 'rear-controller-0.iso', sha256: 'a'.repeat(64), bytes: iso.bytes } });
   const sum = await env.start('rearControllerRecovery', uniqueId('rear-recovery-sum'), input({ storePath: `${storeBase}/bad-sum` }));
-  assert.match((await failureOf(sum)).message, /has sha256 [0-9a-f]{12}…, the backup record says aaaaaaaaaaaa…: refused/);
-  for (const h of [other, sum])
+  assert.match(
+    (await failureOf(sum)).message,
+    /rear-controller-0\.iso is \d+ bytes, sha256 [0-9a-f]{12}…; the backup record says \d+ bytes, aaaaaaaaaaaa…: refused/,
+  );
+  // A later backup that failed halfway left a truncated archive under the recorded name: refused while the
+  // domain still runs, not found out by `rear recover` after it wiped the disks.
+  placeBackup(`${storeBase}/truncated`, 'controller-0', iso);
+  const archive = join(`${storeBase}/truncated`, 'controller-0', 'backup.tar.gz');
+  writeFileSync(archive, readFileSync(archive).subarray(0, 20));
+  const cut = await env.start('rearControllerRecovery', uniqueId('rear-recovery-truncated'), input({ storePath: `${storeBase}/truncated` }));
+  assert.match((await failureOf(cut)).message, /backup\.tar\.gz is 20 bytes, sha256 [0-9a-f]{12}…; the backup record says \d+ bytes/);
+  for (const h of [other, sum, cut])
     assert.ok(!(await status(h)).steps.some((s) => s.name === 'copy the ISO to the hypervisor' && s.state === 'ok'), 'nothing copied');
 
   // A rescue boot left running (a recovery in progress): detected from the live definition, not touched.

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { after, afterEach, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
-import { onHost, testEnv, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
+import { failureOf, onHost, resultApproving, testEnv, uniqueId, type RunningWorker, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 let worker: RunningWorker;
@@ -37,7 +37,7 @@ async function prepare(
   input: Record<string, unknown>,
 ): Promise<{ changed: string[]; summary: string; shell: string; availableBytes: number; h: WorkflowHandle }> {
   const h = await env.start('rearPrepareStore', uniqueId('rear-store'), { store: 'backup-store', requestedBy: 'alice', ...input });
-  const r = (await h.result()) as RunbookResult;
+  const r = (await resultApproving(h, ['prepare-store'])) as RunbookResult;
   return { ...(r.output as { changed: string[]; summary: string; shell: string; availableBytes: number }), h };
 }
 
@@ -93,15 +93,49 @@ test('public keys are the way in (0600, owned by the user); an existing user wit
   }
   assert.match(shell, /This account is currently not available/);
   assert.doesNotMatch(shell, /got a shell/);
+});
 
+/** A refused target: the run fails at its first read (a verdict), naming the field; the store is as it was. */
+async function refused(input: Record<string, unknown>): Promise<string> {
+  const h = await env.start('rearPrepareStore', uniqueId('rear-store-refused'), { store: 'backup-store', requestedBy: 'alice', ...input });
+  const f = await failureOf(h);
+  const r = await h.describe();
+  assert.equal(r.status.name, 'FAILED');
+  return f.message;
+}
+
+test("accounts and directories that are not the store's own are refused before anything changes", async () => {
+  // An account someone else made that can log in: it used to lose its shell and password.
   store(`sudo -n useradd --system --shell /bin/sh ${shelled}`);
-  const fixed = await prepare({ user: shelled, path: `${path}-2` });
-  assert.ok(fixed.changed.includes('shell'), fixed.summary);
-  assert.equal(fixed.shell, '/usr/sbin/nologin');
+  const passwdBefore = store(`getent passwd ${shelled}; sudo -n getent shadow ${shelled} | cut -d: -f2`);
+  assert.match(await refused({ user: shelled, path: `${path}-2` }), new RegExp(`user: ${shelled} exists with the login shell /bin/sh`));
+  assert.equal(store(`getent passwd ${shelled}; sudo -n getent shadow ${shelled} | cut -d: -f2`), passwdBefore, 'the account is untouched');
+  assert.equal(store(`test -e ${path}-2 && echo exists || echo absent`).trim(), 'absent');
+  // The worker's own login account (rbops in the lab): it would be locked out of the store.
+  const login = env.inventory.hosts['backup-store']!.user;
+  assert.match(await refused({ user: login, path: `${path}-3` }), new RegExp(`user: ${login} is the account the worker logs in`));
+  // Debian's own system account "backup" (uid 34, home /var/backups): not ours.
+  assert.match(await refused({ user: 'backup', path: `${path}-4` }), /user: backup is an existing system account \(uid 34/);
+  // Another account's home.
+  const home = store(`getent passwd ${login} | cut -d: -f6`).trim();
+  assert.match(await refused({ user, path: `${home}/rear` }), new RegExp(`path: ${home}/rear is inside the home of ${login}`));
 });
 
 // (Not a private key as the bad value: the rejected input still sits in the run's start event, and the
 // secrets scan of zz-secrets.test.ts rightly flags a private-key block anywhere in history.)
+test('root and system directories are refused in the input, naming the field; nothing runs', async () => {
+  for (const [input, says] of [
+    [{ user: 'root' }, /user: not root/],
+    [{ path: '/etc' }, /path: \/etc is a system directory/],
+    [{ path: '/usr/local/backup' }, /path: \/usr\/local\/backup is inside \/usr/],
+    [{ path: '/var' }, /path: \/var is a system directory/],
+    [{ path: '/home/alice' }, /path: \/home\/alice is a user's home/],
+  ] as const) {
+    const h = await env.start('rearPrepareStore', uniqueId('rear-store-input'), { store: 'backup-store', requestedBy: 'alice', ...input });
+    await assert.rejects(h.result(), (err: Error) => says.test(String((err as { cause?: Error }).cause?.message ?? err.message)));
+  }
+});
+
 test('bad names are refused naming the field; nothing runs', async () => {
   const h = await env.start('rearPrepareStore', uniqueId('rear-store-bad'), {
     store: 'backup-store',

@@ -25,6 +25,8 @@ export interface DomainFacts {
   /** The serial console's log file, when the domain keeps one (the unattended watch reads it). */
   serialLog?: string;
   onReboot?: string;
+  /** 'efi' with <os firmware='efi'> or an OVMF/pflash <loader>: ReaR's unattended ISO mode is BIOS only. */
+  firmware: 'bios' | 'efi';
 }
 
 export class DomainXmlError extends Error {}
@@ -90,7 +92,8 @@ export function domainFacts(xml: string): DomainFacts {
   let firstBoot = 'hd';
   if (osBoots.length) {
     const dev = osBoots[0]!.getAttribute('dev') ?? '';
-    firstBoot = dev === 'cdrom' ? `cdrom:${cdroms.map((c) => child(c, 'source')?.getAttribute('file')).find(Boolean) ?? '(empty)'}` : dev;
+    // <boot dev='cdrom'> boots the FIRST cdrom of the definition, empty or not (not the first with a source).
+    firstBoot = dev === 'cdrom' ? `cdrom:${(cdroms[0] && child(cdroms[0], 'source')?.getAttribute('file')) || '(empty)'}` : dev;
   } else if (perDevice.length) firstBoot = describeDevice(perDevice[0]!);
   const serial = child(devicesOf(doc), 'serial');
   const serialLog =
@@ -105,6 +108,12 @@ export function domainFacts(xml: string): DomainFacts {
     cdroms: cdroms.map(cdromOf),
     serialLog: serialLog || undefined,
     onReboot: child(root, 'on_reboot')?.textContent ?? undefined,
+    firmware:
+      os?.getAttribute('firmware') === 'efi' ||
+      /ovmf|edk2|\.fd$/i.test(child(os, 'loader')?.textContent ?? '') ||
+      child(os, 'loader')?.getAttribute('type') === 'pflash'
+        ? 'efi'
+        : 'bios',
   };
 }
 
@@ -134,7 +143,7 @@ export interface RescueEdit {
   xml: string;
   target: string;
   bus: string;
-  bootStyle: 'os' | 'per-device';
+  bootStyle: 'per-device';
 }
 
 /**
@@ -165,27 +174,29 @@ export function rescueDefinition(xml: string, iso: string): RescueEdit {
   cdrom.insertBefore(source, child(cdrom, 'target') ?? null);
   const target = child(cdrom, 'target')!.getAttribute('dev')!;
 
+  // Always the per-device form, whatever the definition used: `<os><boot dev='cdrom'>` boots the first cdrom
+  // of the definition (an empty drive before ours wins), per-device order 1 is exactly this drive. Other
+  // cdroms lose any boot order; the devices that had one keep their order after the ISO; a definition in
+  // the <os> form gets its first disk second (what `<boot dev='hd'>` meant). UEFI/OVMF honours only this form.
   const os = child(root, 'os')!;
-  let bootStyle: 'os' | 'per-device';
-  if (facts.bootStyle === 'per-device') {
-    // Per-device form: the cdrom becomes 1, every other bootable device moves down one, order kept.
-    bootStyle = 'per-device';
-    for (const d of bootables(doc)
-      .filter((d) => d !== cdrom)
-      .sort((a, b) => (orderOf(a) ?? 0) - (orderOf(b) ?? 0))
-      .reverse()) {
-      child(d, 'boot')!.setAttribute('order', String((orderOf(d) ?? 0) + 1));
-    }
-    for (const b of children(cdrom, 'boot')) cdrom.removeChild(b);
-    cdrom.appendChild(el(doc, 'boot', { order: '1' }));
-  } else {
-    bootStyle = 'os';
-    for (const b of children(os, 'boot')) os.removeChild(b);
-    for (const b of children(os, 'bootmenu')) os.removeChild(b);
-    os.appendChild(el(doc, 'boot', { dev: 'cdrom' }));
-    os.appendChild(el(doc, 'boot', { dev: 'hd' }));
-    os.appendChild(el(doc, 'bootmenu', { enable: 'yes', timeout: '3000' }));
+  const bootStyle = 'per-device' as const;
+  const hadOsBoots = children(os, 'boot').map((b) => b.getAttribute('dev'));
+  for (const b of children(os, 'boot')) os.removeChild(b);
+  for (const b of children(os, 'bootmenu')) os.removeChild(b);
+  os.appendChild(el(doc, 'bootmenu', { enable: 'yes', timeout: '3000' }));
+  for (const d of disks(doc)) if (d !== cdrom && d.getAttribute('device') === 'cdrom') for (const b of children(d, 'boot')) d.removeChild(b);
+  for (const b of children(cdrom, 'boot')) cdrom.removeChild(b);
+  const rest = bootables(doc).sort((a, b) => (orderOf(a) ?? 0) - (orderOf(b) ?? 0));
+  if (!rest.length) {
+    // <os> form or none: the disk comes after the ISO (hd was the default, or was listed).
+    const firstDisk = disks(doc).find((d) => d.getAttribute('device') === 'disk');
+    if (firstDisk && (hadOsBoots.length === 0 || hadOsBoots.includes('hd'))) rest.push(firstDisk);
   }
+  rest.forEach((d, n) => {
+    for (const b of children(d, 'boot')) d.removeChild(b);
+    d.appendChild(el(doc, 'boot', { order: String(n + 2) }));
+  });
+  cdrom.appendChild(el(doc, 'boot', { order: '1' }));
   let onReboot = child(root, 'on_reboot');
   if (!onReboot) {
     onReboot = el(doc, 'on_reboot');
@@ -195,7 +206,13 @@ export function rescueDefinition(xml: string, iso: string): RescueEdit {
   return { xml: new XMLSerializer().serializeToString(doc), target, bus, bootStyle };
 }
 
-/** Whitespace between elements dropped, the rest as parsed: two definitions compare equal after this when libvirt would read them the same. */
+/**
+ * Whitespace between elements and comments dropped, and <controller> elements sorted by type and index:
+ * libvirt moves controllers it added (a PCIe bridge for a SCSI cdrom) to another place in <devices> when a
+ * definition is defined again, without any change in meaning. The order of every other device is kept (the
+ * order of disks decides which cdrom `<boot dev='cdrom'>` boots). Two definitions compare equal after this
+ * when libvirt would read them the same.
+ */
 export function normaliseDomainXml(xml: string): string {
   const doc = parse(xml);
   const strip = (n: Node): void => {
@@ -206,5 +223,58 @@ export function normaliseDomainXml(xml: string): string {
     }
   };
   strip(doc);
+  const devices = child(doc.documentElement, 'devices');
+  if (devices) {
+    const key = (e: Element): string => `${e.getAttribute('type') ?? ''}:${(e.getAttribute('index') ?? '').padStart(4, '0')}:${e.getAttribute('model') ?? ''}`;
+    const controllers = children(devices, 'controller').sort((a, b) => key(a).localeCompare(key(b)));
+    for (const c of controllers) devices.removeChild(c);
+    for (const c of controllers) devices.appendChild(c);
+  }
   return new XMLSerializer().serializeToString(doc);
+}
+
+/** Shell words of `virsh domxml-to-native qemu-argv` (single quotes around JSON, no other quoting in it). */
+function argvWords(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/'((?:[^']|'\\'')*)'|"([^"]*)"|(\S+)/g)) out.push(m[1] ?? m[2] ?? m[3] ?? '');
+  return out;
+}
+
+const keyValues = (arg: string): Record<string, unknown> => {
+  if (arg.startsWith('{')) return JSON.parse(arg) as Record<string, unknown>;
+  const kv: Record<string, unknown> = {};
+  arg.split(',').forEach((p, n) => {
+    const eq = p.indexOf('=');
+    if (eq > 0) kv[p.slice(0, eq)] = p.slice(eq + 1);
+    else if (n === 0) kv.driver = p;
+  });
+  return kv;
+};
+
+/**
+ * What QEMU boots first, from libvirt's own command line for the definition (`virsh domxml-to-native
+ * qemu-argv`): the -device with the lowest bootindex, followed through its drive (-blockdev node chain, or
+ * a legacy -drive) to the file it reads: "file:<path>", "empty" (a drive with no medium), or "none" (no
+ * bootindex at all: QEMU's -boot order decides).
+ */
+export function nativeFirstBoot(argv: string): string {
+  const w = argvWords(argv);
+  const devices: Record<string, unknown>[] = [];
+  const nodes = new Map<string, Record<string, unknown>>();
+  for (let n = 0; n < w.length - 1; n++) {
+    const opt = w[n];
+    if (opt !== '-device' && opt !== '-blockdev' && opt !== '-drive') continue;
+    const kv = keyValues(w[n + 1]!);
+    if (opt === '-device') devices.push(kv);
+    else nodes.set(String(kv['node-name'] ?? kv.id ?? ''), kv);
+  }
+  const booting = devices.filter((d) => d.bootindex !== undefined).sort((a, b) => Number(a.bootindex) - Number(b.bootindex))[0];
+  if (!booting) return 'none';
+  let node = booting.drive !== undefined ? nodes.get(String(booting.drive)) : undefined;
+  for (let hops = 0; node && hops < 8; hops++) {
+    if (typeof node.filename === 'string') return `file:${node.filename}`;
+    if (typeof node.file === 'string' && !nodes.has(node.file)) return `file:${node.file}`;
+    node = typeof node.file === 'string' ? nodes.get(node.file) : undefined;
+  }
+  return 'empty';
 }

@@ -8,7 +8,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkerConfig } from '../../workers/config.js';
 import type { AuditStore } from '../runbook/audit-store.js';
-import { domainFacts, DomainXmlError, normaliseDomainXml, rescueDefinition, type DomainFacts } from './libvirt-xml.js';
+import { domainFacts, DomainXmlError, nativeFirstBoot, normaliseDomainXml, rescueDefinition, type DomainFacts } from './libvirt-xml.js';
 import { remoteLine } from '../ssh/shell-quote.js';
 import type { SshPool } from '../ssh/ssh.js';
 
@@ -26,6 +26,8 @@ export interface DomainRead {
   hypervisor: string;
   domain: string;
   settings: LibvirtSettings;
+  /** Also ask libvirt what QEMU would boot first (`virsh domxml-to-native qemu-argv`), not only our parse. */
+  native?: boolean;
 }
 
 export interface DomainState {
@@ -34,6 +36,8 @@ export interface DomainState {
   inactive: DomainFacts;
   /** What runs now; only while the domain is running. */
   live?: DomainFacts;
+  /** With `native`: the device holding bootindex 1 in libvirt's QEMU command line ("file:<path>", "empty", "none"). */
+  nativeFirstBoot?: string;
 }
 
 export interface SavedDefinition {
@@ -97,7 +101,9 @@ export function makeLibvirtActivities(ssh: SshPool, audit: AuditStore, config: W
       const state = (await must(req.hypervisor, virsh(s, ['domstate', req.domain]), s)).trim();
       const inactive = facts(await must(req.hypervisor, virsh(s, ['dumpxml', '--inactive', req.domain]), s));
       const live = state === 'running' ? facts(await must(req.hypervisor, virsh(s, ['dumpxml', req.domain]), s)) : undefined;
-      return { state, inactive, live };
+      if (!req.native) return { state, inactive, live };
+      const argv = await must(req.hypervisor, virsh(s, ['domxml-to-native', 'qemu-argv', '--domain', req.domain]), s);
+      return { state, inactive, live, nativeFirstBoot: nativeFirstBoot(argv) };
     },
 
     /** The seed's `virsh dumpxml controller-0 > controller-0.xml.bak`, once per run (kept if already saved). */

@@ -121,12 +121,16 @@ test(
     const dir = join(storeBase, 'controller-0');
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     copyFileSync(iso.file, join(dir, 'rear-controller-0.iso'));
+    // recordRefusal wants the archive's checksum and size, and the preflight measures the archive itself.
+    writeFileSync(join(dir, 'stand-in'), 'stand-in backup archive\n');
+    execFileSync('tar', ['-czf', join(dir, 'backup.tar.gz'), '-C', dir, 'stand-in']);
+    const archive = readFileSync(join(dir, 'backup.tar.gz'));
     writeFileSync(
       join(dir, 'runbook-record.json'),
       JSON.stringify({
         host: 'controller-0',
         iso: { file: 'rear-controller-0.iso', sha256: iso.sha256, bytes: iso.bytes },
-        backup: { file: 'backup.tar.gz', sha256: '0'.repeat(64), bytes: 0 },
+        backup: { file: 'backup.tar.gz', sha256: createHash('sha256').update(archive).digest('hex'), bytes: archive.length },
         rearVersion: '2.7',
         recordedAt: new Date().toISOString(),
       }),

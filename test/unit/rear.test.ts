@@ -9,18 +9,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DomainState } from '../../activities/libvirt/libvirt.js';
-import { cdromBus, domainFacts, DomainXmlError, normaliseDomainXml, rescueDefinition } from '../../activities/libvirt/libvirt-xml.js';
+import { cdromBus, domainFacts, DomainXmlError, nativeFirstBoot, normaliseDomainXml, rescueDefinition } from '../../activities/libvirt/libvirt-xml.js';
 import { LAB_DOMAINS, labDomainXml, libvirtLayout } from '../../scripts/lab/libvirt.js';
 import {
   backupRecord,
   dumpRefusal,
+  installCommands,
   measuredRefusal,
+  parseChecks,
   parseDump,
   parseMeasure,
+  parsePrevious,
   parseRootKey,
+  parseTools,
+  REAR_PACKAGES_RHEL,
   rearConfig,
   rootKeyRefusal,
+  toolsRefusal,
   type BackupSettings,
+  type Measured,
 } from '../../workflows/rear/backup-steps.js';
 import type { CommandResult } from '../../workflows/engine/commands.js';
 import { backupUrl, excludePattern, includePath, outputUrl, renderLocalConf, type RearConfig } from '../../workflows/rear/config.js';
@@ -30,10 +37,21 @@ import {
   fromDiskRefusal,
   recordRefusal,
   runFile,
+  storedRefusal,
   type RecordedBackup,
   type RecoveryTarget,
 } from '../../workflows/rear/recovery-checks.js';
-import { changesNeeded, parseStore, preparedRefusal, sftpRefusal, storePath, systemUser, type StoreState } from '../../workflows/rear/store.js';
+import {
+  changesNeeded,
+  parseStore,
+  preparedRefusal,
+  sftpRefusal,
+  STORE_USER_COMMENT,
+  storePath,
+  systemUser,
+  targetRefusal,
+  type StoreState,
+} from '../../workflows/rear/store.js';
 
 // ---- local.conf ----
 
@@ -75,10 +93,37 @@ test("local.conf: the seed's settings, without its password, and the ISO in the 
     BACKUP_PROG_EXCLUDE: '/tmp/*\n/var/tmp/*\n/data/*',
   });
   assert.doesNotMatch(text, /:backup@|SSH_ROOT_PASSWORD/);
-  assert.match(text, /^SSH_UNPROTECTED_PRIVATE_KEYS='no'$/m);
+  // What `rear recover` needs to mount BACKUP_URL: root's store key, known_hosts (the pinned store key) and
+  // authorized_keys, nothing else of /root/.ssh; the pattern form removes only host keys (the rescue makes its own).
+  const ssh = sourced(text, ['SSH_FILES', 'SSH_UNPROTECTED_PRIVATE_KEYS']);
+  assert.deepEqual(ssh.SSH_FILES!.split('\n'), [
+    '/etc/ssh/modu[l]i',
+    '/etc/ssh/ssh_co[n]fig',
+    '/etc/ssh/sshd_co[n]fig',
+    '/root/.ssh/authorized_ke[y]s',
+    '/root/.ssh/known_hos[t]s',
+    '/root/.ssh/id_ed2551[9]',
+    '/root/.ssh/id_ed25519.pu[b]',
+  ]);
+  assert.equal(ssh.SSH_UNPROTECTED_PRIVATE_KEYS, 'etc/ssh/ssh_host_*_key');
+  assert.doesNotMatch(text, /PRE_RECOVERY_COMMANDS/, 'the node resolves the store from its own /etc/hosts');
   assert.match(text, /^ISO_DEFAULT='manual'$/m);
   assert.doesNotMatch(text, /ISO_RECOVER_MODE|BACKUP_ONLY_INCLUDE|KERNEL_FILE|BOOTLOADER/);
   assert.match(text, /rear-backup-1/, 'names the run that rendered it');
+});
+
+test("local.conf: a store the node's /etc/hosts lacks gets the seed's hosts line in the rescue system, before rear recover mounts it", () => {
+  const c = rearConfig(seed, 'controller-0', 22, 'rear-backup-1', '192.168.24.1');
+  const cmd = sourced(renderLocalConf(c), ['PRE_RECOVERY_COMMANDS']).PRE_RECOVERY_COMMANDS!;
+  assert.equal(cmd, 'grep -qw undercloud-0 /etc/hosts || echo 192.168.24.1 undercloud-0 >> /etc/hosts');
+  // Run as ReaR does (eval), against a scratch copy of /etc/hosts: added once, not twice.
+  const dir = mkdtempSync(join(tmpdir(), 'rear-hosts-'));
+  const hosts = join(dir, 'hosts');
+  writeFileSync(hosts, '127.0.0.1 localhost\n');
+  const run = () => execFileSync('bash', ['-c', `eval "$1"`, 'rear', cmd.replaceAll('/etc/hosts', hosts)], { encoding: 'utf8' });
+  run();
+  run();
+  assert.equal(execFileSync('cat', [hosts], { encoding: 'utf8' }), '127.0.0.1 localhost\n192.168.24.1 undercloud-0\n');
 });
 
 test('local.conf: each option renders the variables ReaR reads for it', () => {
@@ -138,10 +183,24 @@ test('local.conf URLs and the input fields behind them', () => {
     ['/', false],
     ['/data/backup/', false],
     ['/data/../etc', false],
+    ['/srv/rear/backup', true],
+    ['/var/lib/rear-store', true],
+    ['/etc', false],
+    ['/etc/rear', false],
+    ['/usr', false],
+    ['/usr/local/backup', false],
+    ['/var', false],
+    ['/var/lib', false],
+    ['/root', false],
+    ['/root/backup', false],
+    ['/home', false],
+    ['/home/alice', false],
+    ['/boot', false],
   ] as const)
     assert.equal(ok(storePath(), v), good, `store path ${v}`);
   for (const [v, good] of [
     ['backup', true],
+    ['root', false],
     ['root;id', false],
     ['Backup', false],
   ] as const)
@@ -173,13 +232,19 @@ const ISO = '/data/backup/rear-controller-0.iso';
 test("the rescue definition: the seed's edit (cdrom with the ISO first, then the disk, boot menu on) and no boot loop", () => {
   const edit = rescueDefinition(SEED_DOMAIN, ISO);
   const f = domainFacts(edit.xml);
-  assert.deepEqual({ target: edit.target, bus: edit.bus, bootStyle: edit.bootStyle }, { target: 'hdc', bus: 'ide', bootStyle: 'os' }, "the seed's hdc on IDE");
+  assert.deepEqual(
+    { target: edit.target, bus: edit.bus, bootStyle: edit.bootStyle },
+    { target: 'hdc', bus: 'ide', bootStyle: 'per-device' },
+    "the seed's hdc on IDE",
+  );
   assert.equal(f.firstBoot, `cdrom:${ISO}`);
+  // The seed's <boot dev='cdrom'/><boot dev='hd'/> as per-device orders: exactly this drive first, then the disk.
   assert.deepEqual(
     [...edit.xml.matchAll(/<(boot|bootmenu) ([^/]*)\/>/g)].map((m) => `${m[1]} ${m[2]}`),
-    ['boot dev="cdrom"', 'boot dev="hd"', 'bootmenu enable="yes" timeout="3000"'],
+    ['bootmenu enable="yes" timeout="3000"', 'boot order="2"', 'boot order="1"'],
   );
-  assert.deepEqual(f.cdroms, [{ target: 'hdc', bus: 'ide', source: ISO, bootOrder: undefined }]);
+  assert.match(edit.xml, /controller-0\.qcow2"\/>\s*<target dev="vda" bus="virtio"\/>\s*<boot order="2"\/>/);
+  assert.deepEqual(f.cdroms, [{ target: 'hdc', bus: 'ide', source: ISO, bootOrder: 1 }]);
   assert.equal(f.onReboot, 'destroy', "ReaR's own reboot after recover must not boot the ISO again");
   assert.equal(f.uuid, domainFacts(SEED_DOMAIN).uuid, 'the same domain');
   assert.equal(domainFacts(rescueDefinition(edit.xml, ISO).xml).cdroms.length, 1, 'editing again reuses the cdrom');
@@ -190,7 +255,7 @@ test("the rescue definition on the lab's domains: q35 gets SATA, per-device boot
   const q35 = rows.find((r) => r.d.machine.includes('q35'))!;
   const perDevice = rows.find((r) => r.d.bootStyle === 'per-device')!;
   const a = rescueDefinition(q35.xml, ISO);
-  assert.deepEqual([a.bus, a.target, a.bootStyle], ['sata', 'sda', q35.d.bootStyle === 'per-device' ? 'per-device' : 'os']);
+  assert.deepEqual([a.bus, a.target, a.bootStyle], ['sata', 'sda', 'per-device']);
   const b = rescueDefinition(perDevice.xml, ISO);
   const fb = domainFacts(b.xml);
   assert.equal(b.bootStyle, 'per-device');
@@ -201,6 +266,67 @@ test("the rescue definition on the lab's domains: q35 gets SATA, per-device boot
   );
   assert.match(b.xml, /<target dev="vda" bus="virtio"\/>\s*<boot order="2"\/>/);
   assert.equal(fb.firstBoot, `cdrom:${ISO}`);
+});
+
+/** An empty cdrom (and a second disk) before anything else: `<boot dev='cdrom'>` would boot the empty drive. */
+const EMPTY_CDROM_FIRST = SEED_DOMAIN.replace('pc-i440fx-rhel7.6.0', 'q35')
+  .replace("<boot dev='hd'/>", "<boot dev='cdrom'/><boot dev='hd'/>")
+  .replace(
+    '<devices>',
+    `<devices>
+    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sda' bus='sata'/><readonly/></disk>
+    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='/srv/tools.iso'/><target dev='sdb' bus='sata'/><readonly/></disk>`,
+  )
+  .replace(
+    '</devices>',
+    "<disk type='file' device='disk'><source file='/var/lib/libvirt/images/data.qcow2'/><target dev='vdb' bus='virtio'/></disk></devices>",
+  );
+
+test('the rescue ISO boots first whatever the definition holds: other cdroms, empty drives, several disks', () => {
+  // Our parse used to say the ISO came first here; QEMU would have booted the empty sda.
+  assert.equal(domainFacts(EMPTY_CDROM_FIRST).firstBoot, 'cdrom:(empty)');
+  const edit = rescueDefinition(EMPTY_CDROM_FIRST, ISO);
+  const f = domainFacts(edit.xml);
+  assert.equal(f.firstBoot, `cdrom:${ISO}`);
+  assert.doesNotMatch(edit.xml, /<boot dev=/);
+  assert.deepEqual(
+    f.cdroms.map((c) => [c.target, c.source, c.bootOrder]),
+    [
+      ['sda', ISO, 1],
+      ['sdb', '/srv/tools.iso', undefined],
+    ],
+  );
+  assert.match(edit.xml, /<target dev="vda" bus="virtio"\/>\s*<boot order="2"\/>/);
+  assert.doesNotMatch(edit.xml, /<target dev="vdb" bus="virtio"\/>\s*<boot/, 'the second disk is not booted');
+  // A definition whose other cdrom carries order 1 already: it loses it, the ISO's drive takes 1.
+  const perDevice = EMPTY_CDROM_FIRST.replace("<boot dev='cdrom'/><boot dev='hd'/>", '')
+    .replace("<target dev='sdb' bus='sata'/>", "<target dev='sdb' bus='sata'/><boot order='1'/>")
+    .replace("<target dev='vda' bus='virtio'/>", "<target dev='vda' bus='virtio'/><boot order='2'/>");
+  const g = domainFacts(rescueDefinition(perDevice, ISO).xml);
+  assert.deepEqual(
+    g.cdroms.map((c) => c.bootOrder),
+    [1, undefined],
+  );
+  assert.equal(g.firstBoot, `cdrom:${ISO}`);
+});
+
+test("libvirt's own command line: the drive holding bootindex=1, followed to its file", () => {
+  // virsh domxml-to-native qemu-argv of libvirt 9.0 for an empty cdrom, the ISO (order 1) and a disk (order 2).
+  const argv = `/usr/bin/qemu-system-x86_64 -name guest=t1 -boot strict=on -device '{"driver":"ide-cd","bus":"ide.0","id":"sata0-0-0"}' -blockdev '{"driver":"file","filename":"/tmp/r.iso","node-name":"libvirt-2-storage","auto-read-only":true,"discard":"unmap"}' -blockdev '{"node-name":"libvirt-2-format","read-only":true,"driver":"raw","file":"libvirt-2-storage"}' -device '{"driver":"ide-cd","bus":"ide.1","drive":"libvirt-2-format","id":"sata0-0-1","bootindex":1}' -blockdev '{"driver":"file","filename":"/tmp/d.img","node-name":"libvirt-1-storage"}' -blockdev '{"node-name":"libvirt-1-format","read-only":false,"driver":"raw","file":"libvirt-1-storage"}' -device '{"driver":"virtio-blk-pci","bus":"pci.2","addr":"0x0","drive":"libvirt-1-format","id":"virtio-disk0","bootindex":2}'`;
+  assert.equal(nativeFirstBoot(argv), 'file:/tmp/r.iso');
+  assert.equal(nativeFirstBoot(argv.replace('"bootindex":1', '"bootindex":3')), 'file:/tmp/d.img');
+  assert.equal(nativeFirstBoot(argv.replace(/"drive":"libvirt-2-format",/, '')), 'empty');
+  assert.equal(nativeFirstBoot('/usr/bin/qemu -boot order=dc'), 'none');
+  // The older -drive form.
+  assert.equal(
+    nativeFirstBoot(
+      'qemu -drive file=/x/rear-c.iso,format=raw,if=none,id=drive-ide0-1-0,readonly=on -device ide-cd,bus=ide.1,drive=drive-ide0-1-0,bootindex=1',
+    ),
+    'file:/x/rear-c.iso',
+  );
+  const edited: DomainState = { state: 'shut off', inactive: domainFacts(rescueDefinition(SEED_DOMAIN, ISO).xml), nativeFirstBoot: 'empty' };
+  assert.match(editedRefusal(edited, 'controller-0', ISO) ?? '', /domxml-to-native\) boots empty first \(bootindex=1\)/);
+  assert.equal(editedRefusal({ ...edited, nativeFirstBoot: `file:${ISO}` }, 'controller-0', ISO), undefined);
 });
 
 test('the rescue definition refuses what it cannot edit safely, and escapes a hostile path', () => {
@@ -218,6 +344,17 @@ test('the rescue definition refuses what it cannot edit safely, and escapes a ho
     [hostile],
   );
   assert.equal(normaliseDomainXml(`<domain>\n  <name>a</name>\n  <!-- c -->\n</domain>`), '<domain><name>a</name></domain>');
+  // libvirt moves the controllers it added when the same definition is defined again (seen with an added
+  // SCSI cdrom on q35): the same definition. Disks keep their order (it decides which cdrom boots).
+  const ctl = (i: number) => `<controller type='pci' index='${i}' model='pcie-root-port'/>`;
+  assert.equal(
+    normaliseDomainXml(`<domain><devices>${ctl(6)}<disk device='disk'/>${ctl(5)}</devices></domain>`),
+    normaliseDomainXml(`<domain><devices>${ctl(5)}${ctl(6)}<disk device='disk'/></devices></domain>`),
+  );
+  assert.notEqual(
+    normaliseDomainXml(`<domain><devices><disk device='cdrom'/><disk device='disk'/></devices></domain>`),
+    normaliseDomainXml(`<domain><devices><disk device='disk'/><disk device='cdrom'/></devices></domain>`),
+  );
 });
 
 // ---- rearControllerRecovery's checks ----
@@ -279,6 +416,8 @@ test('a domain already booting a rescue ISO, without a UUID, or without a serial
   assert.equal(fromDiskRefusal(state(SEED_DOMAIN, 'running', SEED_DOMAIN), 'controller-0'), undefined);
   assert.match(fromDiskRefusal(state(SEED_DOMAIN, 'running', rescue), 'controller-0') ?? '', /still boots cdrom:/);
   assert.match(fromDiskRefusal(state(SEED_DOMAIN), 'controller-0') ?? '', /is shut off after start/);
+  // The definition's own empty cdrom may boot first, as it did before the recovery: only the rescue ISO is refused.
+  assert.equal(fromDiskRefusal(state(EMPTY_CDROM_FIRST, 'running', EMPTY_CDROM_FIRST), 'controller-0'), undefined);
   assert.equal(
     runFile('/var/lib/libvirt/images', 'controller-0', 'rear recovery/1', 'xml.bak'),
     '/var/lib/libvirt/images/controller-0.rear_recovery_1.xml.bak',
@@ -287,11 +426,23 @@ test('a domain already booting a rescue ISO, without a UUID, or without a serial
 
 // ---- rearPrepareStore's decisions ----
 
-const storeRead = (parts: { user?: string; group?: string; password?: string; dir?: string; keys?: string[] }): StoreState =>
+const storeRead = (parts: {
+  user?: string;
+  groups?: string;
+  group?: string;
+  password?: string;
+  dir?: string;
+  keys?: string[];
+  login?: string;
+  homes?: string[];
+  df?: number;
+}): StoreState =>
   parseStore(
     [
       '@user',
       parts.user ?? '',
+      '@groups',
+      parts.groups ?? '',
       '@group',
       parts.group ?? '',
       '@password',
@@ -300,15 +451,27 @@ const storeRead = (parts: { user?: string; group?: string; password?: string; di
       parts.dir ?? '',
       '@keys',
       ...(parts.keys ?? []),
+      '@login',
+      parts.login ?? 'rbops',
+      '@homes',
+      ...(parts.homes ?? ['root:/root', 'backup:/var/backups', 'rbops:/home/rbops', 'nobody:/nonexistent']),
+      '@shells',
+      '/bin/sh',
+      '/bin/bash',
       '@df',
-      '1073741824',
+      String(parts.df ?? 1073741824),
     ].join('\n'),
   );
 const KEY = `ssh-ed25519 ${'A'.repeat(68)} root@controller-0`;
 const want = { user: 'backup', path: '/data/backup', authorizedKeys: [] as string[] };
 
 test("the store: what it lacks decides the changes (the seed's useradd/chpasswd, made key-only)", () => {
-  const prepared = { user: 'backup:x:998:998::/data/backup:/usr/sbin/nologin', group: 'backup:x:998:', password: 'none', dir: 'backup:backup 750' };
+  const prepared = {
+    user: `backup:x:998:998:${STORE_USER_COMMENT}:/data/backup:/usr/sbin/nologin`,
+    group: 'backup:x:998:',
+    password: 'none',
+    dir: 'backup:backup 750',
+  };
   const rows: [string, StoreState, typeof want, string[]][] = [
     ['a fresh store', storeRead({}), want, ['group', 'user', 'password', 'directory']],
     ['prepared', storeRead(prepared), want, []],
@@ -325,7 +488,7 @@ test("the store: what it lacks decides the changes (the seed's useradd/chpasswd,
   ];
   for (const [what, s, w, changes] of rows) assert.deepEqual(changesNeeded(w, s), changes, what);
   const s = storeRead(prepared);
-  assert.deepEqual(s.user, { uid: 998, gid: 998, home: '/data/backup', shell: '/usr/sbin/nologin' });
+  assert.deepEqual(s.user, { uid: 998, gid: 998, comment: STORE_USER_COMMENT, home: '/data/backup', shell: '/usr/sbin/nologin', groups: [] });
   assert.equal(s.availableBytes, 1073741824);
   assert.equal(preparedRefusal(want, s), undefined);
   assert.match(preparedRefusal(want, storeRead({ ...prepared, password: 'locked' })) ?? '', /password field of kind "locked"/);
@@ -333,6 +496,48 @@ test("the store: what it lacks decides the changes (the seed's useradd/chpasswd,
   assert.equal(sftpRefusal('backup', 'subsystem sftp internal-sftp'), undefined);
   assert.equal(sftpRefusal('backup', 'subsystem sftp /usr/lib/openssh/sftp-server\nforcecommand internal-sftp'), undefined);
   assert.match(sftpRefusal('backup', 'subsystem sftp /usr/lib/openssh/sftp-server') ?? '', /ForceCommand internal-sftp/);
+});
+
+test('the store: whose account or home it would take over is refused from the first read, naming the field', () => {
+  const ours = `rear:x:997:997:${STORE_USER_COMMENT}:/srv/rear:/usr/sbin/nologin`;
+  const w = (user: string, path = '/srv/rear', expectedBytes?: number) => ({ user, path, authorizedKeys: [], expectedBytes });
+  const rows: [string, ReturnType<typeof w>, StoreState, RegExp | undefined][] = [
+    ['a new account', w('rear'), storeRead({}), undefined],
+    ['our own account, a second run', w('rear'), storeRead({ user: ours }), undefined],
+    ["the worker's login", w('rbops'), storeRead({ user: 'rbops:x:1001:1001::/home/rbops:/bin/sh' }), /^user: rbops is the account the worker logs in/],
+    ['uid 0 under another name', w('toor'), storeRead({ user: 'toor:x:0:0::/root:/usr/sbin/nologin' }), /^user: toor has uid 0/],
+    [
+      'an administrator',
+      w('ops'),
+      storeRead({ user: 'ops:x:1002:1002::/srv/ops:/usr/sbin/nologin', groups: 'ops sudo' }),
+      /^user: ops is in sudo: an administrator/,
+    ],
+    [
+      'a login shell we did not give',
+      w('alice'),
+      storeRead({ user: 'alice:x:1003:1003::/home/alice:/bin/bash' }),
+      /^user: alice exists with the login shell \/bin\/bash/,
+    ],
+    [
+      "Debian's own backup account",
+      w('backup'),
+      storeRead({ user: 'backup:x:34:34:backup:/var/backups:/usr/sbin/nologin' }),
+      /^user: backup is an existing system account \(uid 34/,
+    ],
+    ["another account's home", w('rear', '/home/rbops/rear'), storeRead({}), /^path: \/home\/rbops\/rear is inside the home of rbops/],
+    [
+      'not enough room for the nodes',
+      w('rear', '/srv/rear', 2 ** 31),
+      storeRead({ df: 2 ** 30 }),
+      /^path: 1073741824 bytes free where \/srv\/rear is, the nodes' backups need 2147483648/,
+    ],
+    ['enough room', w('rear', '/srv/rear', 2 ** 29), storeRead({ df: 2 ** 30 }), undefined],
+  ];
+  for (const [what, want, s, says] of rows) {
+    const why = targetRefusal(want, s);
+    if (says) assert.match(why ?? '(accepted)', says, what);
+    else assert.equal(why, undefined, what);
+  }
 });
 
 // ---- rearBackup's parsers and its record ----
@@ -374,11 +579,115 @@ test('rearBackup: rear dump must name the store, the measured files make the rec
     /rear-controller-0\.iso and backup\.tar\.gz missing or empty in undercloud-0:\/data\/backup\/controller-0/,
   );
   const r = backupRecord('controller-0', m, dump.version, { workflowId: 'w', runId: 'r' });
-  assert.deepEqual(Object.keys(r), ['host', 'iso', 'backup', 'rearVersion', 'recordedAt', 'workflowId', 'runId'], 'the shape rearControllerRecovery reads');
+  assert.deepEqual(
+    Object.keys(r),
+    ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'workflowId', 'runId'],
+    'the shape rearControllerRecovery reads',
+  );
   assert.equal(recordRefusal(r, target), undefined, "rearControllerRecovery accepts rearBackup's record");
   assert.deepEqual(r.iso, { file: 'rear-controller-0.iso', bytes: 52428800, sha256: sha });
 
   assert.deepEqual(parseRootKey(`${KEY.split(' ').slice(0, 2).join(' ')}\nrescue-ssh\n`), { key: KEY.split(' ').slice(0, 2).join(' '), rescueSsh: true });
   assert.equal(rootKeyRefusal('controller-0', parseRootKey(`${KEY.split(' ').slice(0, 2).join(' ')}\nno-rescue-ssh`)), undefined);
   assert.match(rootKeyRefusal('controller-0', parseRootKey('\nno-rescue-ssh')) ?? '', /no public key read from controller-0/);
+});
+
+// ---- issue 19: per-family installs, kept backups, the store's measurement, recovery's archive check ----
+
+test("the packages and the install command are chosen per family (RHEL: dnf/yum and the seed's set)", () => {
+  const debian = parseTools('family debian\ninstaller apt-get\nfirmware bios\nselinux disabled\nrear\ncpio\n');
+  assert.deepEqual(installCommands(debian), [
+    { argv: ['apt-get', 'install', '-y', '--no-install-recommends', 'rear', 'cpio'], env: { DEBIAN_FRONTEND: 'noninteractive' } },
+  ]);
+  const rhel = parseTools('family rhel\ninstaller dnf\nfirmware bios\nselinux enforcing\nrear\ngenisoimage\nsyslinux\n');
+  assert.deepEqual(installCommands(rhel), [
+    { argv: ['dnf', 'install', '-y', 'rear', 'genisoimage', 'syslinux'] },
+    { argv: ['setsebool', '-P', 'virt_use_fusefs', '1'] },
+  ]);
+  const centos7 = parseTools('family rhel\ninstaller yum\nfirmware bios\nselinux disabled\nrear\n');
+  assert.deepEqual(installCommands(centos7), [{ argv: ['yum', 'install', '-y', 'rear'] }], 'no SELinux, no boolean');
+  assert.deepEqual(installCommands({ ...rhel, missing: [] }), [], 'nothing missing, nothing run');
+  assert.deepEqual(REAR_PACKAGES_RHEL, ['rear', 'genisoimage', 'syslinux', 'lftp', 'fuse-sshfs']);
+  assert.match(toolsRefusal('c0', parseTools('family unknown\n'), false) ?? '', /neither Debian- nor RHEL-family/);
+  const uefi = parseTools('family debian\ninstaller apt-get\nfirmware efi\nselinux disabled\n');
+  assert.match(toolsRefusal('c0', uefi, true) ?? '', /^unattended: c0 boots with UEFI.*BIOS ISOLINUX menu/);
+  assert.equal(toolsRefusal('c0', uefi, false), undefined);
+  // The script itself on this (Debian) machine: the family, and only Debian's names checked.
+  const here = parseTools(
+    execFileSync('sh', ['workflows/rear/scripts/check-tools.sh', 'dash', 'no-such-package-x', '--', 'genisoimage'], { encoding: 'utf8' }),
+  );
+  assert.equal(here.family, 'debian');
+  assert.deepEqual(here.missing, ['no-such-package-x']);
+});
+
+test('rearBackup on the store: the previous backup is moved aside, never overwritten; pruning keeps the newest', () => {
+  const base = mkdtempSync(join(tmpdir(), 'rear-keep-'));
+  const dir = join(base, 'controller-0');
+  const kept = join(base, 'controller-0.kept');
+  const sh = (script: string, ...args: string[]) => execFileSync('sh', [`workflows/rear/scripts/${script}`, ...args], { encoding: 'utf8' }).trim();
+  assert.deepEqual(parsePrevious(sh('previous-backup.sh', dir, 'rear-controller-0.iso', 'backup.tar.gz')).files, [], 'no directory yet');
+  assert.equal(sh('keep-previous.sh', dir, kept, 'rear-controller-0.iso', 'backup.tar.gz'), 'kept none');
+  const stamps = ['2026-11-27T06:00:00Z', '2026-11-28T06:00:00Z', '2026-11-29T06:00:00Z'];
+  for (const at of stamps) {
+    execFileSync('mkdir', ['-p', dir]);
+    writeFileSync(join(dir, 'rear-controller-0.iso'), `iso of ${at}`);
+    writeFileSync(join(dir, 'backup.tar.gz'), `archive of ${at}`);
+    writeFileSync(join(dir, 'runbook-record.json'), JSON.stringify({ recordedAt: at, backup: { sha256: 'cd'.repeat(32) } }));
+    execFileSync('touch', ['-d', at, join(dir, 'backup.tar.gz')]);
+    const p = parsePrevious(sh('previous-backup.sh', dir, 'rear-controller-0.iso', 'backup.tar.gz'));
+    assert.deepEqual(p.files, ['rear-controller-0.iso', 'backup.tar.gz', 'runbook-record.json']);
+    assert.equal(p.recordedAt, at);
+    const moved = sh('keep-previous.sh', dir, kept, 'rear-controller-0.iso', 'backup.tar.gz');
+    assert.equal(moved, `kept ${kept}/${at.replace(/:/g, '-')}`);
+    assert.equal(execFileSync('cat', [`${moved.slice(5)}/backup.tar.gz`], { encoding: 'utf8' }), `archive of ${at}`, 'moved, byte for byte');
+  }
+  assert.equal(sh('prune-kept.sh', kept, '2'), `pruned ${kept}/2026-11-27T06-00-00Z`);
+  assert.deepEqual(execFileSync('ls', [kept], { encoding: 'utf8' }).trim().split('\n'), ['2026-11-28T06-00-00Z', '2026-11-29T06-00-00Z']);
+  assert.equal(sh('prune-kept.sh', kept, '2'), '', 'nothing more to prune');
+});
+
+test("the store's measurement: a truncated archive and an ISO without a boot record are refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rear-measure-'));
+  // A real gzip'd tar, and an ISO-9660 volume with an El Torito boot record (sector 17), both made here.
+  writeFileSync(join(dir, 'f'), 'x'.repeat(100_000));
+  execFileSync('tar', ['-czf', join(dir, 'backup.tar.gz'), '-C', dir, 'f']);
+  const iso = Buffer.alloc(2048 * 18);
+  iso.write('\u0000CD001\u0001EL TORITO SPECIFICATION', 2048 * 17, 'latin1');
+  writeFileSync(join(dir, 'rear-controller-0.iso'), iso);
+  const measured = (): Measured => {
+    const out = execFileSync('sh', ['workflows/rear/scripts/measure.sh', dir, 'rear-controller-0.iso', 'backup.tar.gz'], { encoding: 'utf8' });
+    return { files: parseMeasure(out), checks: parseChecks(out), at: '2026-11-29T06:00:00.000Z' };
+  };
+  const good = measured();
+  assert.deepEqual(good.checks, { 'rear-controller-0.iso': 'ok', 'backup.tar.gz': 'ok' });
+  assert.equal(measuredRefusal('s', dir, 'controller-0', good), undefined);
+  const record = backupRecord('controller-0', good, '2.7', { workflowId: 'w', runId: 'r' });
+  assert.equal(storedRefusal(record, dir, good.files, good.checks), undefined, 'recovery accepts what the backup recorded');
+
+  // A later, failed backup truncated the archive: the backup refuses it, and so does recovery's preflight.
+  const whole = execFileSync('cat', [join(dir, 'backup.tar.gz')]);
+  writeFileSync(join(dir, 'backup.tar.gz'), whole.subarray(0, Math.floor(whole.length / 2)));
+  const truncated = measured();
+  assert.match(measuredRefusal('s', dir, 'controller-0', truncated) ?? '', /backup\.tar\.gz does not list to its end \(tar -tzf\)/);
+  assert.match(
+    storedRefusal(record, dir, truncated.files, truncated.checks) ?? '',
+    /backup\.tar\.gz is \d+ bytes, sha256 .*the backup record says \d+ bytes.*refused/,
+  );
+  writeFileSync(join(dir, 'rear-controller-0.iso'), Buffer.alloc(2048 * 18));
+  assert.match(
+    measuredRefusal('s', dir, 'controller-0', { ...measured(), checks: { ...measured().checks, 'backup.tar.gz': 'ok' } }) ?? '',
+    /no El Torito boot record/,
+  );
+});
+
+test('recovery: the record must carry the archive, and how the ISO was built must match the mode', () => {
+  assert.match(recordRefusal(rec({ backup: { file: 'backup.tar.gz', sha256: 'x', bytes: 1 } }), target) ?? '', /no valid sha256 and size for the archive/);
+  assert.match(recordRefusal(rec({ backup: { file: 'backup.tar.gz', sha256: sha, bytes: 0 } }), target) ?? '', /no valid sha256 and size for the archive/);
+  assert.match(recordRefusal(rec({ unattended: true }), target) ?? '', /built for unattended recovery.*mode "manual" would say otherwise/);
+  assert.match(recordRefusal(rec({ unattended: false }), { ...target, mode: 'unattended' }) ?? '', /built for manual recovery/);
+  assert.equal(recordRefusal(rec({ unattended: true }), { ...target, mode: 'unattended' }), undefined);
+  assert.equal(recordRefusal(rec(), { ...target, mode: 'unattended' }), undefined, 'an older record without the field');
+  const uefi = SEED_DOMAIN.replace('<os>', "<os firmware='efi'>").replace("<serial type='pty'/>", "<serial type='pty'><log file='/var/log/c0.log'/></serial>");
+  assert.match(domainRefusal(state(uefi), { ...target, mode: 'unattended' }) ?? '', /^mode: controller-0 boots with UEFI.*BIOS guests only/);
+  assert.equal(domainRefusal(state(uefi), target), undefined, 'manual mode works on UEFI');
 });

@@ -9,27 +9,41 @@ import { z } from 'zod';
 import type { PinnedHostKey } from '../../activities/ssh/known-hosts.js';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { activity, change, once, onlyIf, read, runbook, type Entry, type RunContext, type Step } from '../engine/runbook.js';
+import { activity, change, gate, once, onlyIf, read, runbook, type Entry, type RunContext, type Step } from '../engine/runbook.js';
 import {
   BACKUP_ARCHIVE,
   backupRecord,
   dumpRefusal,
+  installCommands,
   isoOf,
+  keptDir,
   knownHostsLine,
   measuredRefusal,
   nodeDir,
+  parseChecklayout,
+  parseChecks,
   parseDump,
   parseMeasure,
+  parsePrevious,
   parseRootKey,
+  parseStoreAddress,
+  parseTools,
   REAR_PACKAGES,
+  REAR_PACKAGES_RHEL,
   rearConfig,
   rootKeyRefusal,
+  toolsRefusal,
   type BackupRecord,
 } from './backup-steps.js';
 import { BOOTLOADERS, excludePattern, includePath, kernelVersion, renderLocalConf } from './config.js';
 import authorizeNode from './scripts/authorize-node.sh';
 import checkTools from './scripts/check-tools.sh';
+import checklayout from './scripts/checklayout.sh';
+import keepPrevious from './scripts/keep-previous.sh';
 import measure from './scripts/measure.sh';
+import previousBackup from './scripts/previous-backup.sh';
+import pruneKept from './scripts/prune-kept.sh';
+import storeAddress from './scripts/store-address.sh';
 import rootKey from './scripts/root-key.sh';
 import trustStore from './scripts/trust-store.sh';
 import { storePath, systemUser } from './store.js';
@@ -59,6 +73,10 @@ export const RearBackupInput = () =>
     bootloader: z.enum(BOOTLOADERS).optional(),
     /** Pacemaker maintenance mode (pcs) around each node's mkbackup, so no resource moves while it is busy. */
     clusterMaintenance: z.boolean().default(false),
+    /** Earlier backups kept per node in <path>/<node>.kept/ (the one a new mkbackup replaces, and older). */
+    keep: z.number().int().min(1).max(10).default(1),
+    /** `rear checklayout` before mkbackup (ReaR's workflow step 1): "report" puts identical/changed/unknown in the output and gate. */
+    checklayout: z.enum(['report', 'skip']).default('report'),
     ...common(),
   });
 type Input = z.infer<ReturnType<typeof RearBackupInput>>;
@@ -72,16 +90,32 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
   const dir = nodeDir(i, node);
   const inCluster = onlyIf<Input>('the run puts the cluster in maintenance mode', () => i.clusterMaintenance);
 
-  const missing = read(at('check rear and its tools'), () => remote(node, ['sh', '-c', checkTools, 'check-tools', ...REAR_PACKAGES]), {
-    parse: (r) => stdoutOf(r).split('\n').filter(Boolean),
+  const tools = read(
+    at('check rear and its tools'),
+    () => remote(node, ['sh', '-c', checkTools, 'check-tools', ...REAR_PACKAGES, '--', ...REAR_PACKAGES_RHEL]),
+    { verdict: true, parse: (r) => parseTools(stdoutOf(r)), expect: (t) => toolsRefusal(node, t, i.unattended) },
+  );
+  const address = read(at(`how it resolves ${i.store}`), () => remote(node, ['sh', '-c', storeAddress, 'store-address', i.store]), {
+    parse: (r) => parseStoreAddress(stdoutOf(r)),
   });
+  const layout = read(at('rear checklayout'), () => remote(node, ['sh', '-c', checklayout, 'checklayout'], { sudo: true, timeoutSeconds: 1800 }), {
+    when: onlyIf('the run checks the layout', () => i.checklayout === 'report'),
+    parse: (r) => parseChecklayout(stdoutOf(r)),
+  });
+  const kept = keptDir(i, node);
+  const previous = read(
+    at(`read the previous backup on ${i.store}`),
+    () => remote(i.store, ['sh', '-c', previousBackup, 'previous-backup', dir, isoOf(node), BACKUP_ARCHIVE], { sudo: true }),
+    { parse: (r) => parsePrevious(stdoutOf(r)) },
+  );
+  const hasPrevious = onlyIf<Input>(`${i.store}:${dir} holds a previous backup`, (ctx) => previous.value(ctx).files.length > 0);
   const key = change(at("root's key for the store"), () => remote(node, ['sh', '-c', rootKey, 'root-key'], { sudo: true }), {
     parse: (r) => parseRootKey(stdoutOf(r)),
     expect: (k) => rootKeyRefusal(node, k),
   });
   const dump = read(
     at('rear dump'),
-    () => [remote(node, ['rear', 'dump'], { sudo: true, timeoutSeconds: 300 }), remote(node, ['rear', '-V'], { sudo: true })],
+    () => [remote(node, ['rear', 'dump'], { sudo: true, timeoutSeconds: 1800 }), remote(node, ['rear', '-V'], { sudo: true })],
     {
       parse: parseDump,
       expect: (d) => dumpRefusal(i, d),
@@ -92,11 +126,11 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
     () => remote(i.store, ['sh', '-c', measure, 'measure', dir, isoOf(node), BACKUP_ARCHIVE], { sudo: true, timeoutSeconds: 3600 }),
     {
       verdict: true,
-      parse: (r) => ({ files: parseMeasure(stdoutOf(r)), at: r[0]!.startedAt }),
+      parse: (r) => ({ files: parseMeasure(stdoutOf(r)), checks: parseChecks(stdoutOf(r)), at: r[0]!.startedAt }),
       expect: (m) => measuredRefusal(i.store, dir, node, m),
     },
   );
-  const recordOf = (ctx: RunContext<unknown>): BackupRecord => backupRecord(node, files.value(ctx), dump.value(ctx).version, ctx);
+  const recordOf = (ctx: RunContext<unknown>): BackupRecord => backupRecord(node, files.value(ctx), dump.value(ctx).version, ctx, i.unattended);
   const record = change(
     at(`record the backup on ${i.store}`),
     (ctx) =>
@@ -108,16 +142,12 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
   );
 
   const steps: Entry<Input>[] = [
-    missing,
+    tools,
     change(
       at('install rear and its tools'),
-      (ctx) =>
-        remote(node, ['apt-get', 'install', '-y', '--no-install-recommends', ...missing.value(ctx)], {
-          sudo: true,
-          env: { DEBIAN_FRONTEND: 'noninteractive' },
-          timeoutSeconds: 1800,
-        }),
-      { when: onlyIf('a package is missing', (ctx) => missing.value(ctx).length > 0) },
+      // apt-get on Debian; dnf or yum (and the seed's SELinux boolean) on RHEL-family nodes.
+      (ctx) => installCommands(tools.value(ctx)).map((c) => remote(node, c.argv, { sudo: true, env: c.env, timeoutSeconds: 1800 })),
+      { when: onlyIf('a package is missing', (ctx) => tools.value(ctx).missing.length > 0) },
     ),
     key,
     change(at("trust the store's pinned host key"), (ctx) =>
@@ -126,22 +156,52 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
     change(at(`let it in as ${i.user} on ${i.store}`), (ctx) =>
       remote(i.store, ['sh', '-c', authorizeNode, 'authorize', i.user, key.value(ctx).key, `root@${node}`, dir], { sudo: true }),
     ),
+    address,
     change(at('render /etc/rear/local.conf'), (ctx) =>
       remote(node, ['install', '-D', '-m', '0600', '/dev/stdin', '/etc/rear/local.conf'], {
         sudo: true,
-        stdin: renderLocalConf(rearConfig(i, node, storeKey.value(ctx).port, ctx.workflowId)),
+        stdin: renderLocalConf(
+          rearConfig(i, node, storeKey.value(ctx).port, ctx.workflowId, address.value(ctx).inHosts ? undefined : address.value(ctx).address),
+        ),
       }),
     ),
     dump,
-    read(at('rear -s mkbackup (simulation)'), () => remote(node, ['rear', '-s', 'mkbackup'], { sudo: true, timeoutSeconds: 300 })),
+    read(at('rear -s mkbackup (simulation)'), () => remote(node, ['rear', '-s', 'mkbackup'], { sudo: true, timeoutSeconds: 1800 })),
+    layout,
+    previous,
+    // mkbackup writes the same file names: the last good backup is moved aside first, never overwritten.
+    gate<Input>(
+      `mkbackup-${node}`,
+      (ctx) => {
+        const p = previous.value(ctx);
+        return [
+          `${i.store}:${dir} holds the previous backup of ${node} (${p.files.join(', ')}; recorded ${p.recordedAt ?? 'without a record'}, archive sha256 ${p.backupSha?.slice(0, 16) ?? '?'}…)`,
+          `it moves to ${kept}/<its date>/ before rear -v mkbackup; at most ${i.keep} kept backup(s) stay, pruned only after the new one is verified and recorded`,
+          `rear checklayout: ${layout.valueIfRan(ctx) ?? 'not run'}`,
+        ];
+      },
+      { when: hasPrevious },
+    ),
+    change(
+      at(`keep the previous backup in ${kept}`),
+      () => remote(i.store, ['sh', '-c', keepPrevious, 'keep-previous', dir, kept, isoOf(node), BACKUP_ARCHIVE], { sudo: true }),
+      {
+        when: hasPrevious,
+        parse: (r) => stdoutOf(r).trim(),
+      },
+    ),
     change(at('cluster maintenance mode on'), () => maintenance(node, true), { when: inCluster }),
-    // One-shot: it replaces the previous ISO and backup on the store. Heartbeats carry its last output line.
+    // One-shot: it writes the ISO and backup on the store (the previous ones are kept aside). Heartbeats carry its last output line.
     once(at('rear -v mkbackup'), () => remote(node, ['rear', '-v', 'mkbackup'], { sudo: true, timeoutSeconds: 4 * 3600 }), { timeout: '5 hours' }),
     change(at('cluster maintenance mode off'), () => maintenance(node, false), { when: inCluster }),
     files,
     record,
+    change(at(`prune kept backups beyond ${i.keep}`), () => remote(i.store, ['sh', '-c', pruneKept, 'prune-kept', kept, String(i.keep)], { sudo: true }), {
+      when: hasPrevious,
+      parse: (r) => stdoutOf(r).trim(),
+    }),
   ];
-  return { steps, record, key };
+  return { steps, record, key, layout };
 }
 
 export const rearBackup = runbook({
@@ -160,6 +220,7 @@ export const rearBackup = runbook({
         path: i.path,
         records: nodes.map((n) => n.record.value(ctx)),
         rescueSsh: Object.fromEntries(nodes.map((n) => [n.node, n.key.value(ctx).rescueSsh])),
+        layout: Object.fromEntries(nodes.map((n) => [n.node, n.layout.valueIfRan(ctx) ?? 'not checked'])),
       }),
     };
   },

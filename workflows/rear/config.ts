@@ -25,6 +25,8 @@ export const BOOTLOADERS = ['GRUB2', 'GRUB', 'EFI', 'ELILO'] as const;
 export interface RearConfig {
   node: string;
   store: string;
+  /** The store's address, when the node's /etc/hosts lacks it: the rescue system gets a hosts line for it. */
+  storeAddress?: string;
   storePort: number;
   user: string;
   /** The store's base directory; ReaR adds <node>/ for the backup, the ISO goes to the same place. */
@@ -65,8 +67,19 @@ export function renderLocalConf(c: RearConfig): string {
   if (c.includeOnly) lines.push("BACKUP_ONLY_INCLUDE='yes'", `BACKUP_PROG_INCLUDE=${list(c.includeOnly)}`);
   if (c.rescueKernel) lines.push(`KERNEL_VERSION=${q(c.rescueKernel)}`, `KERNEL_FILE=${q(`/boot/vmlinuz-${c.rescueKernel}`)}`);
   if (c.bootloader) lines.push(`BOOTLOADER=${q(c.bootloader)}`);
-  // Rescue system access by key only: root's authorized_keys is copied, no private key, never SSH_ROOT_PASSWORD.
-  lines.push("SSH_FILES='avoid_sensitive_files'", "SSH_UNPROTECTED_PRIVATE_KEYS='no'");
+  // What `rear recover` needs to mount BACKUP_URL, and nothing more: root's store key (restricted to sftp on
+  // the store; the ISO is as secret as the backup beside it), root's known_hosts (the store's pinned key) and
+  // authorized_keys (rescue access by key, never SSH_ROOT_PASSWORD). SSH_FILES lists exactly these files (the
+  // [] make a missing one drop out); the pattern form of SSH_UNPROTECTED_PRIVATE_KEYS removes host keys only.
+  lines.push(
+    `SSH_FILES=${list(['/etc/ssh/modu[l]i', '/etc/ssh/ssh_co[n]fig', '/etc/ssh/sshd_co[n]fig', ...['authorized_ke[y]s', 'known_hos[t]s', 'id_ed2551[9]', 'id_ed25519.pu[b]'].map((f) => `/root/.ssh/${f}`)])}`,
+    `SSH_UNPROTECTED_PRIVATE_KEYS=${list(['etc/ssh/ssh_host_*_key'])}`,
+  );
+  if (c.storeAddress) {
+    // The seed: "it's possible that the host undercloud-0 can't be resolved": the line it adds by hand.
+    const line = `${c.storeAddress} ${c.store}`;
+    lines.push(`PRE_RECOVERY_COMMANDS+=( ${q(`grep -qw ${c.store} /etc/hosts || echo ${line} >> /etc/hosts`)} )`);
+  }
   if (c.unattended) {
     // ISO_DEFAULT has no "unattended" value: "automatic" plus ISO_RECOVER_MODE gives `auto_recover unattended`
     // (BIOS/ISOLINUX only). The ISO must not stay first in the boot order afterwards: endless recovery loop.

@@ -27,7 +27,20 @@ import {
   waitShutOff,
   watchRecovery,
 } from './libvirt-commands.js';
-import { domainRefusal, editedRefusal, fromDiskRefusal, hostOf, isoName, recordRefusal, runFile, shaOf, type RecordedBackup } from './recovery-checks.js';
+import { parseChecks, parseMeasure } from './backup-steps.js';
+import measure from './scripts/measure.sh';
+import {
+  domainRefusal,
+  editedRefusal,
+  fromDiskRefusal,
+  hostOf,
+  isoName,
+  recordRefusal,
+  runFile,
+  shaOf,
+  storedRefusal,
+  type RecordedBackup,
+} from './recovery-checks.js';
 
 /** libvirt allows more, but a name that is also a file name and one shell word is all a controller needs. */
 const domainName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
@@ -80,6 +93,11 @@ export const rearControllerRecovery = runbook({
     const savedPath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'xml.bak');
     const rescuePath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'rescue.xml');
     const readDomain = (ctx: Ctx) => activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx) }, readDomainShows);
+    const readDomainNative = (ctx: Ctx) =>
+      activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx), native: true }, (r) => [
+        ...readDomainShows(r),
+        `${r.hypervisor}$ virsh domxml-to-native qemu-argv --domain ${r.domain} (which drive holds bootindex=1)`,
+      ]);
 
     const record = read('read the backup record', () => remote(i.store, ['cat', '--', `${dir}/runbook-record.json`], { sudo: true }), {
       verdict: true,
@@ -114,7 +132,7 @@ export const rearControllerRecovery = runbook({
         (r) => [`worker: ${r.savedPath} + cdrom ${r.iso} booted first, boot menu on, on_reboot destroy (XML library) → ${r.hypervisor}:${r.path}`],
       ),
     );
-    const edited = read('check it boots from the cdrom', readDomain, { expect: (d, ctx) => editedRefusal(d, i.domain, isoPath(ctx)) });
+    const edited = read('check it boots from the cdrom', readDomainNative, { expect: (d, ctx) => editedRefusal(d, i.domain, isoPath(ctx)) });
     const logOffset = read('note the serial log size', (ctx) => fileSize(h, lv(ctx), edited.value(ctx).inactive.serialLog ?? '/dev/null'), {
       parse: (r) => Number(stdoutOf(r).trim()) || 0,
     });
@@ -157,12 +175,17 @@ export const rearControllerRecovery = runbook({
         // ---- preflight (read-only) ----
         settings,
         record,
-        read('check the ISO on the store', () => remote(i.store, ['sha256sum', '--', storeIso], { sudo: true, timeoutSeconds: 1800 }), {
-          verdict: true,
-          parse: (r) => shaOf(stdoutOf(r)),
-          expect: (got, ctx) =>
-            got === sha(ctx) ? undefined : `${storeIso} has sha256 ${got.slice(0, 12)}…, the backup record says ${sha(ctx).slice(0, 12)}…: refused`,
-        }),
+        // The ISO and the archive `rear recover` restores, against the record: a truncated or later archive is
+        // refused here, while the controller still runs, not found out after the rescue system wiped its disks.
+        read(
+          'check the ISO and the archive on the store',
+          (ctx) => remote(i.store, ['sh', '-c', measure, 'measure', dir, isoName(i), record.value(ctx).backup.file], { sudo: true, timeoutSeconds: 3600 }),
+          {
+            verdict: true,
+            parse: (r) => ({ files: parseMeasure(stdoutOf(r)), checks: parseChecks(stdoutOf(r)) }),
+            expect: (got, ctx) => storedRefusal(record.value(ctx), dir, got.files, got.checks),
+          },
+        ),
         domain,
         // ---- the ISO onto the hypervisor, the definition saved ----
         copy,
@@ -201,10 +224,13 @@ export const rearControllerRecovery = runbook({
           const rec = record.value(ctx);
           return [
             `${i.domain} boots the rescue image ${isoPath(ctx)} (${r.bus} ${r.target}, ${r.bootStyle} boot order, cdrom first)`,
-            `backup of ${rec.host} recorded ${rec.recordedAt}, ISO sha256 ${rec.iso.sha256.slice(0, 16)}… (checked on the store and on ${h})`,
-            i.mode === 'manual'
-              ? 'mode manual: the run then waits for you to run `rear recover` in its console'
-              : "mode unattended: ReaR's automatic recovery OVERWRITES the disks without asking; the run watches its console log",
+            `backup of ${rec.host} recorded ${rec.recordedAt}, ISO sha256 ${rec.iso.sha256.slice(0, 16)}…, archive ${rec.backup.bytes} bytes sha256 ${rec.backup.sha256.slice(0, 16)}… (checked on the store; the ISO also on ${h})`,
+            // From the record (what the ISO was built as), checked against the mode in preflight.
+            rec.unattended === true
+              ? "the ISO was built for unattended recovery: ReaR's automatic recovery OVERWRITES the disks without asking; the run watches its console log"
+              : rec.unattended === false
+                ? 'the ISO was built for manual recovery: the run then waits for you to run `rear recover` in its console'
+                : `the backup record does not say how the ISO was built (an older record); mode ${i.mode} was asked for`,
           ];
         }),
         change('virsh start (rescue system)', (ctx) => startIfOff(h, lv(ctx), i.domain), { danger: true }),

@@ -66,6 +66,9 @@ export const defineIfSaved = (h: string, s: LibvirtSettings, saved: string): Rem
 export const fileSize = (h: string, s: LibvirtSettings, file: string): RemoteCommand =>
   remote(h, ['sh', '-c', 'stat -c %s -- "$1" 2>/dev/null || echo 0', 'log-size', file], { sudo: s.sudo });
 
-/** A stream's receiving end: written under a temporary name and renamed, so a broken copy never has the ISO's name. */
+/**
+ * A stream's receiving end: written under a temporary name and renamed, so a broken copy never has the ISO's
+ * name. Owner-only: the rescue image holds root's store key (libvirt hands the file to QEMU at start).
+ */
 export const receiveFile = (h: string, s: LibvirtSettings, file: string): RemoteCommand =>
-  remote(h, ['sh', '-c', 'umask 022 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"', 'receive-iso', file], { sudo: s.sudo });
+  remote(h, ['sh', '-c', 'umask 077 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"', 'receive-iso', file], { sudo: s.sudo });

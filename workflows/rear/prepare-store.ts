@@ -8,11 +8,24 @@
 import { z } from 'zod';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { change, onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
+import { change, gate, onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
 import installKeys from './scripts/install-keys.sh';
 import readStore from './scripts/read-store.sh';
 import sftpCheck from './scripts/sftp-check.sh';
-import { changesNeeded, NOLOGIN, parseStore, preparedRefusal, publicKey, sftpRefusal, storePath, systemUser, wantedKeys, type StoreChange } from './store.js';
+import {
+  changesNeeded,
+  NOLOGIN,
+  parseStore,
+  preparedRefusal,
+  publicKey,
+  sftpRefusal,
+  STORE_USER_COMMENT,
+  storePath,
+  systemUser,
+  targetRefusal,
+  wantedKeys,
+  type StoreChange,
+} from './store.js';
 
 export const RearPrepareStoreInput = () =>
   z.strictObject({
@@ -21,6 +34,8 @@ export const RearPrepareStoreInput = () =>
     path: storePath().default('/data/backup'),
     /** Public keys of the controllers' root accounts (ReaR runs as root there). */
     authorizedKeys: z.array(publicKey()).max(100).default([]),
+    /** What the nodes' backups will take (ISO and archive, all nodes, bytes): the store must have it free. */
+    expectedBytes: z.number().int().min(0).optional(),
     ...common(),
   });
 type Input = z.infer<ReturnType<typeof RearPrepareStoreInput>>;
@@ -32,7 +47,12 @@ export const rearPrepareStore = runbook({
   leases: (i) => [i.store],
   procedure: (i) => {
     const onStore = (argv: string[], stdin?: string) => remote(i.store, argv, { sudo: true, stdin });
-    const before = read('read the store', () => onStore(['sh', '-c', readStore, 'read-store', i.user, i.path]), { parse: (r) => parseStore(stdoutOf(r)) });
+    // A verdict: root, the worker's login, an admin or someone else's account or home is refused before any change.
+    const before = read('read the store', () => onStore(['sh', '-c', readStore, 'read-store', i.user, i.path]), {
+      verdict: true,
+      parse: (r) => parseStore(stdoutOf(r)),
+      expect: (s) => targetRefusal(i, s),
+    });
     const needs = (c: StoreChange, says: string) => onlyIf(says, (ctx: RunContext<Input>) => changesNeeded(i, before.value(ctx)).includes(c));
     const after = read('read the store again', () => onStore(['sh', '-c', readStore, 'read-store', i.user, i.path]), {
       parse: (r) => parseStore(stdoutOf(r)),
@@ -41,10 +61,35 @@ export const rearPrepareStore = runbook({
     return {
       steps: [
         before,
+        gate<Input>(
+          'prepare-store',
+          (ctx) => {
+            const s = before.value(ctx);
+            return [
+              `${i.store}: ${changesNeeded(i, s).join(', ')} for user ${i.user} (${s.user ? `exists, uid ${s.user.uid}` : 'new'}) and ${i.path}`,
+              `${i.user} gets the shell ${NOLOGIN} and no password; ${i.path} becomes ${i.user}:${i.user} 0750; ${s.availableBytes} bytes free there`,
+            ];
+          },
+          { when: onlyIf('the store lacks something', (ctx: RunContext<Input>) => changesNeeded(i, before.value(ctx)).length > 0) },
+        ),
         change('create the group', () => onStore(['groupadd', '--system', i.user]), { when: needs('group', `neither user nor group ${i.user} exists`) }),
         change(
           'create the user (no login shell, no home of its own)',
-          () => onStore(['useradd', '--system', '--gid', i.user, '--home-dir', i.path, '--no-create-home', '--shell', NOLOGIN, i.user]),
+          () =>
+            onStore([
+              'useradd',
+              '--system',
+              '--gid',
+              i.user,
+              '--comment',
+              STORE_USER_COMMENT,
+              '--home-dir',
+              i.path,
+              '--no-create-home',
+              '--shell',
+              NOLOGIN,
+              i.user,
+            ]),
           { when: needs('user', `user ${i.user} does not exist`) },
         ),
         change('take away the login shell', () => onStore(['usermod', '--shell', NOLOGIN, i.user]), {

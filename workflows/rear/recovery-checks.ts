@@ -9,6 +9,8 @@ export interface RecordedBackup {
   iso: { file: string; sha256: string; bytes: number };
   backup: { file: string; sha256: string; bytes: number };
   rearVersion?: string;
+  /** Written by rearBackup since issue 19: the ISO boots straight into `rear recover`. */
+  unattended?: boolean;
   recordedAt: string;
   workflowId?: string;
 }
@@ -36,6 +38,29 @@ export function recordRefusal(r: RecordedBackup, t: RecoveryTarget): string | un
   if (r.host !== host) return `the backup record in ${t.storePath}/${host}/ is for host "${r.host}", not "${host}": refused`;
   if (r.iso?.file !== isoName(t)) return `the record's ISO is "${r.iso?.file}", not ${isoName(t)} (the rescue image of ${host}): refused`;
   if (!hexSha.test(r.iso.sha256 ?? '')) return `the record has no valid sha256 for ${r.iso.file}`;
+  if (r.backup?.file !== 'backup.tar.gz' || !hexSha.test(r.backup.sha256 ?? '') || !(r.backup.bytes > 0))
+    return `the record has no valid sha256 and size for the archive backup.tar.gz: it cannot be checked before the disks are overwritten`;
+  if (r.unattended === true && t.mode === 'manual')
+    return `the ISO recorded ${r.recordedAt} was built for unattended recovery: it boots straight into rear recover and overwrites the disks without asking; mode "manual" would say otherwise: use mode "unattended" or a manual backup`;
+  if (r.unattended === false && t.mode === 'unattended')
+    return `the ISO recorded ${r.recordedAt} was built for manual recovery (ISO_DEFAULT=manual): nothing would run rear recover in mode "unattended"`;
+  return undefined;
+}
+
+/** scripts/measure.sh on the store: the ISO and the archive must be the record's, byte for byte. */
+export function storedRefusal(
+  r: RecordedBackup,
+  dir: string,
+  m: Record<string, { bytes: number; sha256: string } | undefined>,
+  checks: Record<string, string> = {},
+): string | undefined {
+  for (const want of [r.iso, r.backup]) {
+    const got = m[want.file];
+    if (!got) return `${dir}/${want.file} is missing or empty on the store: refused before anything is powered off`;
+    if (got.bytes !== want.bytes || got.sha256 !== want.sha256)
+      return `${dir}/${want.file} is ${got.bytes} bytes, sha256 ${got.sha256.slice(0, 12)}…; the backup record says ${want.bytes} bytes, ${want.sha256.slice(0, 12)}…: refused (a later or broken backup)`;
+  }
+  if (checks[r.backup.file] && checks[r.backup.file] !== 'ok') return `${dir}/${r.backup.file} does not list to its end (tar -tzf): refused`;
   return undefined;
 }
 
@@ -53,6 +78,9 @@ export function domainRefusal(d: DomainState, t: RecoveryTarget): string | undef
   if (defIso && d.inactive.firstBoot.startsWith('cdrom:')) {
     return `${t.domain}'s definition already boots a rescue ISO first (${defIso.source}): an earlier recovery left it edited; define its saved original first`;
   }
+  if (t.mode === 'unattended' && d.inactive.firmware === 'efi') {
+    return `mode: ${t.domain} boots with UEFI; ReaR's unattended ISO mode drives only the BIOS ISOLINUX menu (BIOS guests only): use mode "manual"`;
+  }
   if (t.mode === 'unattended' && !d.inactive.serialLog) {
     return `unattended mode reads ReaR's lines from the serial console's log, and ${t.domain} has none (<serial><log file=…/>): use mode "manual" or add one`;
   }
@@ -62,11 +90,16 @@ export function domainRefusal(d: DomainState, t: RecoveryTarget): string | undef
 /** After `virsh define` of the rescue definition: the ISO boots first, and the domain is still off. */
 export function editedRefusal(d: DomainState, domain: string, iso: string): string | undefined {
   if (d.inactive.firstBoot !== `cdrom:${iso}`) return `after define, ${domain} boots ${d.inactive.firstBoot} first, not the cdrom with ${iso}`;
+  // libvirt's own view: the QEMU command line it would run gives bootindex 1 to the drive reading the ISO.
+  if (d.nativeFirstBoot !== undefined && d.nativeFirstBoot !== `file:${iso}`)
+    return `after define, libvirt's QEMU command line (domxml-to-native) boots ${d.nativeFirstBoot} first (bootindex=1), not ${iso}`;
   return d.state === 'shut off' ? undefined : `${domain} is ${d.state}, expected shut off`;
 }
 
-/** At the end: running, and not from a cdrom. */
+/** At the end: running, and not booting the rescue ISO first (the definition's own cdroms may come first, as before). */
 export function fromDiskRefusal(d: DomainState, domain: string): string | undefined {
   if (d.state !== 'running') return `${domain} is ${d.state} after start`;
-  return d.live && !d.live.firstBoot.startsWith('cdrom:') ? undefined : `${domain} still boots ${d.live?.firstBoot} first`;
+  if (!d.live) return `${domain} has no live definition after start`;
+  const first = d.live.firstBoot;
+  return first.startsWith('cdrom:') && isRescueIso(first.slice('cdrom:'.length)) ? `${domain} still boots ${first} first` : undefined;
 }

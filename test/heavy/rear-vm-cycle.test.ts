@@ -1,0 +1,205 @@
+// The whole ReaR cycle on a REAL machine (issue 19): the lab's Debian controller VM (scripts/lab/controller-vm.ts)
+// boots from its own disk under TCG on the lab's libvirtd; rearBackup backs it up whole (no include list)
+// into the lab's backup-store; the test wipes its disk (an empty qcow2 in its place: no partition table, no
+// filesystem); rearControllerRecovery boots the rescue ISO, where ReaR's unattended mode runs `rear recover`
+// (mounting the store with the key and known_hosts the image carries), and the VM then boots from its disk.
+// The recovered machine must have the same hostname, /etc/machine-id, the same files written before the
+// backup, and sshd the same host key. The VM reaches the store through QEMU's user-mode network:
+// 10.0.2.100:22 inside is forwarded (guestfwd) to the store's sshd. Phase times are printed for the README.
+import assert from 'node:assert/strict';
+import { chownSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Client } from 'ssh2';
+import { controllerVmDisk, controllerVmImage, wipeControllerVmDisk, type ControllerVmImage } from '../../scripts/lab/controller-vm.js';
+import { diskOf, labDomainXml, labVirsh, libvirtUp, removeLabDomain, serialLogOf, type LabDomain, type LibvirtLayout } from '../../scripts/lab/libvirt.js';
+import type { LabOptions } from '../../scripts/lab/layout.js';
+import { ensureLoginUser } from '../../scripts/lab/login-user.js';
+import type { Inventory } from '../../workers/inventory.js';
+import type { RunbookResult } from '../../workflows/engine/runbook.js';
+import { onHost, resultApproving, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from '../harness.js';
+
+let env: TestEnv;
+let worker: RunningWorker;
+let lv: LibvirtLayout;
+let img: ControllerVmImage;
+const lab = JSON.parse(process.env.RUNBOOK_TEST_LAB ?? '{}') as LabOptions;
+const suffix = Math.random().toString(36).slice(2, 8);
+const user = `rbk${suffix}`;
+const storeBase = `/srv/runbooks-vm-${suffix}`;
+const path = `${storeBase}/backup`;
+const DOMAIN = 'controller-0';
+const MARKERS = ['/root/marker-before-backup', '/etc/rear-cycle-marker', '/var/lib/rear-cycle/data.bin'];
+const phases: Record<string, number> = {};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** One command on the VM as rbops (sudo for root), pinning its host key. */
+function vmSsh(port: number, command: string): Promise<{ out: string; hostKey: string }> {
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    let out = '';
+    let hostKey = '';
+    c.on('ready', () =>
+      c.exec(command, (err, ch) => {
+        if (err) return reject(err);
+        ch.on('data', (b: Buffer) => (out += b));
+        ch.stderr.on('data', (b: Buffer) => (out += b));
+        ch.on('close', (code: number) => {
+          c.end();
+          if (code === 0) resolve({ out, hostKey });
+          else reject(new Error(`exit ${code}: ${out}`));
+        });
+      }),
+    );
+    c.on('error', reject);
+    c.connect({
+      host: '127.0.0.1',
+      port,
+      username: 'rbops',
+      privateKey: readFileSync(img.identityFile),
+      readyTimeout: 20_000,
+      hostVerifier: (key: Buffer) => {
+        hostKey = `ssh-ed25519 ${key.toString('base64')}`;
+        return hostKey === img.hostKey;
+      },
+    });
+  });
+}
+
+const timed = async <T>(phase: string, f: () => Promise<T>): Promise<T> => {
+  const t0 = Date.now();
+  try {
+    return await f();
+  } finally {
+    phases[phase] = Math.round((Date.now() - t0) / 1000);
+    console.log(`phase ${phase}: ${phases[phase]} s`);
+  }
+};
+
+before(async () => {
+  env = await testEnv();
+  lv = await libvirtUp(lab, []);
+  img = await timed('image (cached after the first build)', () => controllerVmImage(process.cwd()));
+});
+after(async () => {
+  onHost(env.inventory, 'backup-store', `sudo -n userdel ${user} 2>/dev/null; sudo -n groupdel ${user} 2>/dev/null; sudo -n rm -rf ${storeBase}; true`);
+  await removeLabDomain(lab.dir, DOMAIN).catch(() => undefined);
+  await worker?.stop();
+  await env?.close();
+  console.log(`phases (s): ${JSON.stringify(phases)}`);
+});
+
+test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first boot from disk: the same machine', { timeout: 3 * 3600_000 }, async () => {
+  const port = await freePort();
+  const store = env.inventory.hosts['backup-store']!;
+  const owner = await ensureLoginUser();
+  const domain: LabDomain = { name: DOMAIN, machine: 'q35', bootStyle: 'os', memoryMiB: 1536, sshForwardPort: port };
+  // The lab's definition, with the store reachable from inside at 10.0.2.100:22.
+  const xml = labDomainXml(lv, domain).replace(
+    `hostfwd=tcp:127.0.0.1:${port}-:22`,
+    `hostfwd=tcp:127.0.0.1:${port}-:22,guestfwd=tcp:10.0.2.100:22-tcp:${store.address}:${store.port}`,
+  );
+  await labVirsh(lab.dir, ['destroy', DOMAIN], { reject: false });
+  await labVirsh(lab.dir, ['undefine', DOMAIN], { reject: false });
+  await controllerVmDisk(img, diskOf(lv, DOMAIN), owner);
+  writeFileSync(serialLogOf(lv, DOMAIN), '');
+  chownSync(serialLogOf(lv, DOMAIN), owner.uid, owner.gid);
+  const def = join(lv.dir, `${DOMAIN}.vm.xml`);
+  writeFileSync(def, xml, { mode: 0o644 });
+  await labVirsh(lab.dir, ['define', def]);
+  await labVirsh(lab.dir, ['start', DOMAIN]);
+  await timed('boot', () => waitFor('SSH on the controller VM', async () => (await vmSsh(port, 'true')).hostKey, 15 * 60_000));
+
+  // What must survive: identity and files written now, before the backup.
+  const before = (
+    await vmSsh(
+      port,
+      `sudo sh -c 'echo "10.0.2.100 backup-store" >> /etc/hosts; echo marker-${suffix} > /root/marker-before-backup; date > /etc/rear-cycle-marker; mkdir -p /var/lib/rear-cycle; head -c 1000000 /dev/urandom > /var/lib/rear-cycle/data.bin; sync; hostname; cat /etc/machine-id; sha256sum ${MARKERS.join(' ')}; cat /etc/fstab; lsblk -rno NAME,TYPE,FSTYPE,LABEL /dev/vda'`,
+    )
+  ).out;
+
+  const inventory: Inventory = {
+    ...env.inventory,
+    hosts: {
+      ...env.inventory.hosts,
+      [DOMAIN]: {
+        address: '127.0.0.1',
+        port,
+        user: 'rbops',
+        hostKey: img.hostKey,
+        identityFile: img.identityFile,
+        sudo: true,
+        maxSessions: 10,
+        maxConnections: 4,
+      },
+    },
+  };
+  worker = await env.startWorker({ inventory, config: { libvirt: { uri: null, sudo: false, isoDir: lv.images } } });
+
+  const prepared = (await resultApproving(
+    await env.start('rearPrepareStore', uniqueId('rear-vm-store'), { store: 'backup-store', user, path, requestedBy: 'alice' }),
+    ['prepare-store'],
+  )) as RunbookResult;
+  assert.equal(prepared.status, 'Completed');
+  const backup = (await timed('mkbackup (rearBackup, whole run)', async () =>
+    resultApproving(
+      await env.start('rearBackup', uniqueId('rear-vm-backup'), {
+        nodes: [DOMAIN],
+        store: 'backup-store',
+        user,
+        path,
+        unattended: true,
+        requestedBy: 'alice',
+      }),
+      [],
+    ),
+  )) as RunbookResult;
+  assert.equal(backup.status, 'Completed', JSON.stringify(backup.output));
+
+  // The damage: power off, the disk replaced by an empty one (partition table and filesystem gone).
+  await labVirsh(lab.dir, ['destroy', DOMAIN], { reject: false });
+  await wipeControllerVmDisk(diskOf(lv, DOMAIN), owner);
+
+  const recovery = (await timed('recovery (rescue boot + rear recover + first boot)', async () =>
+    resultApproving(
+      await env.start('rearControllerRecovery', uniqueId('rear-vm-recovery'), {
+        hypervisor: 'hypervisor',
+        domain: DOMAIN,
+        store: 'backup-store',
+        storePath: path,
+        mode: 'unattended',
+        shutdownTimeoutSeconds: 60,
+        recoverTimeoutSeconds: 3 * 3600,
+        requestedBy: 'alice',
+      }),
+      ['boot-rescue'],
+    ),
+  )) as RunbookResult;
+  assert.equal(recovery.status, 'Completed', JSON.stringify(recovery.output));
+  assert.equal((recovery.output as { recovery: string }).recovery, 'recovery: finished');
+  const serial = readFileSync(serialLogOf(lv, DOMAIN), 'utf8');
+  assert.match(serial, /'rear recover' finished successfully/);
+
+  const after = await timed('first boot from disk', () => waitFor('SSH on the recovered VM', async () => vmSsh(port, 'true'), 15 * 60_000));
+  assert.equal(after.hostKey, img.hostKey, 'sshd answers with the same host key');
+  const now = (
+    await vmSsh(port, `sudo sh -c 'hostname; cat /etc/machine-id; sha256sum ${MARKERS.join(' ')}; cat /etc/fstab; lsblk -rno NAME,TYPE,FSTYPE,LABEL /dev/vda'`)
+  ).out;
+  const lines = (t: string) =>
+    t
+      .trim()
+      .split('\n')
+      .slice(-(3 + MARKERS.length + 4));
+  assert.deepEqual(lines(now).slice(0, 2 + MARKERS.length), lines(before).slice(0, 2 + MARKERS.length), 'hostname, machine-id and files');
+  assert.match(now, /vda1 part ext4 root/);
+});
