@@ -57,7 +57,7 @@ export const RearBackupInput = () =>
       .max(32)
       .refine((n) => new Set(n).size === n.length, 'no node twice'),
     store: hostName(),
-    user: systemUser().default('backup'),
+    user: systemUser().default('rear'),
     path: storePath().default('/data/backup'),
     output: z.literal('ISO').default('ISO'),
     backup: z.literal('NETFS').default('NETFS'),

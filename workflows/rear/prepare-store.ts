@@ -3,8 +3,9 @@
 // ("*" in shadow), the directory owned by it (0750), and the controllers' public keys as its only way in (what
 // ReaR's sftp OUTPUT_URL and sshfs BACKUP_URL then use). The store's sshd must serve sftp in-process
 // (internal-sftp): a nologin user cannot start the sftp-server program through its shell; that is checked.
-// Every change is conditional on what the store shows, so a second run changes nothing and says so. A user
-// that already exists (Debian ships `backup`) keeps its home; its shell and password are still enforced.
+// Every change is conditional on what the store shows, so a second run changes nothing and says so. The
+// default user is `rear`, not the seed's `backup`: Debian ships `backup` as a system account (uid 34), and
+// an account this runbook did not create is never taken over (store.ts targetRefusal).
 import { z } from 'zod';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
@@ -30,7 +31,7 @@ import {
 export const RearPrepareStoreInput = () =>
   z.strictObject({
     store: hostName(),
-    user: systemUser().default('backup'),
+    user: systemUser().default('rear'),
     path: storePath().default('/data/backup'),
     /** Public keys of the controllers' root accounts (ReaR runs as root there). */
     authorizedKeys: z.array(publicKey()).max(100).default([]),
