@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { labTrust, type LabTrust } from '../scripts/lab-trust.js';
 import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
 import { createRunbookWorker } from '../workers/runbook-worker.js';
@@ -14,6 +15,8 @@ import { bundlerOptions, workflowsPath } from '../workers/workflow-bundle.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 
 let runtimeInstalled = false;
+/** The suite's approval trust (scripts/lab-trust.ts): keys of alice, bob, carol, the codec server's, chat secret. */
+export let trust: LabTrust;
 
 export interface TestEnv {
   client: Client;
@@ -48,7 +51,12 @@ export async function testEnv(): Promise<TestEnv> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const inventory = loadInventory(inventoryPath);
+  // The older tests approve with plain names: their policy counts those, marked UNVERIFIED. The lab trust
+  // is configured too, so a test can approve properly; test/approval-proofs.test.ts runs the default.
+  trust = labTrust(join(process.env.RUNBOOK_DATA_DIR ?? '.data/test/data', 'lab-trust'));
   const config = loadWorkerConfig();
+  config.policies.default.allowUnverifiedApprovers = true;
+  config.approvals = { allowedSigners: trust.allowedSigners, chat: { signingSecretFile: trust.chatSecretFile, users: trust.chatUsers } };
   const bundle = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: new DefaultLogger('WARN') });
   const clientWith = (dataConverter: DataConverter): Client => new Client({ connection, namespace: 'default', dataConverter });
   const workers = new Set<RunningWorker>();

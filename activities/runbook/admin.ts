@@ -1,17 +1,15 @@
-// Activities the runbook engine itself needs: host checks, policy, notifications, approval signatures,
+// Activities the runbook engine itself needs: host checks, policy, notifications, verdict proofs,
 // and the client calls behind host leases.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { execa } from 'execa';
 import { policyFor, type WorkerConfig } from '../../workers/config.js';
 import type { Inventory } from '../../workers/inventory.js';
 import { acquireLeaseSignal, hostLease, leaseWorkflowId, type LeaseHolder } from '../../workflows/engine/host-lease.js';
 import { approveCommands, decideCommands } from '../../workflows/engine/details.js';
 import type { RunbookPolicy } from '../../workflows/engine/policy.js';
+import type { Proof, ProofCheck } from '../../workflows/engine/proofs.js';
+import { verifyProof } from './verdict-proofs.js';
 import { unknownHost } from '../ssh/ssh.js';
 
 export interface Notification {
@@ -57,28 +55,11 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
       return { delivered: 'webhook' };
     },
 
-    /** Checks an OpenSSH signature over {workflowId, gate, fingerprint} against allowed_signers. */
-    async verifyApprovalSignature(a: {
-      workflowId: string;
-      gate: string;
-      fingerprint: string;
-      approver: string;
-      signature: string;
-    }): Promise<{ valid: boolean; reason?: string }> {
-      const signers = config.approvals.allowedSigners;
-      if (!signers) return { valid: false, reason: 'no allowed_signers file is configured' };
-      const dir = mkdtempSync(join(tmpdir(), 'rb-sig-'));
-      try {
-        writeFileSync(join(dir, 'sig'), a.signature);
-        const message = JSON.stringify({ workflowId: a.workflowId, gate: a.gate, fingerprint: a.fingerprint });
-        const r = await execa('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', a.approver, '-n', 'runbook-approval', '-s', join(dir, 'sig')], {
-          input: message,
-          reject: false,
-        });
-        return r.exitCode === 0 ? { valid: true } : { valid: false, reason: `${r.stderr || r.stdout}`.trim().slice(0, 300) };
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+    /** The identity behind a verdict's or decision's proof, by the trust as configured now (proofs.ts). */
+    async verifyVerdictProof({ proof }: { proof: Proof }): Promise<ProofCheck> {
+      const r = await verifyProof(config, proof);
+      log.info(r.valid ? `verdict proof: ${r.via} ${r.identity} as ${r.approver}` : `verdict proof refused: ${r.reason}`);
+      return r;
     },
 
     async requestLease({ host, holder }: { host: string; holder: LeaseHolder }): Promise<void> {
