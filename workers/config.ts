@@ -15,7 +15,7 @@ const GatePolicySchema = z.object({
   timeout: duration,
   onTimeout: z.enum(['reject', 'keep-waiting']),
   remindEvery: duration,
-  allowUnverifiedApprovers: z.boolean().default(false),
+  allowUnverifiedApprovers: z.boolean().optional(), // false unless set: see policyFor
 });
 const PartialGatePolicy = GatePolicySchema.partial();
 
@@ -198,7 +198,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
 /** The effective policy of one runbook: defaults, then the runbook's defaults, then per-gate overrides. */
 export function policyFor(c: WorkerConfig, runbook: string): RunbookPolicy {
   const rb = c.policies.runbooks[runbook];
-  const defaults: GatePolicy = { ...c.policies.default, ...stripUndefined(rb?.default ?? {}) };
+  const defaults: GatePolicy = { allowUnverifiedApprovers: false, ...c.policies.default, ...stripUndefined(rb?.default ?? {}) };
   const gates: Record<string, GatePolicy> = {};
   for (const [name, p] of Object.entries(rb?.gates ?? {})) gates[name] = { ...defaults, ...stripUndefined(p) };
   return { runbook, defaults, gates, notifyTarget: c.notify.webhookUrl ? 'webhook' : 'log' };

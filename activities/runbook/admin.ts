@@ -8,7 +8,7 @@ import type { Inventory } from '../../workers/inventory.js';
 import { acquireLeaseSignal, hostLease, leaseWorkflowId, type LeaseHolder } from '../../workflows/engine/host-lease.js';
 import { approveCommands, decideCommands } from '../../workflows/engine/details.js';
 import type { RunbookPolicy } from '../../workflows/engine/policy.js';
-import type { Proof, ProofCheck } from '../../workflows/engine/proofs.js';
+import { chatActionValue, type Proof, type ProofCheck } from '../../workflows/engine/proofs.js';
 import { verifyProof } from './verdict-proofs.js';
 import { unknownHost } from '../ssh/ssh.js';
 
@@ -17,8 +17,40 @@ export interface Notification {
   runbook: string;
   workflowId: string;
   gate?: string;
+  /** The gate's opening, for the chat buttons' signed values. */
+  opening?: { runId: string; nonce: string; fingerprint: string };
   text: string;
   details: string;
+}
+
+/** How long a chat button stays usable: it is bound to one opening of one gate, and its callback must be fresh. */
+const CHAT_BUTTON_DAYS = 30;
+
+/** Slack blocks with Approve/Reject buttons whose values are the statements a callback proves. */
+function chatButtons(n: Notification, namespace: string): unknown[] | undefined {
+  if (n.event === 'parked' || !n.gate || !n.opening) return undefined;
+  const now = Date.now();
+  const value = (verdict: 'approve' | 'reject'): string =>
+    chatActionValue({
+      namespace,
+      workflowId: n.workflowId,
+      runId: n.opening!.runId,
+      gate: n.gate!,
+      gateNonce: n.opening!.nonce,
+      verdict,
+      fingerprint: n.opening!.fingerprint,
+      issuedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + CHAT_BUTTON_DAYS * 86_400_000).toISOString(),
+    });
+  return [
+    {
+      type: 'actions',
+      elements: [
+        { type: 'button', action_id: 'approve', text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: value('approve') },
+        { type: 'button', action_id: 'reject', text: { type: 'plain_text', text: 'Reject' }, style: 'danger', value: value('reject') },
+      ],
+    },
+  ];
 }
 
 export function makeAdminActivities(deps: { inventory: Inventory; config: WorkerConfig; client: () => Client; env: NodeJS.ProcessEnv; namespace: string }) {
@@ -49,7 +81,17 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       const token = deps.env.RUNBOOK_WEBHOOK_TOKEN;
       if (token) headers.authorization = `Bearer ${token}`;
-      const body = JSON.stringify({ text, event: n.event, runbook: n.runbook, workflowId: n.workflowId, gate: n.gate, link, details: n.details });
+      const blocks = chatButtons(n, deps.namespace);
+      const body = JSON.stringify({
+        text,
+        event: n.event,
+        runbook: n.runbook,
+        workflowId: n.workflowId,
+        gate: n.gate,
+        link,
+        details: n.details,
+        ...(blocks ? { blocks } : {}),
+      });
       const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`webhook ${url} answered ${res.status}`);
       return { delivered: 'webhook' };

@@ -18,15 +18,41 @@ import {
   type ProofCheck,
 } from '../../workflows/engine/proofs.js';
 
-/** SHA256:<base64> of the public key inside an armored SSHSIG: one key is one person, whatever names it has. */
-export function signerKeyFingerprint(armored: string): string | undefined {
+/** The public key blob inside an armored SSHSIG (format: "SSHSIG", version, string publickey, …). */
+export function signerKeyBlob(armored: string): Buffer | undefined {
   const b64 = armored.replace(/-----(BEGIN|END) SSH SIGNATURE-----/g, '').replace(/\s+/g, '');
   const blob = Buffer.from(b64, 'base64');
   if (blob.subarray(0, 6).toString('latin1') !== 'SSHSIG' || blob.length < 14) return undefined;
   const len = blob.readUInt32BE(10);
   const key = blob.subarray(14, 14 + len);
-  if (key.length !== len) return undefined;
+  return key.length === len ? key : undefined;
+}
+
+/** SHA256:<base64>, as ssh-keygen -l shows it: one key is one person, whatever names it is listed under. */
+export function keyFingerprint(key: Buffer): string {
   return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * Every name allowed_signers gives this key for this namespace, over all its lines. ssh-keygen's
+ * find-principals stops at the first matching line, which would let one key sit under two names unseen.
+ */
+export function principalsOf(allowedSigners: string, key: Buffer, namespace: string): string[] {
+  const want = key.toString('base64');
+  const names: string[] = [];
+  for (const raw of allowedSigners.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const tokens = line.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
+    const at = tokens.findIndex((t, i) => i > 0 && /^(ssh-|ecdsa-sha2-|sk-)/.test(t));
+    if (at < 0 || tokens[at + 1] !== want) continue;
+    const options = tokens.slice(1, at).join(',');
+    if (/cert-authority/.test(options)) continue;
+    const ns = /namespaces="([^"]*)"/.exec(options);
+    if (ns && !ns[1]!.split(',').includes(namespace)) continue;
+    names.push(...tokens[0]!.replace(/^"|"$/g, '').split(','));
+  }
+  return [...new Set(names)];
 }
 
 async function sshVerify(
@@ -35,25 +61,23 @@ async function sshVerify(
   message: string,
   principal: string | undefined,
   namespace: string,
-): Promise<{ principal: string } | { reason: string }> {
+): Promise<{ principal: string; key: string } | { reason: string }> {
+  const key = signerKeyBlob(signature);
+  if (!key) return { reason: 'the signature is not an SSH signature (ssh-keygen -Y sign)' };
+  let who = principal;
+  if (!who) {
+    const names = principalsOf(readFileSync(signers, 'utf8'), key, namespace);
+    if (names.length === 0) return { reason: 'the signing key is not in allowed_signers (unknown, or removed)' };
+    if (names.length > 1) return { reason: `the signing key is listed under several names (${names.join(', ')}): one person, one name` };
+    who = names[0]!;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'rb-proof-'));
   try {
     const sig = join(dir, 'sig');
     writeFileSync(sig, signature);
-    let who = principal;
-    if (!who) {
-      const found = await execa('ssh-keygen', ['-Y', 'find-principals', '-s', sig, '-f', signers], { reject: false });
-      const names = found.stdout
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean);
-      if (found.exitCode !== 0 || names.length === 0) return { reason: 'the signing key is not in allowed_signers (unknown, or removed)' };
-      if (names.length > 1) return { reason: `the signing key is listed under several names (${names.join(', ')}): one person, one name` };
-      who = names[0]!;
-    }
     const r = await execa('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', who, '-n', namespace, '-s', sig], { input: message, reject: false });
     if (r.exitCode !== 0) return { reason: `signature does not verify for "${who}": ${`${r.stderr || r.stdout}`.trim().slice(0, 200)}` };
-    return { principal: who };
+    return { principal: who, key: keyFingerprint(key) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -73,8 +97,7 @@ export async function verifyProof(config: WorkerConfig, proof: Proof, nowMs = Da
       if ('reason' in v) return { valid: false, reason: v.reason };
       if (v.principal === CODEC_PRINCIPAL) return { valid: false, reason: 'a codec-server key signs only countersignatures' };
       if (st.approver !== v.principal) return { valid: false, reason: `the statement names "${st.approver}" but the key belongs to "${v.principal}"` };
-      const key = signerKeyFingerprint(proof.signature) ?? v.principal;
-      return { valid: true, statement: st, approver: v.principal, identity: `ssh key ${key}`, via: 'ssh' };
+      return { valid: true, statement: st, approver: v.principal, identity: `ssh key ${v.key}`, via: 'ssh' };
     }
     const v = await sshVerify(signers, proof.signature, proof.statement, CODEC_PRINCIPAL, COUNTERSIGN_NAMESPACE);
     if ('reason' in v) return { valid: false, reason: `not countersigned by a trusted codec server: ${v.reason}` };

@@ -26,7 +26,10 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
       '```',
       ...decideCommands(workflowId),
       '```',
-      'UI: Update `decide` with `{"decision": "retry", "reason": "<why>"}` (or "skip" / "abort" / "restart"), logged in to the codec server.',
+      'UI: Update `decide`, logged in to the codec server:',
+      '```',
+      `{"workflowId": ${JSON.stringify(workflowId)}, "decision": "retry", "reason": "<why>"}`,
+      '```',
     );
   }
   const g = v.openGate;
@@ -44,7 +47,10 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
       '```',
       ...approveCommands(workflowId, g.name),
       '```',
-      `UI: Update \`approve\` with \`{"gate": ${JSON.stringify(g.name)}, "reason": "<why>"}\`, logged in to the codec server (it countersigns naming you).`,
+      `UI: Update \`approve\` (or \`reject\` with \`"verdict": "reject"\`) logged in to the codec server, which countersigns naming you:`,
+      '```',
+      `{"workflowId": ${JSON.stringify(workflowId)}, "gate": ${JSON.stringify(g.name)}, "verdict": "approve", "reason": "<why>"}`,
+      '```',
     );
   }
   const marked = v.approvals.filter((a) => a.unverified).map((a) => `${a.approver} (${a.verdict} ${a.gate}, UNVERIFIED)`);
