@@ -138,10 +138,13 @@ export async function startCodecServer(opts: CodecServerOptions = {}): Promise<C
       }),
     );
 
+  let self = '';
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const origin = req.headers.origin;
     if (origin) {
-      if (!origins.includes(origin)) throw new HttpError(403, `origin ${origin} is not allowed (RUNBOOK_CODEC_UI_ORIGIN: ${origins.join(', ')})`);
+      // Its own origin too: the login form posts from the codec server's page.
+      if (!origins.includes(origin) && origin !== self)
+        throw new HttpError(403, `origin ${origin} is not allowed (RUNBOOK_CODEC_UI_ORIGIN: ${origins.join(', ')})`);
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Vary', 'Origin');
@@ -237,6 +240,7 @@ export async function startCodecServer(opts: CodecServerOptions = {}): Promise<C
     });
   });
   const addr = server.address() as AddressInfo;
+  self = `http://${host}:${addr.port}`;
   return {
     server,
     url: `http://${host}:${addr.port}`,
