@@ -1,7 +1,8 @@
 // What every integration test file shares: a client to the real dev server started by scripts/test.ts,
 // the real lab inventory, and workers built exactly like the production worker (one bundle per file).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -53,10 +54,20 @@ export async function testEnv(): Promise<TestEnv> {
   const inventory = loadInventory(inventoryPath);
   // The older tests approve with plain names: their policy counts those, marked UNVERIFIED. The lab trust
   // is configured too, so a test can approve properly; test/approval-proofs.test.ts runs the default.
-  trust = labTrust(join(process.env.RUNBOOK_DATA_DIR ?? '.data/test/data', 'lab-trust'));
+  // Written to a config file too, for the tests that run the production worker process (RUNBOOK_CONFIG).
+  const dataDir = process.env.RUNBOOK_DATA_DIR ?? '.data/test/data';
+  trust = labTrust(join(dataDir, 'lab-trust'));
+  if (!process.env.RUNBOOK_TEST_CONFIG_WRITTEN) {
+    const shipped = parseYaml(readFileSync(process.env.RUNBOOK_CONFIG ?? 'workers/runbooks.yaml', 'utf8')) as WorkerConfig;
+    shipped.policies.default.allowUnverifiedApprovers = true;
+    shipped.approvals = { allowedSigners: trust.allowedSigners, chat: { signingSecretFile: trust.chatSecretFile, users: trust.chatUsers } };
+    mkdirSync(dataDir, { recursive: true });
+    const path = join(dataDir, 'runbooks.test.yaml');
+    writeFileSync(path, stringifyYaml(shipped));
+    process.env.RUNBOOK_CONFIG = path;
+    process.env.RUNBOOK_TEST_CONFIG_WRITTEN = '1';
+  }
   const config = loadWorkerConfig();
-  config.policies.default.allowUnverifiedApprovers = true;
-  config.approvals = { allowedSigners: trust.allowedSigners, chat: { signingSecretFile: trust.chatSecretFile, users: trust.chatUsers } };
   const bundle = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: new DefaultLogger('WARN') });
   const clientWith = (dataConverter: DataConverter): Client => new Client({ connection, namespace: 'default', dataConverter });
   const workers = new Set<RunningWorker>();
