@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadCodecKeys } from '../workers/payload-codec.js';
-import { startCodecServer, type CodecServer } from './codec-server.js';
+import { authFromEnv, startCodecServer, type CodecServer } from './codec-server.js';
+import { labTrust } from './lab-trust.js';
 import { labCloudsUp } from './lab/clouds.js';
 import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
 import { lavaDown, lavaUp } from './lab/lava.js';
@@ -16,17 +17,22 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const lab = defaultLabOptions();
   const address = `${defaultDevServer.ip}:${defaultDevServer.port}`;
-  // Payload encryption: with a key configured (the worker inherits this environment), the Web UI gets a
-  // codec server so it shows payloads decoded and encrypts the approvals it sends.
+  // Approvals need proof (README "Approvals"): the lab's trust gives each lab approver an SSH key and a
+  // codec login, and the codec server a countersigning key, all in .data/lab-trust/.
+  const trust = labTrust();
+  // The Web UI always goes through the codec server: it logs the operator in and countersigns their
+  // verdicts; with a payload key configured (the worker inherits this environment) it also decrypts.
   const keys = loadCodecKeys();
-  let codec: CodecServer | undefined;
-  if (keys) {
-    codec = await startCodecServer({ host: '127.0.0.1' });
-    console.log(`start: payloads are encrypted (key id "${keys.encryptKeyId}" from ${keys.source}); codec server for the Web UI on ${codec.url}`);
-    if (process.env.RUNBOOK_CODEC_AUTH_TOKEN)
-      console.log('start: RUNBOOK_CODEC_AUTH_TOKEN is set: the dev Web UI sends no bearer token, so it cannot decode; unset it for local use');
-  }
-  const server = codec ? { ...defaultDevServer, uiCodecEndpoint: codec.url } : defaultDevServer;
+  const uiOrigin = `http://${defaultDevServer.ip}:${defaultDevServer.uiPort}`;
+  const codec: CodecServer = await startCodecServer({
+    host: '127.0.0.1',
+    codec: undefined,
+    auth: authFromEnv({ RUNBOOK_CODEC_USERS_FILE: trust.codecUsers, ...process.env }),
+    uiOrigins: [uiOrigin],
+    countersignKey: process.env.RUNBOOK_CODEC_SIGNING_KEY ?? trust.codecKey,
+  });
+  console.log(`start: codec server for the Web UI on ${codec.url}${keys ? ` (payloads encrypted, key id "${keys.encryptKeyId}" from ${keys.source})` : ''}`);
+  const server = { ...defaultDevServer, uiCodecEndpoint: codec.url };
   console.log('start: bringing up the lab hosts (sshd) and PostgreSQL');
   const { inventoryPath } = await labUp(lab);
   // sno-node as a booted ostree node with etcd, so the SNO runbooks can be tried (scripts/lab/sno.ts).
@@ -67,6 +73,8 @@ async function main(): Promise<void> {
       RUNBOOK_LIBVIRT_SUDO: process.env.RUNBOOK_LIBVIRT_SUDO ?? 'false',
       RUNBOOK_LIBVIRT_ISO_DIR: process.env.RUNBOOK_LIBVIRT_ISO_DIR ?? lv.images,
       ...clouds.workerEnv,
+      RUNBOOK_ALLOWED_SIGNERS: process.env.RUNBOOK_ALLOWED_SIGNERS ?? trust.allowedSigners,
+      RUNBOOK_CHAT_SIGNING_SECRET_FILE: process.env.RUNBOOK_CHAT_SIGNING_SECRET_FILE ?? trust.chatSecretFile,
     },
   });
   let stopping = false;
@@ -80,7 +88,7 @@ async function main(): Promise<void> {
       await gone;
     }
     if (dev) await stopDevServer(dev);
-    if (codec) await codec.close();
+    await codec.close();
     await clouds.close();
     if (withLava) await lavaDown(lab);
     await labDown(lab);
@@ -97,11 +105,17 @@ async function main(): Promise<void> {
   console.log(`
   Up in ${((performance.now() - t0) / 1000).toFixed(0)} s
   Web UI        http://${server.ip}:${server.uiPort}/namespaces/default/workflows
-  Worker log    ${workerLog} (JSON lines)   metrics http://127.0.0.1:9464/metrics${codec ? `\n  Codec server  ${codec.url} (encrypted payloads; the UI decodes through it)` : ''}
+  Worker log    ${workerLog} (JSON lines)   metrics http://127.0.0.1:9464/metrics
+  Codec server  ${codec.url} — log in at ${codec.url}/login (lab passwords: ${trust.dir}/passwords.json)
   Inventory     ${inventoryPath}
   LAVA          ${lava ? `lava-server ${lava.version} on lava-master: workers ${lava.workers.join(' ')}; devices ${lava.devices.join(' ')}; ${lava.jobs} jobs` : 'not started (--no-lava)'}
   Clouds        ${clouds.describe.join('\n                ')}
   Runbooks      the README's table: every example input there works against this lab (npm run tour-check tries all 17)
+
+  Approve (every verdict needs proof; lab approvers alice, bob, carol):
+    npx runbook approve <workflowId> --gate write-marker --as bob --key ${trust.keys.bob} --reason '<why>'
+    Web UI: log in to the codec server as bob; in the UI's codec settings (the data encoder icon) tick
+    "Include cross-origin credentials"; then Update "approve" with the JSON its Current details show
 
   Try it:
     ${temporalCli} workflow start --address ${address} --task-queue runbooks --type hostFacts \\

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { Worker } from '@temporalio/worker';
-import { cli, cliJson as json, onHost, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { cli, cliJson as json, onHost, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 before(async () => {
@@ -54,16 +54,17 @@ test('start → pending → decide → approve → status, from the terminal', a
       ((await json('pending')) as { workflowId: string; status: string }[]).some((x) => x.workflowId === id && x.status === 'Parked'),
     );
     assert.equal((await json('status', id)).parked.step, 'flaky step 1');
-    assert.equal((await cli('decide', id, 'retry', '--as', 'bob', '--reason', 'transient')).code, 0);
+    assert.equal((await cli('decide', id, 'retry', '--as', 'bob', '--key', trust.keys.bob!, '--reason', 'transient')).code, 0);
     await waitFor('the gate', async () => (await status(h)).status === 'AwaitingApproval');
     await waitFor('pending to list it at the gate', async () =>
       ((await json('pending')) as { workflowId: string; gate?: string }[]).some((x) => x.workflowId === id && x.gate === 'write-marker'),
     );
-    const refused = await cli('approve', id, '--gate', 'write-marker', '--as', 'alice', '--reason', 'mine');
+    const refused = await cli('approve', id, '--gate', 'write-marker', '--as', 'alice', '--key', trust.keys.alice!, '--reason', 'mine');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /four-eyes/);
-    const ok = await json('approve', id, '--gate', 'write-marker', '--as', 'carol', '--reason', 'reviewed');
+    const ok = await json('approve', id, '--gate', 'write-marker', '--as', 'carol', '--key', trust.keys.carol!, '--reason', 'reviewed');
     assert.equal(ok.verdict, 'approved');
+    assert.equal(ok.proven.via, 'ssh', 'the CLI signs with the operator key');
     await h.result();
     const final = await json('status', id);
     assert.equal(final.status, 'Completed');

@@ -105,7 +105,13 @@ describe('payload encryption', () => {
       await assert.rejects(env.client.workflow.getHandle(workflowId).query('status'), /binary\/encrypted|encoding/i);
 
       // (2) The codec server, as the UI calls it: endpoint with a path prefix, /decode?…, X-Namespace, bearer token, CORS.
-      codecServer = await startCodecServer({ port: 0, host: '127.0.0.1', codec: payloadCodec({ RUNBOOK_CODEC_KEYS_FILE: file })!, authToken: 'tok' });
+      codecServer = await startCodecServer({
+        port: 0,
+        host: '127.0.0.1',
+        codec: payloadCodec({ RUNBOOK_CODEC_KEYS_FILE: file })!,
+        authToken: 'tok',
+        uiOrigins: ['http://127.0.0.1:8443'],
+      });
       const endpoint = `${codecServer.url}/codec`;
       const auth = { authorization: 'Bearer tok' };
       const pre = await fetch(`${endpoint}/encode`, {

@@ -1,13 +1,15 @@
 // What every integration test file shares: a client to the real dev server started by scripts/test.ts,
 // the real lab inventory, and workers built exactly like the production worker (one bundle per file).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { leaseLockId } from '../activities/runbook/admin.js';
+import { labTrust, type LabTrust } from '../scripts/lab-trust.js';
 import { loadWorkerConfig, type WorkerConfig } from '../workers/config.js';
 import { promoteOnStart, type DeploymentVersion } from '../workers/deployment.js';
 import { loadInventory, type Inventory } from '../workers/inventory.js';
@@ -16,6 +18,8 @@ import { bundleWorkflows } from '../workers/workflow-bundle.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 
 let runtimeInstalled = false;
+/** The suite's approval trust (scripts/lab-trust.ts): keys of alice, bob, carol, the codec server's, chat secret. */
+export let trust: LabTrust;
 
 export interface TestEnv {
   client: Client;
@@ -62,6 +66,21 @@ export async function testEnv(): Promise<TestEnv> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const inventory = loadInventory(inventoryPath);
+  // The older tests approve with plain names: their policy counts those, marked UNVERIFIED. The lab trust
+  // is configured too, so a test can approve properly; test/approval-proofs.test.ts runs the default.
+  // Written to a config file too, for the tests that run the production worker process (RUNBOOK_CONFIG).
+  const dataDir = process.env.RUNBOOK_DATA_DIR ?? '.data/test/data';
+  trust = labTrust(join(dataDir, 'lab-trust'));
+  if (!process.env.RUNBOOK_TEST_CONFIG_WRITTEN) {
+    const shipped = parseYaml(readFileSync(process.env.RUNBOOK_CONFIG ?? 'workers/runbooks.yaml', 'utf8')) as WorkerConfig;
+    shipped.policies.default.allowUnverifiedApprovers = true;
+    shipped.approvals = { allowedSigners: trust.allowedSigners, chat: { signingSecretFile: trust.chatSecretFile, users: trust.chatUsers } };
+    mkdirSync(dataDir, { recursive: true });
+    const path = join(dataDir, 'runbooks.test.yaml');
+    writeFileSync(path, stringifyYaml(shipped));
+    process.env.RUNBOOK_CONFIG = path;
+    process.env.RUNBOOK_TEST_CONFIG_WRITTEN = '1';
+  }
   const config = loadWorkerConfig();
   const bundle = await bundleWorkflows();
   const clientWith = (dataConverter: DataConverter): Client => new Client({ connection, namespace: 'default', dataConverter });

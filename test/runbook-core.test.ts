@@ -56,7 +56,8 @@ describe('approval gates', () => {
       assert.ok(['approval', 'decision'].every((n) => described(meta.definition.signalDefinitions).includes(n)));
       assert.match(meta.currentDetails, /Gate `write-marker` awaits approval/);
       assert.ok(meta.currentDetails.includes(view.openGate!.fingerprint));
-      assert.ok(meta.currentDetails.includes(`temporal workflow update execute -w ${workflowId} --name approve`));
+      assert.ok(meta.currentDetails.includes(`npx runbook approve ${workflowId} --gate write-marker --reason`));
+      assert.ok(meta.currentDetails.includes(`"workflowId": "${workflowId}", "gate": "write-marker"`), 'the Update body for the Web UI');
 
       const byStranger = await refusedUpdate(h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'mallory', reason: 'x' }] }));
       assert.match(byStranger, /"mallory" is not allowed/);
@@ -79,9 +80,10 @@ describe('approval gates', () => {
       );
       assert.equal(count(`drill/${workflowId}.marker`), 1, 'the marker was written exactly once');
       assert.deepEqual([res.steps.length, (await status(h)).audit.commands, (await status(h)).audit.failed], [4, 4, 0]);
-      // Refused Updates never reach history.
+      // Every verdict is recorded: the four refused ones as ignored, with why (issue 18).
       const updates = (await h.fetchHistory()).events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
-      assert.equal(updates.length, 1);
+      assert.equal(updates.length, 5);
+      assert.equal((await status(h)).ignored.length, 4);
       await saveHistory(h, 'labDrill-approved');
     } finally {
       await w.stop();

@@ -1,9 +1,11 @@
 // The Web UI path an operator takes, in a real browser (Debian's chromium, headless, driven by
 // playwright-core) against the Temporal Web UI embedded in the suite's dev server: start labDrill from
 // the Start Workflow form, find it at its gate in the list filtered by RunbookStatus, read the gate in
-// Current details, approve it with the `approve` Update from the UI (after the UI has shown the
-// four-eyes refusal of the requester), and see it complete. Screenshots of every stage land in
-// test/artifacts/ (git-ignored).
+// Current details, approve it with the `approve` Update from the UI, and see it complete. The UI goes
+// through the codec server with "Include cross-origin credentials": logged out, its Update is refused;
+// logged in as bob (the codec server's own login, session cookie), the codec server countersigns it and
+// the run records bob, proven by the Web UI login, under the default policy (proof required).
+// Screenshots of every stage land in test/artifacts/ (git-ignored).
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +14,10 @@ import { after, before, test } from 'node:test';
 import { leaseLockId } from '../activities/runbook/admin.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { describingWorkflowId, runSummary } from '../scripts/cli/run-summary.js';
-import { onHost, releaseHeld, status, testEnv, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { CodecAuth } from '../scripts/codec-auth.js';
+import { startCodecServer } from '../scripts/codec-server.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
+import { onHost, releaseHeld, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { openUi } from './web-ui/browser.js';
 import { startFromForm } from './web-ui/start-workflow-form.js';
 import { findInList } from './web-ui/workflow-list.js';
@@ -43,17 +48,36 @@ async function endRun(workflowId: string): Promise<void> {
   await releaseHeld(env.client, leaseLockId(env.inventory, HOST), workflowId);
 }
 
-test('from the Web UI: start labDrill, find it at the gate, read the gate, approve it by Update, see it complete', { timeout: 180_000 }, async () => {
-  const worker = await env.startWorker();
+test('from the Web UI: start labDrill, find it at the gate, read the gate, approve it logged in by Update, see it complete', { timeout: 180_000 }, async () => {
+  const policies = structuredClone(env.config.policies);
+  policies.default.allowUnverifiedApprovers = false;
+  policies.runbooks.labDrill = { gates: { 'write-marker': { ...policies.default, approvers: ['alice', 'bob', 'carol'] } } };
+  const worker = await env.startWorker({ config: { policies } });
+  const codec = await startCodecServer({
+    port: 0,
+    codec: null,
+    auth: new CodecAuth({ usersFile: trust.codecUsers }),
+    uiOrigins: [uiBase()],
+    countersignKey: trust.codecKey,
+    statusOf: (_ns, id) => env.client.workflow.getHandle(id).query<RunbookView>('status'),
+  });
   // This run's screenshots only: drop the previous run's (a stale web-ui-failure.png would mislead).
   mkdirSync(ARTIFACTS, { recursive: true });
   for (const f of readdirSync(ARTIFACTS, { withFileTypes: true })) {
     if (f.isFile() && /^web-ui-.*\.png$/.test(f.name)) rmSync(join(ARTIFACTS, f.name));
   }
-  const ui = await openUi(uiBase(), ARTIFACTS);
+  const ui = await openUi(uiBase(), ARTIFACTS, { codec: codec.url });
   const { page } = ui;
   const workflowId = uniqueId('drill-web-ui');
+  const logIn = async (user: string): Promise<void> => {
+    await page.goto(`${codec.url}/login`);
+    await page.getByLabel('user').fill(user);
+    await page.getByLabel('password').fill(trust.passwords[user]!);
+    await page.getByRole('button', { name: 'log in' }).click();
+    await page.getByText(`"user":"${user}"`).waitFor();
+  };
   try {
+    await logIn('alice');
     // 1. The Start Workflow form.
     await startFromForm(
       page,
@@ -83,8 +107,8 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
     assert.match(details, /Gate write-marker awaits approval/);
     assert.match(details, /approvers: alice, bob, carol/);
     assert.ok(details.includes(gateView.openGate!.fingerprint), 'the plan fingerprint is shown');
-    assert.ok(details.includes(`npx runbook approve ${workflowId} --gate write-marker --as <you>`), details);
-    assert.ok(details.includes(`temporal workflow update execute -w ${workflowId} --name approve`), details);
+    assert.ok(details.includes(`npx runbook approve ${workflowId} --gate write-marker --reason`), details);
+    assert.ok(details.includes(`"workflowId": "${workflowId}", "gate": "write-marker"`), details);
     await ui.shot('web-ui-4-current-details');
 
     // The Update dialog lists the workflow's own handlers (from its metadata query).
@@ -94,18 +118,32 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
     await ui.shot('web-ui-5-update-names');
     await dialog.choose('approve');
 
-    // The requester cannot approve her own run: the validator's refusal is shown in the dialog.
-    await dialog.fill({ gate: 'write-marker', approver: 'alice', reason: 'approved from the Web UI' });
+    // The requester, logged in, cannot approve her own run: the codec names her, the run refuses.
+    await dialog.fill({ workflowId, gate: 'write-marker', verdict: 'approve', reason: 'approved from the Web UI' });
     const refused = await dialog.submit();
     assert.equal(refused.accepted, false);
     assert.match(refused.accepted ? '' : refused.error, /four-eyes: "alice" requested this run and cannot approve it/);
     await ui.shot('web-ui-6-update-refused-four-eyes');
     await dialog.cancel();
-    assert.equal((await status(h)).status, 'AwaitingApproval', 'the refused Update changed nothing');
 
+    // Logged out: the codec server serves nobody, the Update does not count.
+    const runPage = page.url();
+    await page.goto(`${codec.url}/logout`);
+    await page.goto(runPage);
     dialog = await openUpdateDialog(page);
     await dialog.choose('approve');
-    await dialog.fill({ gate: 'write-marker', approver: 'bob', reason: 'approved from the Web UI' });
+    await dialog.fill({ workflowId, gate: 'write-marker', verdict: 'approve', reason: 'logged out' });
+    const loggedOut = await dialog.submit().catch((err: Error) => ({ accepted: false as const, error: err.message }));
+    assert.equal(loggedOut.accepted, false);
+    await ui.shot('web-ui-6b-update-refused-logged-out');
+    assert.equal((await status(h)).status, 'AwaitingApproval', 'the refused Updates changed nothing');
+    assert.equal((await status(h)).approvals.length, 0);
+
+    await logIn('bob');
+    await page.goto(runPage);
+    dialog = await openUpdateDialog(page);
+    await dialog.choose('approve');
+    await dialog.fill({ workflowId, gate: 'write-marker', verdict: 'approve', reason: 'approved from the Web UI' });
     await ui.shot('web-ui-7-update-approve-by-bob');
     assert.deepEqual(await dialog.submit(), { accepted: true });
 
@@ -123,9 +161,12 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
     const res = (await h.result()) as RunbookResult;
     assert.equal(res.status, 'Completed');
     assert.deepEqual(
-      res.approvals.map((a) => [a.approver, a.verdict, a.via, a.reason]),
-      [['bob', 'approved', 'update', 'approved from the Web UI']],
+      res.approvals.map((a) => [a.approver, a.verdict, a.via, a.reason, a.proven?.via, a.proven?.identity]),
+      [['bob', 'approved', 'update', 'approved from the Web UI', 'web', 'web user bob']],
     );
+    // The audit (history): the verification activity's result names the authenticated user.
+    const history = JSON.stringify(await h.fetchHistory());
+    assert.ok(history.includes('verifyVerdictProof'), 'the proof was verified by an activity, in history');
     assert.equal(Number(onHost(env.inventory, HOST, `wc -l < drill/${workflowId}.marker`).trim()), 1, 'the marker was written once');
   } catch (err) {
     await ui.shot('web-ui-failure').catch(() => undefined);
@@ -133,6 +174,7 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
     throw err;
   } finally {
     await ui.close();
+    await codec.close();
     await worker.stop();
     await endRun(workflowId);
   }

@@ -15,7 +15,7 @@ const GatePolicySchema = z.object({
   timeout: duration,
   onTimeout: z.enum(['reject', 'keep-waiting']),
   remindEvery: duration,
-  signed: z.boolean(),
+  allowUnverifiedApprovers: z.boolean().optional(), // false unless set: see policyFor
 });
 const PartialGatePolicy = GatePolicySchema.partial();
 
@@ -68,7 +68,20 @@ export const WorkerConfigSchema = z.object({
   /** Where people open runs; used in notifications. */
   uiBaseUrl: z.string().url().default('http://127.0.0.1:8233'),
   notify: z.object({ webhookUrl: z.string().url().nullable().default(null) }).default({ webhookUrl: null }),
-  approvals: z.object({ allowedSigners: z.string().nullable().default(null) }).default({ allowedSigners: null }),
+  /**
+   * Who a verdict's proof may come from, read at every verdict (revocation reaches parked runs).
+   * allowedSigners: OpenSSH allowed_signers; an operator's key under their approver name, the codec
+   * server's key under `runbook-codec` with namespaces="runbook-countersign". chat: the platform's signing
+   * secret (a file on this worker, never in history) and chat user id → approver name.
+   */
+  approvals: z
+    .object({
+      allowedSigners: z.string().nullable().default(null),
+      chat: z
+        .object({ signingSecretFile: z.string().nullable().default(null), users: z.record(z.string(), z.string().min(1)).default({}) })
+        .default({ signingSecretFile: null, users: {} }),
+    })
+    .default({ allowedSigners: null, chat: { signingSecretFile: null, users: {} } }),
   /**
    * Encryption at rest of backup bundles with age: the worker encrypts each stream to these public keys
    * before it reaches the store, so the store never holds a readable dump. The private key (identity
@@ -161,6 +174,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (env.RUNBOOK_WEBHOOK_URL) c.notify.webhookUrl = env.RUNBOOK_WEBHOOK_URL;
   if (env.RUNBOOK_UI_URL) c.uiBaseUrl = env.RUNBOOK_UI_URL;
   if (env.RUNBOOK_ALLOWED_SIGNERS) c.approvals.allowedSigners = env.RUNBOOK_ALLOWED_SIGNERS;
+  if (env.RUNBOOK_CHAT_SIGNING_SECRET_FILE) c.approvals.chat.signingSecretFile = env.RUNBOOK_CHAT_SIGNING_SECRET_FILE;
   if (env.RUNBOOK_BACKUP_AGE_RECIPIENTS)
     c.backups.ageRecipients = env.RUNBOOK_BACKUP_AGE_RECIPIENTS.split(',')
       .map((r) => r.trim())
@@ -188,7 +202,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
 /** The effective policy of one runbook: defaults, then the runbook's defaults, then per-gate overrides. */
 export function policyFor(c: WorkerConfig, runbook: string): RunbookPolicy {
   const rb = c.policies.runbooks[runbook];
-  const defaults: GatePolicy = { ...c.policies.default, ...stripUndefined(rb?.default ?? {}) };
+  const defaults: GatePolicy = { allowUnverifiedApprovers: false, ...c.policies.default, ...stripUndefined(rb?.default ?? {}) };
   const gates: Record<string, GatePolicy> = {};
   for (const [name, p] of Object.entries(rb?.gates ?? {})) gates[name] = { ...defaults, ...stripUndefined(p) };
   return { runbook, defaults, gates, notifyTarget: c.notify.webhookUrl ? 'webhook' : 'log' };

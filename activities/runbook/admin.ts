@@ -1,13 +1,9 @@
-// Activities the runbook engine itself needs: host checks, policy, notifications, approval signatures,
+// Activities the runbook engine itself needs: host checks, policy, notifications, verdict proofs,
 // and the client calls behind host leases.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from '@temporalio/client';
-import { execa } from 'execa';
 import { policyFor, type WorkerConfig } from '../../workers/config.js';
 import type { Inventory } from '../../workers/inventory.js';
 import {
@@ -24,6 +20,8 @@ import {
 } from '../../workflows/engine/host-lease.js';
 import { approveCommands, decideCommands } from '../../workflows/engine/details.js';
 import type { RunbookPolicy } from '../../workflows/engine/policy.js';
+import { chatActionValue, type Proof, type ProofCheck } from '../../workflows/engine/proofs.js';
+import { verifyProof } from './verdict-proofs.js';
 import { unknownHost } from '../ssh/ssh.js';
 
 export interface Notification {
@@ -31,8 +29,40 @@ export interface Notification {
   runbook: string;
   workflowId: string;
   gate?: string;
+  /** The gate's opening, for the chat buttons' signed values. */
+  opening?: { runId: string; nonce: string; fingerprint: string };
   text: string;
   details: string;
+}
+
+/** How long a chat button stays usable: it is bound to one opening of one gate, and its callback must be fresh. */
+const CHAT_BUTTON_DAYS = 30;
+
+/** Slack blocks with Approve/Reject buttons whose values are the statements a callback proves. */
+function chatButtons(n: Notification, namespace: string): unknown[] | undefined {
+  if (n.event === 'parked' || !n.gate || !n.opening) return undefined;
+  const now = Date.now();
+  const value = (verdict: 'approve' | 'reject'): string =>
+    chatActionValue({
+      namespace,
+      workflowId: n.workflowId,
+      runId: n.opening!.runId,
+      gate: n.gate!,
+      gateNonce: n.opening!.nonce,
+      verdict,
+      fingerprint: n.opening!.fingerprint,
+      issuedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + CHAT_BUTTON_DAYS * 86_400_000).toISOString(),
+    });
+  return [
+    {
+      type: 'actions',
+      elements: [
+        { type: 'button', action_id: 'approve', text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: value('approve') },
+        { type: 'button', action_id: 'reject', text: { type: 'plain_text', text: 'Reject' }, style: 'danger', value: value('reject') },
+      ],
+    },
+  ];
 }
 
 export function makeAdminActivities(deps: { inventory: Inventory; config: WorkerConfig; client: () => Client; env: NodeJS.ProcessEnv; namespace: string }) {
@@ -66,34 +96,27 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       const token = deps.env.RUNBOOK_WEBHOOK_TOKEN;
       if (token) headers.authorization = `Bearer ${token}`;
-      const body = JSON.stringify({ text, event: n.event, runbook: n.runbook, workflowId: n.workflowId, gate: n.gate, link, details: n.details });
+      const blocks = chatButtons(n, deps.namespace);
+      const body = JSON.stringify({
+        text,
+        event: n.event,
+        runbook: n.runbook,
+        workflowId: n.workflowId,
+        gate: n.gate,
+        link,
+        details: n.details,
+        ...(blocks ? { blocks } : {}),
+      });
       const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`webhook ${url} answered ${res.status}`);
       return { delivered: 'webhook' };
     },
 
-    /** Checks an OpenSSH signature over {workflowId, gate, fingerprint} against allowed_signers. */
-    async verifyApprovalSignature(a: {
-      workflowId: string;
-      gate: string;
-      fingerprint: string;
-      approver: string;
-      signature: string;
-    }): Promise<{ valid: boolean; reason?: string }> {
-      const signers = config.approvals.allowedSigners;
-      if (!signers) return { valid: false, reason: 'no allowed_signers file is configured' };
-      const dir = mkdtempSync(join(tmpdir(), 'rb-sig-'));
-      try {
-        writeFileSync(join(dir, 'sig'), a.signature);
-        const message = JSON.stringify({ workflowId: a.workflowId, gate: a.gate, fingerprint: a.fingerprint });
-        const r = await execa('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', a.approver, '-n', 'runbook-approval', '-s', join(dir, 'sig')], {
-          input: message,
-          reject: false,
-        });
-        return r.exitCode === 0 ? { valid: true } : { valid: false, reason: `${r.stderr || r.stdout}`.trim().slice(0, 300) };
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+    /** The identity behind a verdict's or decision's proof, by the trust as configured now (proofs.ts). */
+    async verifyVerdictProof({ proof }: { proof: Proof }): Promise<ProofCheck> {
+      const r = await verifyProof(config, proof);
+      log.info(r.valid ? `verdict proof: ${r.via} ${r.identity} as ${r.approver}` : `verdict proof refused: ${r.reason}`);
+      return r;
     },
 
     /** The lock of each leased host, by its identity (merged: one lock per machine, exclusive wins), in lock order. */

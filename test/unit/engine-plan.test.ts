@@ -18,6 +18,7 @@ function stateWith(entries: Entry<unknown>[], over: Partial<RunState> = {}): Run
     view: {
       runbook: 'unitDrill',
       requestedBy: 'alice',
+      requesterVerified: false,
       dryRun: false,
       status: 'Running',
       stepsDone: 0,
@@ -34,6 +35,7 @@ function stateWith(entries: Entry<unknown>[], over: Partial<RunState> = {}): Run
     mutationPlanned: false,
     plan: [],
     pendingVerdicts: [],
+    pendingDecisions: [],
     leased: [],
     restarts: 0,
     phaseSince: new Date(0),
@@ -146,8 +148,8 @@ describe('operator decisions that are refused', () => {
   const plain = change('start the scheduler', () => remote('m', ['service', 'lava-scheduler', 'start']));
   const parkedAt = (step: typeof check | typeof plain, over: Partial<RunState> = {}): RunState => {
     const s = stateWith([check, plain] as Entry<unknown>[], over);
-    s.parked = { step, index: 0 };
-    s.view.parked = { step: step.name, error: 'x' };
+    s.parked = { step, index: 0, nonce: 'n-1' };
+    s.view.parked = { step: step.name, error: 'x', nonce: 'n-1', fingerprint: 'f', runId: 'run-1' };
     return s;
   };
   const rows: [string, RunState, Parameters<typeof decisionRefusal>[1], RegExp | undefined][] = [

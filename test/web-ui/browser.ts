@@ -20,7 +20,8 @@ export interface UiBrowser {
   close(): Promise<void>;
 }
 
-export async function openUi(base: string, artifactsDir: string): Promise<UiBrowser> {
+/** `codec`: a codec server the UI is pointed at (its "Configure data encoder" settings, credentials included). */
+export async function openUi(base: string, artifactsDir: string, opts: { codec?: string } = {}): Promise<UiBrowser> {
   mkdirSync(artifactsDir, { recursive: true });
   const profile = mkdtempSync(join(tmpdir(), 'runbooks-web-ui-'));
   let context: BrowserContext;
@@ -49,9 +50,18 @@ export async function openUi(base: string, artifactsDir: string): Promise<UiBrow
   context.setDefaultTimeout(15_000);
   context.setDefaultNavigationTimeout(30_000);
   await context.route(
-    (url) => !url.href.startsWith(base),
+    (url) => !url.href.startsWith(base) && !(opts.codec && url.href.startsWith(opts.codec)),
     (route) => route.abort(),
   );
+  if (opts.codec) {
+    // The UI's own persisted codec settings (localStorage, JSON values): endpoint, "Include cross-origin
+    // credentials" (the codec server's session cookie goes with each call), and "use mine, not the server's".
+    const settings = { endpoint: opts.codec, includeCredentials: true, passAccessToken: false, overrideRemoteCodecConfiguration: true };
+    const script = Object.entries(settings)
+      .map(([k, v]) => `window.localStorage.setItem(${JSON.stringify(k)}, ${JSON.stringify(JSON.stringify(v))});`)
+      .join('\n');
+    await context.addInitScript({ content: script });
+  }
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));

@@ -1,12 +1,13 @@
 // A gate: the plan of the steps it guards (rendered from what they will execute), its fingerprint,
 // waiting for verdicts under the gate's policy, reminders and timeouts.
-import { condition, log } from '@temporalio/workflow';
-import { adminAs } from './admin-activities.js';
+import { condition, log, uuid4 } from '@temporalio/workflow';
 import { Abort } from './failures.js';
 import { clipText, type Approval, type ApprovalRecord } from './messages.js';
 import { bindingOf, fingerprintOf } from './plan.js';
-import { approvalRefusal, gatePolicy } from './policy.js';
-import { contextOf, unlessMissing, type RunState } from './state.js';
+import { identify, type Identified } from './identity.js';
+import { approverRefusal, gatePolicy, openGateRefusal, verdictShapeRefusal, type GatePolicy } from './policy.js';
+import { howToProve, verdictWord } from './proofs.js';
+import { contextOf, unlessMissing, type PendingVerdict, type RunState } from './state.js';
 import { planOf } from './step-runner.js';
 import type { AnyStep, Gate } from './steps.js';
 import { ignore, notify, refresh, setStatus } from './visibility.js';
@@ -65,7 +66,10 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
     return;
   }
   const policy = gatePolicy(s.policy!, g.name);
-  s.openGate = { name: g.name, fingerprint, plan: plan.lines, policy, approvals: [] };
+  // This opening's nonce: a proof signed for it decides nothing at any other opening (after a restart the
+  // gate opens again with a new one), and a verdict queued before it existed is never counted.
+  const nonce = uuid4();
+  s.openGate = { name: g.name, fingerprint, plan: plan.lines, policy, approvals: [], identities: [], nonce };
   s.view.openGate = {
     name: g.name,
     plan: plan.lines,
@@ -75,6 +79,8 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
     fourEyes: policy.fourEyes,
     approvals: [],
     openedAt: new Date().toISOString(),
+    nonce,
+    runId: s.info.runId,
   };
   setStatus(s, 'AwaitingApproval', g.name);
   notify(s, 'awaiting-approval', `gate "${g.name}" awaits approval (fingerprint ${fingerprint})`);
@@ -94,38 +100,28 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
       continue;
     }
     const p = s.pendingVerdicts[0]!;
-    // Re-checked here for both paths: a signal is not validated on arrival, and an Update accepted
-    // a moment ago may have been overtaken by another verdict on the same gate.
-    const why = approvalRefusal(p.approval, s.openGate, policy, s.view.requestedBy);
-    if (why) {
-      ignore(s, 'approval', p.approval, why);
-      s.pendingVerdicts.shift();
+    const outcome = await judge(s, p, policy);
+    s.pendingVerdicts.shift();
+    if ('why' in outcome) {
+      ignore(s, 'approval', p.approval, outcome.why);
+      p.outcome = outcome;
       continue;
     }
-    if (policy.signed) {
-      const ok = await adminAs(`check the signature of ${p.approval.approver} on gate ${g.name}`).verifyApprovalSignature({
-        workflowId: s.info.workflowId,
-        gate: g.name,
-        fingerprint,
-        approver: p.approval.approver,
-        signature: p.approval.signature ?? '',
-      });
-      if (!ok.valid) {
-        ignore(s, 'approval', p.approval, `signature refused: ${ok.reason}`);
-        s.pendingVerdicts.shift();
-        continue;
-      }
-    }
-    record(s, p.approval, p.verdict, p.via);
-    s.pendingVerdicts.shift();
+    const rec = record(s, { ...p.approval, approver: outcome.approver }, p.verdict, p.via, outcome);
+    p.outcome = { record: rec };
     if (p.verdict === 'rejected') break;
-    s.openGate.approvals.push(p.approval.approver);
-    s.view.openGate.approvals.push(p.approval.approver);
+    s.openGate.approvals.push(outcome.approver);
+    if (outcome.proven) s.openGate.identities.push(outcome.proven.identity);
+    s.view.openGate.approvals.push(outcome.unverified ? `${outcome.approver} (UNVERIFIED)` : outcome.approver);
     if (s.openGate.approvals.length >= policy.quorum) break;
     refresh(s);
   }
   const rejected = s.view.approvals.filter((r) => r.gate === g.name && r.verdict === 'rejected').slice(-1)[0];
-  for (const late of s.pendingVerdicts.splice(0)) ignore(s, 'approval', late.approval, `gate "${g.name}" was already decided`);
+  for (const late of s.pendingVerdicts.splice(0)) {
+    const why = `gate "${g.name}" was already decided`;
+    ignore(s, 'approval', late.approval, why);
+    late.outcome = { why };
+  }
   s.openGate = undefined;
   s.view.openGate = undefined;
   setStatus(s, 'Running');
@@ -133,7 +129,41 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
   for (const [step, fp] of plan.steps) s.approvedPlans.set(step, fp);
 }
 
-function record(s: RunState, a: Approval, verdict: 'approved' | 'rejected', via: ApprovalRecord['via']): void {
+/** Whether one verdict counts at the open gate: still this opening, a proof bound to it, allowed by the policy. */
+async function judge(s: RunState, p: PendingVerdict, policy: GatePolicy): Promise<Identified> {
+  const open = s.openGate!;
+  const a = p.approval;
+  const shape = verdictShapeRefusal(a) ?? openGateRefusal(a.gate, open);
+  if (shape) return { why: shape };
+  if (p.nonce !== open.nonce) return { why: `sent before gate "${open.name}" opened this time: a verdict counts only for the gate open when it arrives` };
+  const who = await identify(
+    { name: typeof a.approver === 'string' ? a.approver : undefined, proof: a.proof },
+    {
+      namespace: s.info.namespace,
+      workflowId: s.info.workflowId,
+      runId: s.info.runId,
+      gate: open.name,
+      gateNonce: open.nonce,
+      verdict: verdictWord(p.verdict),
+      fingerprint: open.fingerprint,
+    },
+    policy,
+    howToProve(s.info.workflowId, open.name),
+  );
+  if ('why' in who) return who;
+  // The gate may have been decided by another verdict while the proof was being checked.
+  if (s.openGate !== open) return { why: `gate "${open.name}" was already decided` };
+  const why = approverRefusal({ approver: who.approver, identity: who.proven?.identity, fingerprint: a.fingerprint }, open, policy, s.view.requestedBy);
+  return why ? { why } : who;
+}
+
+function record(
+  s: RunState,
+  a: Pick<Approval, 'gate' | 'approver' | 'reason'>,
+  verdict: 'approved' | 'rejected',
+  via: ApprovalRecord['via'],
+  who?: { proven?: ApprovalRecord['proven']; unverified?: true },
+): ApprovalRecord {
   const rec: ApprovalRecord = {
     gate: a.gate,
     approver: a.approver,
@@ -142,7 +172,10 @@ function record(s: RunState, a: Approval, verdict: 'approved' | 'rejected', via:
     verdict,
     at: new Date().toISOString(),
     via,
+    ...(who?.proven ? { proven: who.proven } : {}),
+    ...(who?.unverified ? { unverified: true as const } : {}),
   };
   s.view.approvals.push(rec);
-  log.info('gate verdict', { ...rec });
+  log.info(rec.unverified ? 'gate verdict UNVERIFIED' : 'gate verdict', { ...rec });
+  return rec;
 }

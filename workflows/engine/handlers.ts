@@ -1,5 +1,7 @@
 // The messages every run answers: status query, approve/reject Updates and the approval Signal, the
-// decide Update and the decision Signal. Verdicts are queued here and counted by the open gate.
+// decide Update and the decision Signal. A verdict is taken only while its gate is open (one that
+// arrives before or after is recorded as ignored, with why) and counted by the gate once its proof
+// is verified; a decision likewise by the parked step.
 import { condition, setHandler } from '@temporalio/workflow';
 import { refusal } from './failures.js';
 import { decisionRefusal } from './decisions.js';
@@ -14,49 +16,70 @@ import {
   type ApprovalRecord,
   type Decision,
 } from './messages.js';
-import { approvalRefusal } from './policy.js';
-import type { RunState } from './state.js';
+import { openGateRefusal, verdictShapeRefusal } from './policy.js';
+import type { PendingDecision, PendingVerdict, RunState } from './state.js';
 import { ignore } from './visibility.js';
+
+const refused = (message: string) => refusal(message, 'ApprovalRefused');
 
 export function registerHandlers(s: RunState): void {
   setHandler(statusQuery, () => s.view, { description: 'Runbook, requester, state, steps, open gate, last error.' });
-  const validate = (a: Approval): void => {
-    const why = approvalRefusal(a, s.openGate, s.openGate?.policy, s.view.requestedBy);
-    if (why) throw refusal(why);
+  /** Queued for the gate open now, or ignored at once: never kept for a gate that opens later. */
+  const take = (a: Approval, verdict: 'approved' | 'rejected', via: 'update' | 'signal'): PendingVerdict | string => {
+    const why = verdictShapeRefusal(a) ?? openGateRefusal(a.gate, s.openGate);
+    if (why) {
+      ignore(s, 'approval', a, why);
+      return why;
+    }
+    const p: PendingVerdict = { approval: a, verdict, via, nonce: s.openGate!.nonce };
+    s.pendingVerdicts.push(p);
+    return p;
   };
   const accept =
     (verdict: 'approved' | 'rejected') =>
     async (a: Approval): Promise<ApprovalRecord> => {
-      s.pendingVerdicts.push({ approval: a, verdict, via: 'update' });
-      const gateName = a.gate;
-      await condition(() => !s.pendingVerdicts.some((p) => p.approval === a));
-      const rec = s.view.approvals.filter((r) => r.gate === gateName && r.approver === a.approver).slice(-1)[0];
-      if (!rec) {
-        const why = s.view.ignored.filter((m) => m.by === a.approver).slice(-1)[0]?.why ?? 'not counted';
-        throw refusal(why, 'ApprovalRefused');
-      }
-      return rec;
+      const p = take(a, verdict, 'update');
+      if (typeof p === 'string') throw refused(p);
+      await condition(() => p.outcome !== undefined);
+      const o = p.outcome!;
+      if ('why' in o) throw refused(o.why);
+      return o.record;
     };
+  // Only the shape is checked before history: a verdict for a gate that is not open is recorded as ignored.
+  const validate = (a: Approval): void => {
+    const why = verdictShapeRefusal(a);
+    if (why) throw refusal(why);
+  };
   setHandler(approveUpdate, accept('approved'), {
     validator: validate,
-    description: 'Approve the open gate: {"gate": "<name>", "approver": "<you>", "reason": "<why>"} (optional "fingerprint").',
+    description:
+      'Approve the open gate: {"gate": "<name>", "reason": "<why>", "proof": {…}} (`npx runbook approve` signs; the Web UI through the codec server).',
   });
   setHandler(rejectUpdate, accept('rejected'), {
     validator: validate,
-    description: 'Reject the open gate (the run stops and cleans up): {"gate", "approver", "reason"}.',
+    description: 'Reject the open gate (the run stops and cleans up): {"gate", "reason", "proof"}.',
   });
   setHandler(
     approvalSignal,
     (a) => {
-      s.pendingVerdicts.push({ approval: a, verdict: a?.verdict === 'reject' ? 'rejected' : 'approved', via: 'signal' });
+      take(a, a?.verdict === 'reject' ? 'rejected' : 'approved', 'signal');
     },
-    { description: 'Durable approval, works while no worker is up: {"gate", "approver", "reason", "verdict": "approve"|"reject"}.' },
+    { description: 'Durable verdict, works while no worker is up: {"gate", "reason", "proof", "verdict": "approve"|"reject"}.' },
   );
+  const queue = (d: Decision): PendingDecision | string => {
+    const why = decisionRefusal(s, d);
+    if (why) return why;
+    const p: PendingDecision = { decision: d, nonce: s.parked!.nonce };
+    s.pendingDecisions.push(p);
+    return p;
+  };
   setHandler(
     decideUpdate,
     async (d: Decision) => {
-      s.pendingDecision = d;
-      await condition(() => s.pendingDecision !== d);
+      const p = queue(d);
+      if (typeof p === 'string') throw refused(p);
+      await condition(() => p.outcome !== undefined);
+      if ('why' in p.outcome!) throw refused(p.outcome.why);
       return `${d.decision} accepted`;
     },
     {
@@ -64,16 +87,15 @@ export function registerHandlers(s: RunState): void {
         const why = decisionRefusal(s, d);
         if (why) throw refusal(why);
       },
-      description: 'Decide a parked step: {"decision": "retry"|"skip"|"abort"|"restart", "operator": "<you>", "reason": "<why>"}.',
+      description: 'Decide a parked step: {"decision": "retry"|"skip"|"abort"|"restart", "reason": "<why>", "proof": {…}} (`npx runbook decide` signs).',
     },
   );
   setHandler(
     decisionSignal,
     (d) => {
-      const why = decisionRefusal(s, d);
-      if (why) ignore(s, 'decision', d, why);
-      else s.pendingDecision = d;
+      const p = queue(d);
+      if (typeof p === 'string') ignore(s, 'decision', d, p);
     },
-    { description: 'Durable decision for a parked step: {"decision": "retry"|"skip"|"abort"|"restart", "operator", "reason"}.' },
+    { description: 'Durable decision for a parked step: {"decision": "retry"|"skip"|"abort"|"restart", "reason", "proof"}.' },
   );
 }

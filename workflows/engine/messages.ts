@@ -3,6 +3,7 @@
 // equivalent signals are the durable path that works while no worker is up, and are validated
 // in the workflow the same way (invalid ones are recorded and ignored).
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Proof } from './proofs.js';
 import type { RunbookStatusValue } from './search-attributes.js';
 
 export interface Approval {
@@ -11,8 +12,8 @@ export interface Approval {
   reason?: string;
   /** sha256 of the gate's plan, as shown in current details. Optional; if given it must match. */
   fingerprint?: string;
-  /** OpenSSH signature (`ssh-keygen -Y sign -n runbook-approval`), for gates whose policy says signed. */
-  signature?: string;
+  /** Who gives the verdict, proven (see proofs.ts); without one only a policy with allowUnverifiedApprovers counts it. */
+  proof?: Proof;
 }
 
 export type DecisionKind = 'retry' | 'skip' | 'abort' | 'restart';
@@ -20,12 +21,30 @@ export interface Decision {
   decision: DecisionKind;
   operator: string;
   reason?: string;
+  /** As for a verdict: signed over the parked step's opening (see proofs.ts). */
+  proof?: Proof;
 }
 
-export interface ApprovalRecord extends Approval {
+export interface ApprovalRecord {
+  gate: string;
+  /** The approver the proof names (or, UNVERIFIED, the name the sender typed). */
+  approver: string;
+  reason?: string;
+  fingerprint?: string;
   verdict: 'approved' | 'rejected';
   at: string;
   via: 'update' | 'signal' | 'timeout';
+  /** How the approver was proven: ssh key, Web UI login (codec countersignature), chat callback. */
+  proven?: { via: 'ssh' | 'web' | 'chat'; identity: string };
+  /** No proof: counted only because the policy says allowUnverifiedApprovers. */
+  unverified?: true;
+}
+
+export interface DecisionRecord extends Omit<Decision, 'proof'> {
+  at: string;
+  step: string;
+  proven?: { via: 'ssh' | 'web' | 'chat'; identity: string };
+  unverified?: true;
 }
 
 export interface IgnoredMessage {
@@ -59,11 +78,16 @@ export interface GateView {
   fourEyes: boolean;
   approvals: string[];
   openedAt: string;
+  /** Made when the gate opened: a proof binds this opening only. */
+  nonce: string;
+  runId: string;
 }
 
 export interface RunbookView {
   runbook: string;
   requestedBy: string;
+  /** The requester as the start's proof names them; false: only the name the input gives. */
+  requesterVerified: boolean;
   dryRun: boolean;
   status: RunbookStatusValue;
   /** The procedure's own state names, for runbooks that declare phases (e.g. PreparingToStart … Succeeded). */
@@ -73,13 +97,13 @@ export interface RunbookView {
   stepsTotal?: number;
   steps: StepRecord[];
   openGate?: GateView;
-  parked?: { step: string; error: string };
+  parked?: { step: string; error: string; nonce: string; fingerprint: string; runId: string };
   waitingFor?: string;
   lastError?: string;
   approvals: ApprovalRecord[];
   /** Commands run and failed so far; full output under <dataDir>/audit/<workflowId>/ on the worker. */
   audit: { commands: number; failed: number; lastRef?: string };
-  decisions: (Decision & { at: string; step: string })[];
+  decisions: DecisionRecord[];
   /** The latest MAX_IGNORED of them; `ignoredTotal` counts all (a flood of signals must not grow the run). */
   ignored: IgnoredMessage[];
   ignoredTotal?: number;

@@ -13,8 +13,11 @@ export interface GatePolicy {
   onTimeout: 'reject' | 'keep-waiting';
   /** Reminder interval while keep-waiting. */
   remindEvery: string;
-  /** Only approvals carrying an OpenSSH signature from allowed_signers count. */
-  signed: boolean;
+  /**
+   * Lab only: count a verdict that carries no proof under the name its sender typed, marked UNVERIFIED in
+   * details, result and audit. Off by default: every verdict and decision must prove who gives it.
+   */
+  allowUnverifiedApprovers: boolean;
 }
 
 export interface RunbookPolicy {
@@ -29,30 +32,41 @@ export function gatePolicy(p: RunbookPolicy, gate: string): GatePolicy {
   return p.gates[gate] ?? p.defaults;
 }
 
-/** The checks shared by the Update validator and the signal path; returns why an approval is refused. */
-export function approvalRefusal(
-  a: { gate?: unknown; approver?: unknown; fingerprint?: unknown; signature?: unknown },
-  open: { name: string; fingerprint: string; approvals: string[] } | undefined,
-  policy: GatePolicy | undefined,
+/** A verdict's shape (both paths, before anything else); returns why it is refused. */
+export function verdictShapeRefusal(a: { gate?: unknown; approver?: unknown; proof?: unknown } | undefined): string | undefined {
+  if (!a || typeof a !== 'object' || typeof a.gate !== 'string') {
+    return 'a verdict is one JSON object {"gate": "...", "reason": "...", "proof": {...}} (or, where the policy allows unverified approvers, "approver": "<name>")';
+  }
+  if (a.proof === undefined && (typeof a.approver !== 'string' || a.approver.trim() === '')) return 'a verdict names its approver or carries a proof';
+  return undefined;
+}
+
+/** Only the gate open now can be decided; a verdict sent before it opened, or after it closed, never counts. */
+export function openGateRefusal(gate: string, open: { name: string } | undefined): string | undefined {
+  if (!open) return `no gate is open (asked for "${gate}"): a verdict counts only for the gate open when it arrives`;
+  if (open.name !== gate) return `no such open gate "${gate}"; the open gate is "${open.name}"`;
+  return undefined;
+}
+
+/** Who may decide, under the policy, once we know who it is: allowed, not the requester, not twice. */
+export function approverRefusal(
+  who: { approver: string; identity?: string; fingerprint?: unknown },
+  open: { name: string; fingerprint: string; approvals: string[]; identities: string[] },
+  policy: GatePolicy,
   requestedBy: string,
 ): string | undefined {
-  if (typeof a?.gate !== 'string' || typeof a.approver !== 'string' || a.approver.trim() === '') {
-    return 'an approval is one JSON object {"gate": "...", "approver": "...", "reason": "..."}';
+  if (!policy.approvers.includes('*') && !policy.approvers.includes(who.approver)) {
+    return `approver "${who.approver}" is not allowed for gate "${open.name}" (allowed: ${policy.approvers.join(', ')})`;
   }
-  if (!open || !policy) return `no gate is open (asked for "${a.gate}")`;
-  if (open.name !== a.gate) return `no such open gate "${a.gate}"; the open gate is "${open.name}"`;
-  if (!policy.approvers.includes('*') && !policy.approvers.includes(a.approver)) {
-    return `approver "${a.approver}" is not allowed for gate "${a.gate}" (allowed: ${policy.approvers.join(', ')})`;
+  if (policy.fourEyes && who.approver === requestedBy) {
+    return `four-eyes: "${who.approver}" requested this run and cannot approve it`;
   }
-  if (policy.fourEyes && a.approver === requestedBy) {
-    return `four-eyes: "${a.approver}" requested this run and cannot approve it`;
+  if (who.fingerprint !== undefined && who.fingerprint !== open.fingerprint) {
+    return `stale plan: fingerprint ${String(who.fingerprint)} differs from the gate's ${open.fingerprint}`;
   }
-  if (a.fingerprint !== undefined && a.fingerprint !== open.fingerprint) {
-    return `stale plan: fingerprint ${String(a.fingerprint)} differs from the gate's ${open.fingerprint}`;
-  }
-  if (open.approvals.includes(a.approver)) return `"${a.approver}" already approved gate "${a.gate}"`;
-  if (policy.signed && typeof a.signature !== 'string') {
-    return `gate "${a.gate}" needs a signed approval (ssh-keygen -Y sign -n runbook-approval)`;
+  if (open.approvals.includes(who.approver)) return `"${who.approver}" already approved gate "${open.name}"`;
+  if (who.identity && open.identities.includes(who.identity)) {
+    return `${who.identity} already approved gate "${open.name}" under another name: one person counts once toward the quorum`;
   }
   return undefined;
 }

@@ -23,6 +23,7 @@ export async function executeRun(def: RunbookDefinition, raw: unknown): Promise<
   registerHandlers(s);
   s.input = parseInput(def.input(), raw) as CommonInput;
   s.view.requestedBy = s.input.requestedBy;
+  s.view.requesterVerified = false;
   s.view.dryRun = Boolean(s.input.dryRun);
   const procedure = def.procedure(s.input);
   s.entries = procedure.steps.filter(present) as Entry<unknown>[];
@@ -63,8 +64,11 @@ export async function executeRun(def: RunbookDefinition, raw: unknown): Promise<
   } finally {
     if (s.leased.length) await CancellationScope.nonCancellable(() => releaseLeases(s.leased));
     // Messages that arrived too late to matter are answered (refused) so no handler is left dangling.
-    for (const p of s.pendingVerdicts.splice(0)) ignore(s, 'approval', p.approval, 'the run has ended');
-    s.pendingDecision = undefined;
+    for (const p of s.pendingVerdicts.splice(0)) {
+      ignore(s, 'approval', p.approval, 'the run has ended');
+      p.outcome = { why: 'the run has ended' };
+    }
+    for (const p of s.pendingDecisions.splice(0)) p.outcome = { why: 'the run has ended' };
     await condition(allHandlersFinished);
   }
 }

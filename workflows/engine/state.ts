@@ -2,7 +2,7 @@
 // here is rebuilt by replay from history; nothing is persisted elsewhere.
 import { workflowInfo, type WorkflowInfo } from '@temporalio/workflow';
 import type { CommonInput, RunbookDefinition } from './definition.js';
-import type { Approval, Decision, RunbookView } from './messages.js';
+import type { Approval, ApprovalRecord, Decision, RunbookView } from './messages.js';
 import type { PlanItem } from './plan.js';
 import type { GatePolicy, RunbookPolicy } from './policy.js';
 import type { AnyStep, Entry } from './steps.js';
@@ -12,6 +12,16 @@ export interface PendingVerdict {
   approval: Approval;
   verdict: 'approved' | 'rejected';
   via: 'update' | 'signal';
+  /** The opening of the gate it arrived at: a verdict never carries over to a later opening. */
+  nonce: string;
+  /** Set once the gate counted or ignored it (the Update answers with it). */
+  outcome?: { record: ApprovalRecord } | { why: string };
+}
+
+export interface PendingDecision {
+  decision: Decision;
+  nonce: string;
+  outcome?: { ok: true } | { why: string };
 }
 
 export interface OpenGate {
@@ -20,6 +30,9 @@ export interface OpenGate {
   plan: string[];
   policy: GatePolicy;
   approvals: string[];
+  /** Who approved, as proven (key fingerprint, web user, chat user): one person counts once. */
+  identities: string[];
+  nonce: string;
 }
 
 export interface RunState {
@@ -37,12 +50,12 @@ export interface RunState {
   /** A dry run plans, for real, only the read-only steps before the first planned change. */
   mutationPlanned: boolean;
   readonly plan: PlanItem[];
-  pendingDecision?: Decision;
+  pendingDecisions: PendingDecision[];
   pendingVerdicts: PendingVerdict[];
   openGate?: OpenGate;
   leased: string[];
   /** The step parked now and its position, for decisions. */
-  parked?: { step: AnyStep; index: number };
+  parked?: { step: AnyStep; index: number; nonce: string };
   restarts: number;
   phaseSince: Date;
   /** The fingerprint of each step's commands as its gate showed them, where they were known then. */
@@ -57,6 +70,7 @@ export function newRunState(def: RunbookDefinition, raw: unknown): RunState {
     view: {
       runbook: def.name,
       requestedBy: typeof given.requestedBy === 'string' ? given.requestedBy : 'unknown',
+      requesterVerified: false,
       dryRun: Boolean(given.dryRun),
       status: 'Running',
       stepsDone: 0,
@@ -73,6 +87,7 @@ export function newRunState(def: RunbookDefinition, raw: unknown): RunState {
     mutationPlanned: false,
     plan: [],
     pendingVerdicts: [],
+    pendingDecisions: [],
     leased: [],
     restarts: 0,
     phaseSince: new Date(0),

@@ -94,10 +94,8 @@ export async function runStep(s: RunState, e: AnyStep, index: number): Promise<v
       record.error = errorText(err);
       s.view.audit.failed++;
       s.view.lastError = `${e.name}: ${record.error}`;
-      s.parked = { step: e, index };
       if (s.def.phases) setPhase(s, isTimeout(err) ? s.def.phases.timeout : s.def.phases.error);
-      const d = await park(s, e.name, record.error);
-      s.parked = undefined;
+      const d = await park(s, e, index, record.error);
       if (s.def.phases && e.opts.phase) {
         // Continuing is a new window: a phase deadline counts from the decision, not from the first try.
         s.view.phase = undefined;

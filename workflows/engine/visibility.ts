@@ -43,6 +43,7 @@ export function notify(s: RunState, event: string, text: string): void {
         runbook: s.def.name,
         workflowId: s.info.workflowId,
         gate: s.openGate?.name,
+        ...(s.openGate ? { opening: { runId: s.info.runId, nonce: s.openGate.nonce, fingerprint: s.openGate.fingerprint } } : {}),
         text,
         details: renderDetails(s.view, s.info.workflowId),
       },

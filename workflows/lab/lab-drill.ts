@@ -2,7 +2,7 @@
 // that fails the first time (a one-shot step: never retried by itself), a gate, then a dangerous step
 // that writes a marker file.
 import { z } from 'zod';
-import { remote } from '../engine/commands.js';
+import { remote, type CommandResult } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
 import { gate, once, read, runbook, type RunbookDefinition } from '../engine/runbook.js';
 import failsFirstTime from './scripts/fails-first-time.sh';
@@ -27,6 +27,12 @@ export const LabDrillInput = () =>
         .string()
         .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'an absolute path')
         .optional(),
+      /**
+       * Drills of decisions: "check" adds a check before the gate that fails its first time (it may be
+       * retried, never skipped); "restart" adds a step after the gate that fails its first time, with the
+       * gate as restart point (a restart opens the gate again, as a new opening).
+       */
+      drill: z.enum(['check', 'restart']).optional(),
       ...common(),
     })
     .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
@@ -40,28 +46,40 @@ export const labDrillDefinition = {
   input: LabDrillInput,
   hosts: (i) => [i.host],
   leases: (i) => (i.shareHost ? [] : [i.storePath ? { host: i.host, sharedPath: i.storePath } : i.host]),
-  procedure: (i) => ({
-    steps: [
-      ...Array.from({ length: i.steps }, (_, k) =>
-        k + 1 === i.failAt
-          ? once(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', ctx.workflowId]))
-          : read(
-              `harmless step ${k + 1}`,
-              () => remote(i.host, i.bareSteps ? ['true'] : ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]),
-              { quick: true },
-            ),
-      ),
-      i.holdSeconds
-        ? read('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), i.holdSeconds <= QUICK_HOLD_MAX_S ? { quick: true, timeout: '2 minutes' } : {})
-        : null,
-      gate('write-marker'),
-      once(
-        'write marker',
-        (ctx) => remote(i.host, ['sh', '-c', writeMarker, 'drill', ctx.workflowId, ...(i.markerDelaySeconds ? [String(i.markerDelaySeconds)] : [])]),
-        { danger: true },
-      ),
-    ],
-  }),
+  procedure: (i) => {
+    const approval = gate('write-marker');
+    return {
+      restartFrom: i.drill === 'restart' ? approval : undefined,
+      steps: [
+        ...Array.from({ length: i.steps }, (_, k) =>
+          k + 1 === i.failAt
+            ? once(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', ctx.workflowId]))
+            : read(
+                `harmless step ${k + 1}`,
+                () => remote(i.host, i.bareSteps ? ['true'] : ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]),
+                { quick: true },
+              ),
+        ),
+        i.holdSeconds
+          ? read('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), i.holdSeconds <= QUICK_HOLD_MAX_S ? { quick: true, timeout: '2 minutes' } : {})
+          : null,
+        i.drill === 'check'
+          ? read(
+              'check drill host',
+              (ctx) => remote(i.host, ['sh', '-c', 'mkdir -p drill && echo run >> "drill/$1.checks" && wc -l < "drill/$1.checks"', 'drill', ctx.workflowId]),
+              { expect: (r: CommandResult[]) => (Number(r[0]?.stdoutTail.trim()) < 2 ? 'the drill check fails its first time' : undefined) },
+            )
+          : null,
+        approval,
+        once(
+          'write marker',
+          (ctx) => remote(i.host, ['sh', '-c', writeMarker, 'drill', ctx.workflowId, ...(i.markerDelaySeconds ? [String(i.markerDelaySeconds)] : [])]),
+          { danger: true },
+        ),
+        i.drill === 'restart' ? once('flaky after the gate', (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', `${ctx.workflowId}.after`])) : null,
+      ],
+    };
+  },
 } satisfies RunbookDefinition<ReturnType<typeof LabDrillInput>>;
 
 export const labDrill = runbook(labDrillDefinition);
