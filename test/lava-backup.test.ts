@@ -251,7 +251,7 @@ test('encryption at rest: the store holds only age ciphertext; verify decrypts o
   execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
   const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
   // One worker on the task queue at a time, so the encrypting one is the one that runs the activities.
-  await suite.replaceWorker({ backups: { ageRecipients: [recipient], ageIdentityFile: identity } });
+  await suite.replaceWorker({ backups: { ...suite.env.config.backups, ageRecipients: [recipient], ageIdentityFile: identity } });
   let encryptedBundle = '';
   try {
     const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-age'), {

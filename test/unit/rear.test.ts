@@ -374,7 +374,11 @@ test('rearBackup: rear dump must name the store, the measured files make the rec
     /rear-controller-0\.iso and backup\.tar\.gz missing or empty in undercloud-0:\/data\/backup\/controller-0/,
   );
   const r = backupRecord('controller-0', m, dump.version, { workflowId: 'w', runId: 'r' });
-  assert.deepEqual(Object.keys(r), ['host', 'iso', 'backup', 'rearVersion', 'recordedAt', 'workflowId', 'runId'], 'the shape rearControllerRecovery reads');
+  assert.deepEqual(
+    Object.keys(r),
+    ['host', 'iso', 'backup', 'rearVersion', 'recordedAt', 'createdAt', 'location', 'workflowId', 'runId'],
+    'the shape rearControllerRecovery reads',
+  );
   assert.equal(recordRefusal(r, target), undefined, "rearControllerRecovery accepts rearBackup's record");
   assert.deepEqual(r.iso, { file: 'rear-controller-0.iso', bytes: 52428800, sha256: sha });
 

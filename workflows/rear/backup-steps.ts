@@ -21,6 +21,10 @@ export interface BackupRecord {
   backup: StoredFile;
   rearVersion: string;
   recordedAt: string;
+  /** The same time: what a signed record's reader orders by. */
+  createdAt: string;
+  /** Where the record was written ("<node>/runbook-record.json"), inside its signature: a copy elsewhere is refused. */
+  location: string;
   workflowId: string;
   runId: string;
 }
@@ -120,6 +124,8 @@ export function backupRecord(node: string, m: Measured, rearVersion: string, run
     backup: m.files[BACKUP_ARCHIVE]!,
     rearVersion,
     recordedAt: m.at,
+    createdAt: m.at,
+    location: `${node}/runbook-record.json`,
     workflowId: run.workflowId,
     runId: run.runId,
   };

@@ -28,6 +28,9 @@ import {
   watchRecovery,
 } from './libvirt-commands.js';
 import { domainRefusal, editedRefusal, fromDiskRefusal, hostOf, isoName, recordRefusal, runFile, shaOf, type RecordedBackup } from './recovery-checks.js';
+import listRecord from './scripts/list-record.sh';
+import readSignedRecord from './scripts/read-signed-record.sh';
+import type { VerifiedRecord } from '../../activities/store/signing.js';
 
 /** libvirt allows more, but a name that is also a file name and one shell word is all a controller needs. */
 const domainName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
@@ -81,11 +84,24 @@ export const rearControllerRecovery = runbook({
     const rescuePath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'rescue.xml');
     const readDomain = (ctx: Ctx) => activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx) }, readDomainShows);
 
-    const record = read('read the backup record', () => remote(i.store, ['cat', '--', `${dir}/runbook-record.json`], { sudo: true }), {
-      verdict: true,
-      parse: (r) => JSON.parse(stdoutOf(r)) as RecordedBackup,
-      expect: (r) => recordRefusal(r, i),
-    });
+    const recordSignature = read(
+      "check the backup record's signature",
+      () =>
+        activity('verifyBackupRecords', {
+          list: remote(i.store, ['sh', '-c', listRecord, 'list-record', dir, hostOf(i)], { sudo: true }),
+          file: 'runbook-record.json',
+        }),
+      { verdict: true, parse: (v: VerifiedRecord[]) => v[0]!, expect: (v) => (v.problem ? `${v.problem}; nothing was changed` : undefined) },
+    );
+    const record = read(
+      'read the backup record',
+      (ctx) => remote(i.store, ['sh', '-c', readSignedRecord, 'read-record', `${dir}/runbook-record.json`, recordSignature.value(ctx).sha256!], { sudo: true }),
+      {
+        verdict: true,
+        parse: (r) => JSON.parse(stdoutOf(r)) as RecordedBackup,
+        expect: (r) => recordRefusal(r, i),
+      },
+    );
     const sha = (ctx: Ctx): string => record.value(ctx).iso.sha256;
     const domain = read('read the domain', readDomain, { verdict: true, expect: (d) => domainRefusal(d, i) });
     const running = onlyIf<Input>(`${i.domain} is not shut off`, (ctx) => domain.value(ctx).state !== 'shut off');
@@ -156,6 +172,7 @@ export const rearControllerRecovery = runbook({
       steps: [
         // ---- preflight (read-only) ----
         settings,
+        recordSignature,
         record,
         read('check the ISO on the store', () => remote(i.store, ['sha256sum', '--', storeIso], { sudo: true, timeoutSeconds: 1800 }), {
           verdict: true,
