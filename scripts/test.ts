@@ -28,7 +28,8 @@ async function main(): Promise<number> {
   for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
   rmSync(join(root, 'data'), { recursive: true, force: true });
   // The lab worker's key that signs backup manifests and records: one per run, in the run's data directory.
-  mkdirSync(join(root, 'data', 'keys'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(root, 'data'), { recursive: true }); // the lab's users must traverse root: only keys/ is private
+  mkdirSync(join(root, 'data', 'keys'), { mode: 0o700 });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'runbooks-lab-backup-signing', '-f', join(root, 'data', 'keys', 'bundle-signing')]);
   const t0 = Date.now();
   console.log(`test: starting the Temporal dev server on ${server.ip}:${server.port} and the lab on ${lab.addrBase}.x`);
