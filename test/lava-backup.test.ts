@@ -79,7 +79,7 @@ test('a backup bundle is self-contained, private, verifiable and restorable', as
       assert.equal(Number(store(`stat -c %s ${bundle}/${name}`).trim()), f.size, name);
     }
     assert.ok(manifest.configuration.present.includes('etc/lava-server'));
-    assert.ok(manifest.configuration.absent.includes('etc/ser2net.yaml'), 'absent optional files are recorded, not errors');
+    assert.ok(manifest.configuration.absent.includes('etc/ser2net.conf'), 'absent optional files are recorded, not errors');
 
     // The exact installed lava-server version, as a .deb a restore can install.
     const installed = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lava-server'], { encoding: 'utf8' });
