@@ -121,15 +121,22 @@ test(
     const dir = join(storeBase, 'controller-0');
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     copyFileSync(iso.file, join(dir, 'rear-controller-0.iso'));
+    const recordedAt = new Date().toISOString();
+    const record = JSON.stringify({
+      host: 'controller-0',
+      iso: { file: 'rear-controller-0.iso', sha256: iso.sha256, bytes: iso.bytes },
+      backup: { file: 'backup.tar.gz', sha256: '0'.repeat(64), bytes: 0 },
+      rearVersion: '2.7',
+      recordedAt,
+      createdAt: recordedAt,
+      location: 'controller-0/runbook-record.json',
+    });
+    writeFileSync(join(dir, 'runbook-record.json'), record);
+    // Signed as rearBackup does, with the lab worker's key.
+    const key = join(env.config.dataDir, 'keys', 'bundle-signing');
     writeFileSync(
-      join(dir, 'runbook-record.json'),
-      JSON.stringify({
-        host: 'controller-0',
-        iso: { file: 'rear-controller-0.iso', sha256: iso.sha256, bytes: iso.bytes },
-        backup: { file: 'backup.tar.gz', sha256: '0'.repeat(64), bytes: 0 },
-        rearVersion: '2.7',
-        recordedAt: new Date().toISOString(),
-      }),
+      join(dir, 'runbook-record.json.sig'),
+      execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-f', key, '-n', 'runbooks-backup'], { input: record }),
     );
 
     const port = await freePort();
