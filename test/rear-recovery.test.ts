@@ -120,7 +120,7 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
   const withVnc = join(lv.dir, 'with-vnc.xml');
   writeFileSync(
     withVnc,
-    inactiveXml('controller-0').replace('</devices>', "<graphics type='vnc' autoport='yes' listen='127.0.0.1' passwd='lab-vnc-secret'/></devices>"),
+    inactiveXml('controller-0').replace('</devices>', "<graphics type='vnc' autoport='yes' listen='127.0.0.1' passwd='vncSec#1'/></devices>"),
   );
   await labVirsh(lab.dir, ['define', withVnc]);
   const original = inactiveXml('controller-0');
@@ -157,11 +157,11 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
   await waitFor('the disk boot after the rescue boot', async () => /RESCUE controller-0[\s\S]*DISK controller-0/.test(serial('controller-0')), 60_000);
   assert.match(
     (await labVirsh(lab.dir, ['dumpxml', '--inactive', '--security-info', 'controller-0'])).stdout,
-    /passwd='lab-vnc-secret'/,
+    /passwd='vncSec#1'/,
     'the VNC password is still defined',
   );
   const saved = readFileSync(join(process.env.RUNBOOK_DATA_DIR!, 'audit', h.workflowId, 'controller-0.xml.bak'), 'utf8');
-  assert.ok(!saved.includes('lab-vnc-secret'), 'the audit copy holds no password');
+  assert.ok(!saved.includes('vncSec#1'), 'the audit copy holds no password');
   assert.equal(saved.replace(" passwd='(kept on the hypervisor only)'", ''), original, "the seed's controller-0.xml.bak is in the run's audit store");
   await saveHistory(h, 'rearControllerRecovery-manual');
 });
