@@ -25,6 +25,10 @@ if [ -n "$row" ]; then
 fi
 pg -d postgres -c "drop database if exists \"$name\""
 pg -d postgres -c "create database \"$name\" owner \"$owner\" encoding '$enc' lc_collate '$coll' lc_ctype '$ctype' template template0"
+# pg_restore runs as postgres and opens the dump by name (each parallel job reopens it): postgres may pass
+# through the root-only run directory (no listing) and read that one file.
+chmod 0711 "$(dirname "$dir")" "$dir"
+chown postgres "$dir/lava-server.dump"
 jobs=$(nproc 2>/dev/null || echo 1)
 [ "$jobs" -le 4 ] || jobs=4
 if ! runuser -u postgres -- pg_restore --exit-on-error --jobs "$jobs" -p "$port" -d "$name" "$dir/lava-server.dump" > "$dir/restore.log" 2>&1; then
