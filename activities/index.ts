@@ -6,6 +6,7 @@ import { AuditStore } from './runbook/audit-store.js';
 import { makeRunCommand } from './ssh/command.js';
 import { makeRunQuickCommand } from './ssh/quick-command.js';
 import { makeBackupStoreActivities } from './store/encryption.js';
+import { makeSigningActivities } from './store/signing.js';
 import { makeHostFacts } from './ssh/host-facts.js';
 import { makeCloudApi } from './openstack/api.js';
 import { makeOpenstackDnsActivities } from './openstack/dns.js';
@@ -41,6 +42,7 @@ export function createActivities(deps: ActivityDeps) {
       ...makeRebootActivities(ssh),
       ...makeKnownHostsActivities(deps.inventory),
       ...makeBackupStoreActivities(deps.config),
+      ...makeSigningActivities(ssh, deps.config),
       ...makeOpenstackActivities(deps.config, cloudApi),
       ...makeOpenstackServerActivities(cloudApi, deps.config),
       ...makeOpenstackImageFileActivities(ssh, cloudApi, deps.config),

@@ -17,6 +17,11 @@ while read -r pkg; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done < scripts/debian-packages.txt
 mkdir -p .data
+# The worker's key that signs backup manifests and records (never committed: .data/ is not in git).
+if [ ! -f .data/keys/bundle-signing ]; then
+  mkdir -p -m 700 .data/keys
+  ssh-keygen -q -t ed25519 -N '' -C runbooks-backup-signing -f .data/keys/bundle-signing
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   # policy-rc.d (exit 101) keeps package installs from starting daemons; the lab starts its own.

@@ -1,8 +1,8 @@
 // `npm test`: the whole suite against the REAL Temporal dev server and the REAL lab hosts. It starts
 // both (on ports and addresses of its own, so a running `npm start` is left alone), runs node's test
 // runner over build/test/*.test.js, and stops what it started.
-import { spawn } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultLabOptions, labDown, labUp } from './lab/lab.js';
 import { startDevServer, stopDevServer, type DevServerOptions } from './temporal-server.js';
@@ -27,6 +27,10 @@ async function main(): Promise<number> {
   // A fresh history database per run: tests own their workflow ids and must not see old runs.
   for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
   rmSync(join(root, 'data'), { recursive: true, force: true });
+  // The lab worker's key that signs backup manifests and records: one per run, in the run's data directory.
+  mkdirSync(join(root, 'data'), { recursive: true }); // the lab's users must traverse root: only keys/ is private
+  mkdirSync(join(root, 'data', 'keys'), { mode: 0o700 });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'runbooks-lab-backup-signing', '-f', join(root, 'data', 'keys', 'bundle-signing')]);
   const t0 = Date.now();
   console.log(`test: starting the Temporal dev server on ${server.ip}:${server.port} and the lab on ${lab.addrBase}.x`);
   const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);

@@ -9,7 +9,7 @@
 // - lavaWorkerBackup keeps the worker's config and token (0600), never putting the token in history.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import type { LabOptions } from '../scripts/lab/layout.js';
@@ -30,6 +30,7 @@ before(async () => {
 let bundle = '';
 
 interface Manifest {
+  location: string;
   files: Record<string, { size: number; sha256: string }>;
   rows: Record<string, number>;
   versions: Record<string, string>;
@@ -59,13 +60,26 @@ test('a backup bundle is self-contained, private, verifiable and restorable', as
 
     // The manifest, checked independently with sha256sum on the store.
     const manifest = JSON.parse(store(`cat ${bundle}/manifest.json`)) as Manifest;
-    assert.deepEqual(Object.keys(manifest.files).sort(), ['configuration.tar', 'job-output.tar', 'lava-server.sql', 'packages.tar']);
+    assert.deepEqual(Object.keys(manifest.files).sort(), ['configuration.tar', 'job-output.tar', 'lava-server.dump', 'packages.tar', 'service-logs.tar']);
+    assert.equal(store(`head -c 5 ${bundle}/lava-server.dump`), 'PGDMP', "PostgreSQL's custom format (pg_restore runs no meta-commands)");
+    // The source's "service log files": LAVA's own logs are in the bundle.
+    assert.match(store(`tar -tf ${bundle}/service-logs.tar`), /^var\/log\/lava-server\//m);
+    // Signed by the worker (ssh-keygen -Y, namespace runbooks-backup), for this very place.
+    assert.equal(manifest.location, bundle);
+    const signer = `runbooks-worker namespaces="runbooks-backup" ${readFileSync(join(env.config.dataDir, 'keys', 'bundle-signing.pub'), 'utf8')}`;
+    const allowed = join(scratchDir('allowed-signers'), 'allowed');
+    writeFileSync(allowed, signer);
+    const sigFile = join(scratchDir('manifest-sig'), 'manifest.json.sig');
+    writeFileSync(sigFile, store(`cat ${bundle}/manifest.json.sig`));
+    execFileSync('ssh-keygen', ['-Y', 'verify', '-f', allowed, '-I', 'runbooks-worker', '-n', 'runbooks-backup', '-s', sigFile], {
+      input: store(`cat ${bundle}/manifest.json`),
+    });
     for (const [name, f] of Object.entries(manifest.files)) {
       assert.equal(store(`sha256sum < ${bundle}/${name} | cut -d' ' -f1`).trim(), f.sha256, name);
       assert.equal(Number(store(`stat -c %s ${bundle}/${name}`).trim()), f.size, name);
     }
     assert.ok(manifest.configuration.present.includes('etc/lava-server'));
-    assert.ok(manifest.configuration.absent.includes('etc/ser2net.yaml'), 'absent optional files are recorded, not errors');
+    assert.ok(manifest.configuration.absent.includes('etc/ser2net.conf'), 'absent optional files are recorded, not errors');
 
     // The exact installed lava-server version, as a .deb a restore can install.
     const installed = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lava-server'], { encoding: 'utf8' });
@@ -77,7 +91,9 @@ test('a backup bundle is self-contained, private, verifiable and restorable', as
     // The dump restores into a scratch database (never the live one) with the same row counts.
     const scratch = `scratch_${Date.now()}`;
     const psql = `psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p ${lab.pgPort} -U postgres`;
-    store(`createdb -h 127.0.0.1 -p ${lab.pgPort} -U postgres ${scratch} && ${psql} -q -d ${scratch} -f ${bundle}/lava-server.sql > /dev/null`);
+    store(
+      `createdb -h 127.0.0.1 -p ${lab.pgPort} -U postgres ${scratch} && pg_restore --exit-on-error -h 127.0.0.1 -p ${lab.pgPort} -U postgres -d ${scratch} ${bundle}/lava-server.dump`,
+    );
     try {
       for (const [table, count] of Object.entries(manifest.rows)) {
         assert.equal(Number(store(`${psql} -At -d ${scratch} -c 'select count(*) from ${table}'`).trim()), count, table);
@@ -107,8 +123,12 @@ test('lavaBackupVerify restores the newest bundle on a scratch PostgreSQL and pa
   assert.ok(bundle, 'the backup test made a bundle');
   const manifest = JSON.parse(store(`cat ${bundle}/manifest.json`)) as Manifest;
   const databases = superuser('select count(*) from pg_database');
+  // Issue 20: an older bundle copied under a later-sorting name must not become "latest" (nor, unsigned, count at all).
+  const dir = bundle.slice(0, bundle.lastIndexOf('/'));
+  const copy = `${dir}/${bundleStamp(new Date(Date.now() + 86_400_000))}-copy`;
+  store(`cp -a ${bundle} ${copy}`);
   const h = await env.start('lavaBackupVerify', uniqueId('lava-verify'), { store: 'backup-store', requestedBy: 'alice' });
-  const end = await settled(h);
+  const end = await settled(h).finally(() => store(`rm -rf ${copy}`));
   assert.equal(end.status, 'Completed', `${end.lastError}`);
   const out = ((await h.result()) as { output: VerifyOutput }).output;
   assert.equal(out.bundle, bundle, '"latest" is the bundle just made');
@@ -126,6 +146,7 @@ test('lavaBackupVerify names a flipped byte, a missing file and a bundle with a 
   const stamp = (s: number): string => bundleStamp(new Date(Date.now() + s * 1000));
   const broken = `${dir}/${stamp(3600)}-broken`;
   store(`cp -a ${bundle} ${broken}`);
+  suite.resign(broken);
   try {
     const size = Number(store(`stat -c %s ${broken}/configuration.tar`).trim());
     // Flip one bit of one byte in the middle of the file; the size stays the same.
@@ -141,7 +162,7 @@ test('lavaBackupVerify names a flipped byte, a missing file and a bundle with a 
     await saveHistory(bad, 'lavaBackupVerify-corrupt');
     assert.match(message, /configuration\.tar: sha256 \w+… differs from the manifest/);
     assert.match(message, /job-output\.tar is missing/);
-    assert.doesNotMatch(message, /lava-server\.sql/, 'the intact dump is not blamed');
+    assert.doesNotMatch(message, /lava-server\.dump/, 'the intact dump is not blamed');
 
     // The intact bundle passes its own checks, but a sibling lacking a file is named.
     const good = await env.start('lavaBackupVerify', uniqueId('lava-verify-set'), { store: 'backup-store', bundle, requestedBy: 'alice' });
@@ -154,11 +175,49 @@ test('lavaBackupVerify names a flipped byte, a missing file and a bundle with a 
   }
 });
 
+test('a dump that fails in the scratch restore is reported without the failing row (password hashes stay out of history)', async () => {
+  // A real custom-format dump whose COPY of auth_user breaks a CHECK (its function changed after the row was
+  // written): PostgreSQL's DETAIL and CONTEXT lines then quote the row, hash included.
+  const secret = 'pbkdf2_sha256$260000$leaked-secret-hash';
+  const dir = bundle.slice(0, bundle.lastIndexOf('/'));
+  const leak = `${dir}/${bundleStamp(new Date(Date.now() + 5400 * 1000))}-leak`;
+  const pg = `-h 127.0.0.1 -p ${lab.pgPort} -U postgres`;
+  store(`cp -a ${bundle} ${leak}`);
+  try {
+    store(`dropdb --if-exists ${pg} leak_src && createdb ${pg} -O lavaserver leak_src && psql -X -q -v ON_ERROR_STOP=1 ${pg} -d leak_src <<'SQL'
+set role lavaserver;
+create function ok(text) returns boolean immutable language sql as $$ select true $$;
+create table auth_user (id int, password text check (ok(password)));
+insert into auth_user values (1, '${secret}');
+create or replace function ok(text) returns boolean immutable language sql as $$ select $1 not like 'pbkdf2%' $$;
+SQL
+pg_dump -Fc ${pg} leak_src > ${leak}/lava-server.dump && dropdb ${pg} leak_src
+python3 - ${leak} <<'PY'
+import hashlib, json, os, sys
+b = sys.argv[1]; m = json.load(open(os.path.join(b, 'manifest.json')))
+data = open(os.path.join(b, 'lava-server.dump'), 'rb').read()
+m['files']['lava-server.dump'] = {'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()}
+json.dump(m, open(os.path.join(b, 'manifest.json'), 'w'), indent=2, sort_keys=True)
+PY`);
+    suite.resign(leak);
+    const h = await env.start('lavaBackupVerify', uniqueId('lava-verify-leak'), { store: 'backup-store', bundle: leak, requestedBy: 'alice' });
+    assert.equal((await settled(h)).status, 'Failed');
+    const { message } = await failureOf(h);
+    assert.match(
+      message,
+      /lava-server\.dump does not restore into a scratch database: ERROR: +new row for relation "…" violates check constraint "…" \(COPY auth_user, line 1\)/,
+    );
+    assert.ok(!(await historyText(h)).includes('leaked-secret-hash'), 'the failing row is not in history');
+  } finally {
+    store(`rm -rf ${leak}; dropdb --if-exists ${pg} leak_src`);
+  }
+});
+
 test('a pg_dump that fails leaves the bundle incomplete and older bundles untouched', async () => {
   const dir = bundle.slice(0, bundle.lastIndexOf('/'));
   store(`rm -rf ${dir}/*-fail.partial ${dir}/*-fail.incomplete`); // left by an earlier, interrupted run of this test
   const sealedBefore = store(`ls -1 ${dir} | grep -vE '\\.(partial|incomplete)$'`);
-  const manifestBefore = store(`sha256sum ${bundle}/manifest.json ${bundle}/lava-server.sql`);
+  const manifestBefore = store(`sha256sum ${bundle}/manifest.json ${bundle}/lava-server.dump`);
   // A real pg_dump failure: a table the LAVA role may not read (pg_dump: permission denied).
   superuser('create table runbooks_unreadable (x int); revoke all on runbooks_unreadable from public');
   try {
@@ -180,7 +239,7 @@ test('a pg_dump that fails leaves the bundle incomplete and older bundles untouc
     assert.match(store(`cat ${incomplete}/INCOMPLETE`), /ended before the bundle was sealed/);
     assert.equal(store(`ls -d ${dir}/*-fail ${dir}/*-fail.partial 2>/dev/null | wc -l`).trim(), '0', 'never sealed, nothing left partial');
     assert.equal(store(`ls -1 ${dir} | grep -vE '\\.(partial|incomplete)$'`), sealedBefore, 'no sealed bundle added or pruned');
-    assert.equal(store(`sha256sum ${bundle}/manifest.json ${bundle}/lava-server.sql`), manifestBefore, 'the older bundle is untouched');
+    assert.equal(store(`sha256sum ${bundle}/manifest.json ${bundle}/lava-server.dump`), manifestBefore, 'the older bundle is untouched');
     store(`rm -rf ${incomplete}`);
   } finally {
     superuser('drop table if exists runbooks_unreadable');
@@ -251,7 +310,7 @@ test('encryption at rest: the store holds only age ciphertext; verify decrypts o
   execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
   const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
   // One worker on the task queue at a time, so the encrypting one is the one that runs the activities.
-  await suite.replaceWorker({ backups: { ageRecipients: [recipient], ageIdentityFile: identity } });
+  await suite.replaceWorker({ backups: { ...suite.env.config.backups, ageRecipients: [recipient], ageIdentityFile: identity } });
   let encryptedBundle = '';
   try {
     const h = await env.start('lavaMasterBackup', uniqueId('lava-backup-age'), {
@@ -266,10 +325,16 @@ test('encryption at rest: the store holds only age ciphertext; verify decrypts o
     encryptedBundle = out.bundle;
     assert.equal(out.encrypted, true);
     const manifest = JSON.parse(store(`cat ${encryptedBundle}/manifest.json`)) as Manifest & { encryption: { tool: string; recipients: string[] } };
-    assert.deepEqual(Object.keys(manifest.files).sort(), ['configuration.tar.age', 'job-output.tar.age', 'lava-server.sql.age', 'packages.tar.age']);
+    assert.deepEqual(Object.keys(manifest.files).sort(), [
+      'configuration.tar.age',
+      'job-output.tar.age',
+      'lava-server.dump.age',
+      'packages.tar.age',
+      'service-logs.tar.age',
+    ]);
     assert.deepEqual(manifest.encryption, { tool: 'age', recipients: [recipient] });
     for (const f of Object.keys(manifest.files)) assert.equal(store(`head -c 21 ${encryptedBundle}/${f}`), 'age-encryption.org/v1', f);
-    assert.equal(store(`grep -c 'PostgreSQL database dump' ${encryptedBundle}/lava-server.sql.age || true`).trim(), '0', 'no readable dump on the store');
+    assert.equal(store(`grep -c PGDMP ${encryptedBundle}/lava-server.dump.age || true`).trim(), '0', 'no readable dump on the store');
 
     const v = await env.start('lavaBackupVerify', uniqueId('lava-verify-age'), { store: 'backup-store', bundle: encryptedBundle, requestedBy: 'alice' });
     const ve = await settled(v);

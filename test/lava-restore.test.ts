@@ -9,7 +9,7 @@
 // 6. lavaWorkerRestore puts back a clobbered worker token (0600) and the worker comes back Online.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
@@ -83,10 +83,19 @@ function variant(label: string, offsetS: number, edit: string): string {
   const dir = base.slice(0, base.lastIndexOf('/'));
   const name = `${bundleStamp(new Date(Date.now() + offsetS * 1000))}-${label}`;
   store(`cp -a ${base} ${dir}/${name}`);
-  store(`python3 - ${dir}/${name} <<'PY'
-import hashlib, json, os, sys
-b = sys.argv[1]
+  store(`python3 - ${dir}/${name} ${suite.lab.pgPort} <<'PY'
+import hashlib, json, os, subprocess, sys
+b, port = sys.argv[1], sys.argv[2]
 m = json.load(open(os.path.join(b, 'manifest.json')))
+def redump(sql):
+    # The custom-format dump changed by SQL: restored into a scratch database of the lab server, changed, dumped again.
+    pg = ['-h', '127.0.0.1', '-p', port, '-U', 'postgres']
+    subprocess.run(['dropdb', '--if-exists', *pg, 'variant_tmp'], check=True)
+    subprocess.run(['createdb', *pg, '-O', 'lavaserver', 'variant_tmp'], check=True)
+    subprocess.run(['pg_restore', '--exit-on-error', *pg, '-d', 'variant_tmp', os.path.join(b, 'lava-server.dump')], check=True)
+    subprocess.run(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', *pg, '-d', 'variant_tmp', '-c', sql], check=True)
+    with open(os.path.join(b, 'lava-server.dump'), 'wb') as f: subprocess.run(['pg_dump', '-Fc', *pg, 'variant_tmp'], stdout=f, check=True)
+    subprocess.run(['dropdb', *pg, 'variant_tmp'], check=True)
 ${edit}
 def reseal(f):
     data = open(os.path.join(b, f), 'rb').read()
@@ -95,6 +104,8 @@ def reseal(f):
 for f in list(m['files']): reseal(f)
 json.dump(m, open(os.path.join(b, 'manifest.json'), 'w'), indent=2, sort_keys=True)
 PY`);
+  // As a worker signs it: the variants stand for bundles a backup could really have written.
+  suite.resign(`${dir}/${name}`);
   return name;
 }
 
@@ -235,18 +246,86 @@ test('a bundle recorded with an older lava-server than the installed one is refu
   }
 });
 
+test('a manifest edited on the store after it was signed (versions, row counts, a checksum) is refused before any change', async () => {
+  const name = variant('signed', 3800, 'pass');
+  const bundle = `${base.slice(0, base.lastIndexOf('/'))}/${name}`;
+  store(`cp -p ${bundle}/manifest.json ${bundle}.manifest.signed`);
+  const jobs = sql('select count(*) from lava_scheduler_app_testjob');
+  const edits: Record<string, string> = {
+    versions: "m['versions']['lava-server'] = '2099.01+12.0'",
+    counts: "m['rows']['auth_user'] += 1",
+    // What an attacker wants: a configuration.tar of their own, with the manifest's checksum to match.
+    checksum: `open(os.path.join(b, 'configuration.tar'), 'ab').write(b'planted')
+data = open(os.path.join(b, 'configuration.tar'), 'rb').read()
+m['files']['configuration.tar'] = {'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()}
+m['plaintext']['configuration.tar'] = m['files']['configuration.tar']['sha256']`,
+  };
+  try {
+    for (const [what, edit] of Object.entries(edits)) {
+      store(`python3 - ${bundle} <<'PY'
+import hashlib, json, os, sys
+b = sys.argv[1]; m = json.load(open(os.path.join(b, 'manifest.json')))
+${edit}
+json.dump(m, open(os.path.join(b, 'manifest.json'), 'w'), indent=2)
+PY`);
+      const h = await env.start('lavaMasterRestore', uniqueId(`restore-tampered-${what}`), {
+        master: 'lava-master',
+        store: 'backup-store',
+        bundle: name,
+        requestedBy: 'alice',
+      });
+      assert.equal((await settled(h)).status, 'Failed', what);
+      assert.match((await failureOf(h)).message, /manifest\.json: the signature does not verify with any configured key .*; nothing was changed/, what);
+      assert.deepEqual(
+        (await status(h)).steps.map((s) => s.name).filter((n) => !n.startsWith('cleanup:')),
+        ['find the bundle and check its signature'],
+        `${what}: refused at the first step, before anything else ran`,
+      );
+      assert.ok(serviceRunning('lava-scheduler') && serviceRunning('lava-server-gunicorn'), `${what}: nothing was stopped`);
+      assert.equal(sql('select count(*) from lava_scheduler_app_testjob'), jobs, `${what}: the database is untouched`);
+      store(`cp -p ${bundle}.manifest.signed ${bundle}/manifest.json`);
+    }
+  } finally {
+    store(`rm -rf ${bundle} ${bundle}.manifest.signed`);
+  }
+});
+
+test('a plain-SQL dump carrying \\! is never run by psql: the bundle is refused in preflight', async () => {
+  const marker = '/tmp/runbooks-psql-meta-command-ran';
+  rmSync(marker, { force: true });
+  // The dump as plain SQL (what bundles held before), plus a psql meta-command: `psql -f` would run it as postgres.
+  const name = variant(
+    'plainsql',
+    3900,
+    `data = subprocess.run(['pg_restore', '-f', '-', os.path.join(b, 'lava-server.dump')], check=True, capture_output=True).stdout
+open(os.path.join(b, 'lava-server.sql'), 'wb').write(data + b'\\n\\\\! touch ${marker}\\n')
+os.remove(os.path.join(b, 'lava-server.dump'))
+del m['files']['lava-server.dump']; m['plaintext'].pop('lava-server.dump', None); m.pop('dumpFormat', None)
+m['files']['lava-server.sql'] = {}`,
+  );
+  try {
+    assert.match(store(`tail -n 1 ${base.slice(0, base.lastIndexOf('/'))}/${name}/lava-server.sql`), /^\\! touch /);
+    const h = await env.start('lavaMasterRestore', uniqueId('restore-plain-sql'), {
+      master: 'lava-master',
+      store: 'backup-store',
+      bundle: name,
+      requestedBy: 'alice',
+    });
+    assert.equal((await settled(h)).status, 'Failed');
+    assert.match((await failureOf(h)).message, /plain-SQL dump \(lava-server\.sql.*meta-commands .*refused/);
+    assert.ok(!existsSync(marker), 'the meta-command never ran');
+    assert.ok(serviceRunning('lava-scheduler') && serviceRunning('lava-server-gunicorn'), 'nothing was stopped');
+  } finally {
+    store(`rm -rf ${base.slice(0, base.lastIndexOf('/'))}/${name}`);
+  }
+});
+
 test('an unapplied migration parks the run after the database restore; it cannot be skipped', async () => {
   // As if the database were older than the code: one lava_scheduler_app row of django_migrations gone.
   const name = variant(
     'nomig',
     7200,
-    `
-p = os.path.join(b, 'lava-server.sql'); lines = open(p).read().split('\\n')
-start = next(i for i, l in enumerate(lines) if l.startswith('COPY public.django_migrations '))
-end = lines.index('\\\\.', start)
-victim = max(i for i in range(start + 1, end) if lines[i].split('\\t')[1] == 'lava_scheduler_app')
-del lines[victim]
-open(p, 'w').write('\\n'.join(lines))`,
+    `redump("delete from django_migrations where id = (select max(id) from django_migrations where app = 'lava_scheduler_app')")`,
   );
   try {
     const h = await env.start('lavaMasterRestore', uniqueId('restore-nomig'), {

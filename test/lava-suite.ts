@@ -2,6 +2,7 @@
 // this lab, one worker (replaceable, e.g. by one with another config), commands on lab hosts, SQL as the
 // lab PostgreSQL's superuser, and "wait until the run ends or parks".
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, afterEach, before } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { LabOptions } from '../scripts/lab/layout.js';
@@ -23,6 +24,11 @@ export interface LavaSuite {
   master(script: string): string;
   /** SQL as the superuser of the lab PostgreSQL (an independent check, not the code under test). */
   sql(query: string, db?: string): string;
+  /**
+   * Signs a bundle's manifest.json on the store as the lab worker does (its key, its location set to the
+   * bundle's path): for copies a test makes on purpose. Without it a copy is refused as unsigned or copied.
+   */
+  resign(bundle: string): void;
 }
 
 /** Registers the before/after hooks of a LAVA test file; the fields are usable inside tests. */
@@ -45,6 +51,13 @@ export function lavaSuite(): LavaSuite {
       execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(s.lab.pgPort), '-U', 'postgres', '-d', db, '-c', query], {
         encoding: 'utf8',
       }).trim(),
+    resign: (bundle: string) => {
+      const m = JSON.parse(s.store(`cat ${bundle}/manifest.json`)) as Record<string, unknown>;
+      const text = `${JSON.stringify({ ...m, location: bundle }, null, 2)}\n`;
+      const key = join(s.env.config.dataDir, 'keys', 'bundle-signing');
+      const sig = execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-f', key, '-n', 'runbooks-backup'], { input: text, encoding: 'utf8' });
+      s.store(`cat > ${bundle}/manifest.json <<'MANIFEST'\n${text}MANIFEST\ncat > ${bundle}/manifest.json.sig <<'SIG'\n${sig}SIG`);
+    },
   } as LavaSuite;
   before(async () => {
     s.env = await testEnv();

@@ -106,7 +106,9 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
   // The backup record next to them, in the agreed shape, equal to the run's output.
   const onStore = JSON.parse(store(`sudo -n cat ${dir}/runbook-record.json`)) as BackupRecord;
   assert.deepEqual(onStore, rec);
-  assert.deepEqual(Object.keys(onStore), ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'workflowId', 'runId']);
+  assert.deepEqual(Object.keys(onStore), ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'createdAt', 'location', 'workflowId', 'runId']);
+  assert.equal(onStore.location, 'controller-0/runbook-record.json');
+  assert.match(store(`sudo -n cat ${dir}/runbook-record.json.sig`), /^-----BEGIN SSH SIGNATURE-----/, 'signed by the worker');
   assert.equal(onStore.host, 'controller-0');
   assert.equal(onStore.workflowId, h.workflowId);
   assert.equal(onStore.runId, (await h.describe()).runId);

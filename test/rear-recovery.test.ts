@@ -4,8 +4,8 @@
 // the real `rear mkrescue` ISO is the heavy test). Where a guest booted from is read from its serial log:
 // the disk's boot sector prints "DISK <domain>", the ISO's prints "RESCUE <host>".
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
@@ -45,19 +45,22 @@ function placeBackup(base: string, host: string, iso: { file: string; sha256: st
   rmSync(join(dir, 'stand-in'));
   const archive = readFileSync(join(dir, 'backup.tar.gz'));
   const backupSha = createHash('sha256').update(archive).digest('hex');
-  writeFileSync(
-    join(dir, 'runbook-record.json'),
-    JSON.stringify({
-      host,
-      iso: { file: `rear-${host}.iso`, sha256: iso.sha256, bytes: iso.bytes },
-      backup: { file: 'backup.tar.gz', sha256: backupSha, bytes: archive.length },
-      rearVersion: '2.7.0',
-      recordedAt: '2026-11-29T06:00:00Z',
-      workflowId: 'rear-backup-test',
-      runId: 'test',
-      ...record,
-    }),
-  );
+  const text = JSON.stringify({
+    host,
+    iso: { file: `rear-${host}.iso`, sha256: iso.sha256, bytes: iso.bytes },
+    backup: { file: 'backup.tar.gz', sha256: backupSha, bytes: archive.length },
+    rearVersion: '2.7.0',
+    recordedAt: '2026-11-29T06:00:00Z',
+    createdAt: '2026-11-29T06:00:00Z',
+    location: `${host}/runbook-record.json`,
+    workflowId: 'rear-backup-test',
+    runId: 'test',
+    ...record,
+  });
+  writeFileSync(join(dir, 'runbook-record.json'), text);
+  // Signed as rearBackup does, with this worker's lab key (scripts/setup.sh made it).
+  const key = join(env.config.dataDir, 'keys', 'bundle-signing');
+  writeFileSync(join(dir, 'runbook-record.json.sig'), execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-f', key, '-n', 'runbooks-backup'], { input: text }));
 }
 
 before(async () => {
@@ -115,8 +118,15 @@ function bootElements(xml: string): string[] {
   return [...xml.matchAll(/<boot (dev|order)='([^']+)'\/>/g)].map((m) => `${m[1]}=${m[2]}`);
 }
 
-test('manual mode on q35: the defined XML boots the ISO first (sata), the guest boots it, the original definition is back byte for byte and the domain runs from disk', async () => {
+test('manual mode on q35: the defined XML boots the ISO first (sata), the guest boots it, the original definition is back byte for byte (its VNC password too) and the domain runs from disk', async () => {
   await resetLabDomain(lab.dir, Q35);
+  // A VNC password: `virsh dumpxml --inactive` leaves it out unless --security-info is given.
+  const withVnc = join(lv.dir, 'with-vnc.xml');
+  writeFileSync(
+    withVnc,
+    inactiveXml('controller-0').replace('</devices>', "<graphics type='vnc' autoport='yes' listen='127.0.0.1' passwd='vncSec#1'/></devices>"),
+  );
+  await labVirsh(lab.dir, ['define', withVnc]);
   const original = inactiveXml('controller-0');
   const h = await env.start('rearControllerRecovery', uniqueId('rear-recovery-manual'), input({}));
 
@@ -149,8 +159,14 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
   assert.equal(restored, original, 'byte for byte, as libvirt writes it');
   assert.equal(domstate('controller-0'), 'running');
   await waitFor('the disk boot after the rescue boot', async () => /RESCUE controller-0[\s\S]*DISK controller-0/.test(serial('controller-0')), 60_000);
+  assert.match(
+    (await labVirsh(lab.dir, ['dumpxml', '--inactive', '--security-info', 'controller-0'])).stdout,
+    /passwd='vncSec#1'/,
+    'the VNC password is still defined',
+  );
   const saved = readFileSync(join(process.env.RUNBOOK_DATA_DIR!, 'audit', h.workflowId, 'controller-0.xml.bak'), 'utf8');
-  assert.equal(saved, original, "the seed's controller-0.xml.bak is in the run's audit store");
+  assert.ok(!saved.includes('vncSec#1'), 'the audit copy holds no password');
+  assert.equal(saved.replace(" passwd='(kept on the hypervisor only)'", ''), original, "the seed's controller-0.xml.bak is in the run's audit store");
   await saveHistory(h, 'rearControllerRecovery-manual');
 });
 
@@ -277,7 +293,13 @@ test('refused: a hostile domain name, an ISO for another host, a checksum that d
   writeFileSync(archive, readFileSync(archive).subarray(0, 20));
   const cut = await env.start('rearControllerRecovery', uniqueId('rear-recovery-truncated'), input({ storePath: `${storeBase}/truncated` }));
   assert.match((await failureOf(cut)).message, /backup\.tar\.gz is 20 bytes, sha256 [0-9a-f]{12}…; the backup record says \d+ bytes/);
-  for (const h of [other, sum, cut])
+  // Issue 21: whoever can write to the store edits the record's checksum (to match a tampered ISO) after it was signed.
+  placeBackup(`${storeBase}/tampered`, 'controller-0', iso);
+  const recordFile = join(`${storeBase}/tampered`, 'controller-0', 'runbook-record.json');
+  writeFileSync(recordFile, readFileSync(recordFile, 'utf8').replace(iso.sha256, 'b'.repeat(64)));
+  const tampered = await env.start('rearControllerRecovery', uniqueId('rear-recovery-tampered'), input({ storePath: `${storeBase}/tampered` }));
+  assert.match((await failureOf(tampered)).message, /runbook-record\.json: the signature does not verify with any configured key .*; nothing was changed/);
+  for (const h of [other, sum, cut, tampered])
     assert.ok(!(await status(h)).steps.some((s) => s.name === 'copy the ISO to the hypervisor' && s.state === 'ok'), 'nothing copied');
 
   // A rescue boot left running (a recovery in progress): detected from the live definition, not touched.

@@ -72,7 +72,7 @@ test('public keys are the way in (0600, owned by the user); an existing user wit
   assert.deepEqual(withKey.changed, ['keys']);
   const home = store(`getent passwd ${user} | cut -d: -f6`).trim();
   assert.equal(store(`sudo -n stat -c '%U %a' ${home}/.ssh/authorized_keys`).trim(), `${user} 600`);
-  assert.equal(store(`sudo -n cat ${home}/.ssh/authorized_keys`).trim(), `${key} controller-0`);
+  assert.equal(store(`sudo -n cat ${home}/.ssh/authorized_keys`).trim(), `restrict ${key} controller-0`);
   assert.deepEqual((await prepare({ user, path, authorizedKeys: [`${key} controller-0`] })).changed, []);
 
   // What ReaR does with it: sftp with the key works (internal-sftp, no shell needed); a shell login is refused.

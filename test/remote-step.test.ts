@@ -343,7 +343,7 @@ describe('encryption at rest through the pipe (age on the worker)', () => {
     execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
     const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
     const base = loadWorkerConfig();
-    const pipe = makePipeCommands(ssh, { ...base, backups: { ageRecipients: [recipient], ageIdentityFile: identity } });
+    const pipe = makePipeCommands(ssh, { ...base, backups: { ...base.backups, ageRecipients: [recipient], ageIdentityFile: identity } });
     const wf = uniqueId('pipe-age');
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
     const source = `seq 1 200000 | sed 's/^/secret row /'`;
@@ -369,7 +369,7 @@ describe('encryption at rest through the pipe (age on the worker)', () => {
     assert.equal(back.toStdoutTail.trim(), atSource, 'decrypted = the source, byte for byte');
 
     // A worker without the identity file refuses clearly instead of streaming garbage.
-    const keyless = makePipeCommands(ssh, { ...base, backups: { ageRecipients: [recipient], ageIdentityFile: null } });
+    const keyless = makePipeCommands(ssh, { ...base, backups: { ...base.backups, ageRecipients: [recipient], ageIdentityFile: null } });
     await assert.rejects(
       env.run(keyless, {
         from: remote('backup-store', ['cat', '/dev/null']),

@@ -91,8 +91,12 @@ export const WorkerConfigSchema = z.object({
     .object({
       ageRecipients: z.array(z.string().regex(/^age1[0-9a-z]{58}$/, 'an age public key (age1…)')).default([]),
       ageIdentityFile: z.string().nullable().default(null),
+      /** Private key that signs manifests and backup records (null: <dataDir>/keys/bundle-signing, made by setup). */
+      signingKeyFile: z.string().nullable().default(null),
+      /** Public keys (ssh-ed25519 …) whose signatures this worker accepts, besides its own key's. */
+      signingPublicKeys: z.array(z.string().regex(/^ssh-ed25519 [A-Za-z0-9+/=]+( .*)?$/, 'an OpenSSH ed25519 public key (ssh-ed25519 AAAA…)')).default([]),
     })
-    .default({ ageRecipients: [], ageIdentityFile: null }),
+    .default({ ageRecipients: [], ageIdentityFile: null, signingKeyFile: null, signingPublicKeys: [] }),
   policies: z.object({
     default: GatePolicySchema,
     runbooks: z.record(z.string(), z.object({ default: PartialGatePolicy.optional(), gates: z.record(z.string(), PartialGatePolicy).optional() })).default({}),
@@ -180,6 +184,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       .map((r) => r.trim())
       .filter(Boolean);
   if (env.RUNBOOK_BACKUP_AGE_IDENTITY) c.backups.ageIdentityFile = env.RUNBOOK_BACKUP_AGE_IDENTITY;
+  if (env.RUNBOOK_BACKUP_SIGNING_KEY) c.backups.signingKeyFile = env.RUNBOOK_BACKUP_SIGNING_KEY;
+  if (env.RUNBOOK_BACKUP_SIGNING_PUBLIC_KEYS)
+    c.backups.signingPublicKeys = env.RUNBOOK_BACKUP_SIGNING_PUBLIC_KEYS.split(',')
+      .map((k) => k.trim())
+      .filter(Boolean);
   if (env.RUNBOOK_OPENSTACK_CLOUDS) c.openstack.cloudsYaml = env.RUNBOOK_OPENSTACK_CLOUDS;
   if (env.RUNBOOK_OPENSTACK_DNS_SERVERS)
     c.openstack.dns.servers = env.RUNBOOK_OPENSTACK_DNS_SERVERS.split(',')

@@ -278,3 +278,11 @@ export function nativeFirstBoot(argv: string): string {
   }
   return 'empty';
 }
+
+/**
+ * The definition without its VNC/SPICE passwords (the `passwd` of every <graphics>), otherwise byte for byte
+ * as libvirt wrote it: what the run's audit store keeps. Only a copy for people to read, never defined back.
+ */
+export function withoutPasswords(xml: string): string {
+  return xml.replace(/(<graphics\b[^>]*\spasswd=)(['"])[^'"]*\2/g, '$1$2(kept on the hypervisor only)$2');
+}

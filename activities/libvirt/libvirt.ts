@@ -8,7 +8,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkerConfig } from '../../workers/config.js';
 import type { AuditStore } from '../runbook/audit-store.js';
-import { domainFacts, DomainXmlError, nativeFirstBoot, normaliseDomainXml, rescueDefinition, type DomainFacts } from './libvirt-xml.js';
+import { domainFacts, DomainXmlError, nativeFirstBoot, normaliseDomainXml, rescueDefinition, withoutPasswords, type DomainFacts } from './libvirt-xml.js';
 import { remoteLine } from '../ssh/shell-quote.js';
 import type { SshPool } from '../ssh/ssh.js';
 
@@ -113,10 +113,12 @@ export function makeLibvirtActivities(ssh: SshPool, audit: AuditStore, config: W
       let xml = existing.out;
       const reused = existing.code === 0 && xml.length > 0;
       if (!reused) {
-        xml = await must(req.hypervisor, virsh(s, ['dumpxml', '--inactive', req.domain]), s);
+        // --security-info: without it virsh leaves out VNC/SPICE passwords, and defining the saved copy back
+        // would drop them from the domain. The file stays on the hypervisor (0600); the audit copy has none.
+        xml = await must(req.hypervisor, virsh(s, ['dumpxml', '--inactive', '--security-info', req.domain]), s);
         await must(req.hypervisor, ['sh', '-c', 'umask 077 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"', 'save-definition', req.path], s, xml);
       }
-      audit.saveFile(workflowId(), `${req.domain}.xml.bak`, xml);
+      audit.saveFile(workflowId(), `${req.domain}.xml.bak`, withoutPasswords(xml));
       return { path: req.path, sha256: sha256(xml), bytes: Buffer.byteLength(xml), reused, facts: facts(xml) };
     },
 
@@ -132,7 +134,7 @@ export function makeLibvirtActivities(ssh: SshPool, audit: AuditStore, config: W
         throw err;
       }
       await must(req.hypervisor, ['sh', '-c', 'umask 077 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"', 'write-definition', req.path], s, edit.xml);
-      audit.saveFile(workflowId(), `${req.domain}.rescue.xml`, edit.xml);
+      audit.saveFile(workflowId(), `${req.domain}.rescue.xml`, withoutPasswords(edit.xml));
       return { path: req.path, sha256: sha256(edit.xml), target: edit.target, bus: edit.bus, bootStyle: edit.bootStyle, facts: facts(edit.xml) };
     },
 
@@ -140,7 +142,7 @@ export function makeLibvirtActivities(ssh: SshPool, audit: AuditStore, config: W
     async compareDefinition(req: DomainRead & { savedPath: string }): Promise<{ equal: boolean; now: string; saved: string }> {
       const s = req.settings;
       const saved = normaliseDomainXml(await must(req.hypervisor, ['cat', '--', req.savedPath], s));
-      const now = normaliseDomainXml(await must(req.hypervisor, virsh(s, ['dumpxml', '--inactive', req.domain]), s));
+      const now = normaliseDomainXml(await must(req.hypervisor, virsh(s, ['dumpxml', '--inactive', '--security-info', req.domain]), s));
       return { equal: saved === now, now: sha256(now), saved: sha256(saved) };
     },
   };

@@ -125,15 +125,22 @@ test(
     writeFileSync(join(dir, 'stand-in'), 'stand-in backup archive\n');
     execFileSync('tar', ['-czf', join(dir, 'backup.tar.gz'), '-C', dir, 'stand-in']);
     const archive = readFileSync(join(dir, 'backup.tar.gz'));
+    const recordedAt = new Date().toISOString();
+    const record = JSON.stringify({
+      host: 'controller-0',
+      iso: { file: 'rear-controller-0.iso', sha256: iso.sha256, bytes: iso.bytes },
+      backup: { file: 'backup.tar.gz', sha256: createHash('sha256').update(archive).digest('hex'), bytes: archive.length },
+      rearVersion: '2.7',
+      recordedAt,
+      createdAt: recordedAt,
+      location: 'controller-0/runbook-record.json',
+    });
+    writeFileSync(join(dir, 'runbook-record.json'), record);
+    // Signed as rearBackup does, with the lab worker's key.
+    const key = join(env.config.dataDir, 'keys', 'bundle-signing');
     writeFileSync(
-      join(dir, 'runbook-record.json'),
-      JSON.stringify({
-        host: 'controller-0',
-        iso: { file: 'rear-controller-0.iso', sha256: iso.sha256, bytes: iso.bytes },
-        backup: { file: 'backup.tar.gz', sha256: createHash('sha256').update(archive).digest('hex'), bytes: archive.length },
-        rearVersion: '2.7',
-        recordedAt: new Date().toISOString(),
-      }),
+      join(dir, 'runbook-record.json.sig'),
+      execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-f', key, '-n', 'runbooks-backup'], { input: record }),
     );
 
     const port = await freePort();

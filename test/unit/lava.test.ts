@@ -39,7 +39,7 @@ const manifest = (over: Partial<MasterManifest> = {}): MasterManifest => ({
   database: { name: 'lavaserver', user: 'lavaserver', host: 'localhost', port: 5432 },
   rows: { auth_user: 3 },
   files: {
-    'lava-server.sql': { size: 10, sha256: 'a'.repeat(64) },
+    'lava-server.dump': { size: 10, sha256: 'a'.repeat(64) },
     'configuration.tar': { size: 20, sha256: 'b'.repeat(64) },
     'job-output.tar': { size: 30, sha256: 'c'.repeat(64) },
   },
@@ -89,7 +89,10 @@ test('the manifest: a master bundle needs its dump, configuration and job output
   const age = Object.fromEntries(Object.entries(files).map(([k, v]) => [`${k}.age`, v]));
   assert.equal(masterBundleProblem(manifest({ files: age })), undefined);
   const rest = Object.fromEntries(Object.entries(files).filter(([k]) => k !== 'job-output.tar'));
-  assert.match(masterBundleProblem(manifest({ files: rest })) ?? '', /lacks one of lava-server\.sql, configuration\.tar, job-output\.tar/);
+  assert.match(masterBundleProblem(manifest({ files: rest })) ?? '', /lacks one of lava-server\.dump, configuration\.tar, job-output\.tar/);
+  // A bundle from before custom-format dumps: never handed to psql.
+  const plain = Object.fromEntries(Object.entries(files).map(([k, v]) => [k.replace('lava-server.dump', 'lava-server.sql'), v]));
+  assert.match(masterBundleProblem(manifest({ files: plain })) ?? '', /plain-SQL dump .*meta-commands .*refused/);
   assert.match(
     workerBundleProblem({ versions: {}, files: {}, paths: { present: ['etc/lava-dispatcher/lava-worker'] } }) ?? '',
     /no var\/lib\/lava\/dispatcher\/worker\/token/,
@@ -101,10 +104,10 @@ test('the manifest: a master bundle needs its dump, configuration and job output
 });
 
 test('fetched files are checked against the plaintext sha256 when the bundle is encrypted', () => {
-  const m = manifest({ plaintext: { 'lava-server.sql': 'd'.repeat(64), 'configuration.tar': 'b'.repeat(64), 'job-output.tar': 'c'.repeat(64) } });
-  const sums = [`${'d'.repeat(64)}  lava-server.sql`, `${'b'.repeat(64)}  configuration.tar`, `${'c'.repeat(64)}  job-output.tar`];
+  const m = manifest({ plaintext: { 'lava-server.dump': 'd'.repeat(64), 'configuration.tar': 'b'.repeat(64), 'job-output.tar': 'c'.repeat(64) } });
+  const sums = [`${'d'.repeat(64)}  lava-server.dump`, `${'b'.repeat(64)}  configuration.tar`, `${'c'.repeat(64)}  job-output.tar`];
   assert.equal(fetchedProblem(sums, m), undefined);
-  assert.match(fetchedProblem(sums, manifest()) ?? '', /differ from the bundle's: lava-server\.sql$/);
+  assert.match(fetchedProblem(sums, manifest()) ?? '', /differ from the bundle's: lava-server\.dump$/);
 });
 
 test('only a local PostgreSQL with plain names can be replaced', () => {
@@ -150,7 +153,7 @@ test('"one backup fully tested and all backups checked that the equivalent files
     { server: '15', restored: false, error: 'ERROR: relation exists' },
     { compared: 0, differ: 0, diffs: [] },
   );
-  assert.deepEqual(failed, ['lava-server.sql does not restore into a scratch database: ERROR: relation exists']);
+  assert.deepEqual(failed, ['lava-server.dump does not restore into a scratch database: ERROR: relation exists']);
   assert.deepEqual(findings({ ...checked, problems: [] }, undefined, { compared: 0, differ: 0, diffs: [] }), [], 'a worker bundle has nothing to restore');
 });
 

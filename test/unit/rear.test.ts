@@ -484,7 +484,8 @@ test("the store: what it lacks decides the changes (the seed's useradd/chpasswd,
     ['a group without the user', storeRead({ group: 'backup:x:998:' }), want, ['user', 'password', 'directory']],
     ['the directory world-readable (the seed: chmod -R 755)', storeRead({ ...prepared, dir: 'backup:backup 755' }), want, ['directory']],
     ['keys wanted, none there', storeRead(prepared), { ...want, authorizedKeys: [KEY] }, ['keys']],
-    ['keys there', storeRead({ ...prepared, keys: [KEY] }), { ...want, authorizedKeys: [KEY] }, []],
+    ['keys there, restricted', storeRead({ ...prepared, keys: [`restrict ${KEY}`] }), { ...want, authorizedKeys: [KEY] }, []],
+    ['keys there without restrict (before issue 21)', storeRead({ ...prepared, keys: [KEY] }), { ...want, authorizedKeys: [KEY] }, ['keys']],
   ];
   for (const [what, s, w, changes] of rows) assert.deepEqual(changesNeeded(w, s), changes, what);
   const s = storeRead(prepared);
@@ -581,7 +582,7 @@ test('rearBackup: rear dump must name the store, the measured files make the rec
   const r = backupRecord('controller-0', m, dump.version, { workflowId: 'w', runId: 'r' });
   assert.deepEqual(
     Object.keys(r),
-    ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'workflowId', 'runId'],
+    ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'createdAt', 'location', 'workflowId', 'runId'],
     'the shape rearControllerRecovery reads',
   );
   assert.equal(recordRefusal(r, target), undefined, "rearControllerRecovery accepts rearBackup's record");

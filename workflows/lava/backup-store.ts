@@ -3,9 +3,10 @@
 //   <dir>/<UTC stamp>[-label]             sealed: manifest.json checked against what was streamed
 //   <dir>/<UTC stamp>[-label].incomplete  a run that failed or was aborted; kept for inspection
 // Scripts are files in scripts/; values reach them only as positional arguments.
+import type { SignedText } from '../../activities/store/signing.js';
 import { remote, type RemoteCommand } from '../engine/commands.js';
 import checkScript from './scripts/check-bundle.py';
-import findScript from './scripts/find-bundle.py';
+import listScript from './scripts/list-bundles.py';
 import markIncompleteScript from './scripts/mark-incomplete.sh';
 import pruneScript from './scripts/prune-bundles.sh';
 import readManifestScript from './scripts/read-manifest.py';
@@ -37,9 +38,9 @@ export function receiveFile(store: string, path: string): RemoteCommand {
   return remote(store, ['sh', '-c', 'umask 077 && cat > "$1"', 'receive', path]);
 }
 
-/** Seals `tmp` as `final`. Run twice (a crash after the rename), it reports the sealed bundle again. */
-export function sealBundle(store: string, tmp: string, final: string, meta: unknown): RemoteCommand {
-  return remote(store, ['python3', '-c', sealScript, tmp, final], { stdin: JSON.stringify(meta) });
+/** Seals `tmp` as `final` with the worker's signed manifest. Run twice (a crash after the rename), it reports the sealed bundle again. */
+export function sealBundle(store: string, tmp: string, final: string, signed: SignedText): RemoteCommand {
+  return remote(store, ['python3', '-c', sealScript, tmp, final], { stdin: JSON.stringify({ text: signed.text, signature: signed.signature }) });
 }
 
 /**
@@ -50,19 +51,19 @@ export function markIncomplete(store: string, tmp: string, reason: string): Remo
   return remote(store, ['sh', '-c', markIncompleteScript, 'incomplete', tmp, reason]);
 }
 
-/** Keeps the newest `keep` sealed bundles; incomplete and stale partial ones older than a week go too. */
-export function pruneBundles(store: string, dir: string, keep: number): RemoteCommand {
-  return remote(store, ['sh', '-c', pruneScript, 'prune', dir, String(keep), SEALED_BUNDLE.source]);
+/** Removes the named sealed bundles of `dir` (chosen by the worker); incomplete and stale partial ones older than a week go too. */
+export function pruneBundles(store: string, dir: string, names: string[]): RemoteCommand {
+  return remote(store, ['sh', '-c', pruneScript, 'prune', dir, SEALED_BUNDLE.source, ...names]);
 }
 
-/** `bundle`: "latest", a bundle path, or (with `host`) a bare bundle name under root/host. */
-export function findBundle(store: string, root: string, bundle: string, host?: string): RemoteCommand {
-  return remote(store, ['python3', '-c', findScript, root, bundle, SEALED_BUNDLE.source, ...(host ? [host] : [])]);
+/** The sealed bundles `bundle` ("latest", a path, or with `host` a bare name) may be, with their manifests and signatures. */
+export function listBundles(store: string, root: string, bundle: string, host?: string): RemoteCommand {
+  return remote(store, ['python3', '-c', listScript, root, bundle, SEALED_BUNDLE.source, ...(host ? [host] : [])]);
 }
 
-/** Every file against the manifest (scripts/check-bundle.py): problems by file name, a finding not an error. */
-export function checkBundle(store: string, bundle: string): RemoteCommand {
-  return remote(store, ['python3', '-c', checkScript, bundle]);
+/** Every file against the signed manifest (scripts/check-bundle.py): problems by file name, a finding not an error. */
+export function checkBundle(store: string, bundle: string, manifestSha256: string): RemoteCommand {
+  return remote(store, ['python3', '-c', checkScript, bundle, manifestSha256]);
 }
 
 /** The seed's "all backups checked that the equivalent files exist in each": siblings against the tested bundle. */
@@ -75,9 +76,9 @@ export function scratchRestore(store: string, dump: string, owner: string, table
   return remote(store, ['nice', '-n', '10', 'python3', '-c', scratchRestoreScript, dump, owner, ...tables.filter((t) => /^[a-z_][a-z0-9_]*$/.test(t))]);
 }
 
-/** Selected fields of a bundle's manifest. */
-export function readManifest(store: string, bundle: string, keys: string[]): RemoteCommand {
-  return remote(store, ['python3', '-c', readManifestScript, bundle, ...keys]);
+/** Selected fields of a bundle's manifest, refused unless it is the one whose signature was checked. */
+export function readManifest(store: string, bundle: string, manifestSha256: string, keys: string[]): RemoteCommand {
+  return remote(store, ['python3', '-c', readManifestScript, bundle, manifestSha256, ...keys]);
 }
 
 /** Streams one bundle file out of the store (into a pipe). */

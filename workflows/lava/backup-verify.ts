@@ -7,9 +7,9 @@ import { z } from 'zod';
 import { remote } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
 import { onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
-import { checkBundle, compareFileSets, findBundle, scratchRestore } from './backup-store.js';
-import { json, stream, type Found } from './bundle-steps.js';
-import { findings, hasDump, isEncrypted, type Checked, type FileSets, type Restored } from './checks.js';
+import { checkBundle, compareFileSets, scratchRestore } from './backup-store.js';
+import { findSignedBundle, json, stream } from './bundle-steps.js';
+import { findings, hasDump, hasPlainSql, isEncrypted, type Checked, type FileSets, type Restored } from './checks.js';
 import { LAVA_BUNDLE_ROOT } from './master-backup.js';
 
 export const LavaBackupVerifyInput = () =>
@@ -40,16 +40,24 @@ export const lavaBackupVerify = runbook({
   // replay tests catch a forgotten one).
   versioning: 'auto-upgrade',
   procedure: (i) => {
-    // Unlike the restores' findCheckedBundle, a failed file check is one finding among others here.
-    const found = read('find the bundle', () => findBundle(i.store, LAVA_BUNDLE_ROOT, i.bundle), { parse: json<Found>() });
-    const checked = read('check every file against the manifest', (ctx: Ctx) => checkBundle(i.store, found.value(ctx).bundle), { parse: json<Checked>() });
+    // A manifest that is unsigned, edited or a copy ends the run at once (nothing else in it can be trusted);
+    // unlike the restores' findCheckedBundle, a failed file check is one finding among others here.
+    const found = findSignedBundle<Input>(i.store, LAVA_BUNDLE_ROOT, i.bundle);
+    const checked = read(
+      'check every file against the manifest',
+      (ctx: Ctx) => checkBundle(i.store, found.value(ctx).bundle, found.value(ctx).manifestSha256),
+      {
+        parse: json<Checked>(),
+      },
+    );
+    const restorable = (ctx: Ctx): boolean => hasDump(checked.value(ctx)) && !hasPlainSql(checked.value(ctx));
     const restoreInto = (ctx: Ctx, dump: string) => {
       const m = checked.value(ctx).manifest;
       return scratchRestore(i.store, dump, m.database?.user ?? '', Object.keys(m.rows ?? {}));
     };
-    const plain = read('restore the dump into a scratch database', (ctx: Ctx) => restoreInto(ctx, `${found.value(ctx).bundle}/lava-server.sql`), {
+    const plain = read('restore the dump into a scratch database', (ctx: Ctx) => restoreInto(ctx, `${found.value(ctx).bundle}/lava-server.dump`), {
       timeout: RESTORE_TIME,
-      when: onlyIf('the bundle has a plain database dump', (ctx) => hasDump(checked.value(ctx)) && !isEncrypted(checked.value(ctx))),
+      when: onlyIf('the bundle has a plain database dump', (ctx) => restorable(ctx) && !isEncrypted(checked.value(ctx))),
       parse: json<Restored>(),
     });
     // Encrypted at rest: the store cannot read its own bundle. The worker decrypts with its identity file
@@ -59,13 +67,13 @@ export const lavaBackupVerify = runbook({
       name,
       (ctx: Ctx) =>
         stream(name, {
-          from: remote(i.store, ['cat', `${found.value(ctx).bundle}/lava-server.sql.age`]),
+          from: remote(i.store, ['cat', `${found.value(ctx).bundle}/lava-server.dump.age`]),
           to: restoreInto(ctx, '-'),
           transform: { decrypt: true },
         }),
       {
         timeout: RESTORE_TIME,
-        when: onlyIf('the bundle has an encrypted database dump', (ctx) => hasDump(checked.value(ctx)) && isEncrypted(checked.value(ctx))),
+        when: onlyIf('the bundle has an encrypted database dump', (ctx) => restorable(ctx) && isEncrypted(checked.value(ctx))),
         parse: (p) => JSON.parse(p.toStdoutTail) as Restored,
       },
     );

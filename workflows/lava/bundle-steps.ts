@@ -2,11 +2,14 @@
 // pruned; on failure or abort mark the unsealed one incomplete) and restore runbooks begin with (find the
 // bundle, refuse before any change unless every file checks out), plus the streams of bundle files.
 import type { BackupEncryption } from '../../activities/store/encryption.js';
-import type { PipeRequest } from '../../activities/ssh/pipe.js';
+import type { PipeRequest, PipeResult } from '../../activities/ssh/pipe.js';
+import type { SignedText, VerifiedRecord } from '../../activities/store/signing.js';
 import { stdoutOf, type CommandResult } from '../engine/commands.js';
 import { activity, change, read, type RunContext } from '../engine/runbook.js';
-import { checkBundle, findBundle, markIncomplete, pruneBundles, sealBundle } from './backup-store.js';
-import { bundleProblems, type Checked } from './checks.js';
+import { checkBundle, listBundles, markIncomplete, pruneBundles, sealBundle } from './backup-store.js';
+import { beyondRetention, bundleProblems, chooseBundle, type Checked, type Found } from './checks.js';
+
+export type { Found } from './checks.js';
 
 /** A host's JSON answer. */
 export const json =
@@ -15,20 +18,31 @@ export const json =
     JSON.parse(stdoutOf(r)) as T;
 export const lines = (r: CommandResult[]): string[] => stdoutOf(r).split('\n').filter(Boolean);
 
-/** Where a found bundle is, and its sealed siblings (newest first). */
-export interface Found {
-  bundle: string;
-  siblings: string[];
+/** The manifests' signatures checked on the worker, then the bundle chosen ("latest": newest signed creation time). */
+export function findSignedBundle<I>(store: string, root: string, bundle: string, host?: string) {
+  return read(
+    'find the bundle and check its signature',
+    (_: RunContext<I>) => activity('verifyBackupRecords', { list: listBundles(store, root, bundle, host), file: 'manifest.json' }),
+    {
+      parse: (records: VerifiedRecord[]) => chooseBundle(records, bundle, root, host),
+      verdict: true,
+      expect: (f: Found) => f.problem,
+    },
+  );
 }
 
-/** Finds the bundle ("latest" or a name, under root/host), then refuses the run unless every file checks out. */
+/** Finds the signed bundle ("latest" or a name, under root/host), then refuses the run unless every file checks out. */
 export function findCheckedBundle<I>(store: string, root: string, bundle: string, host?: string) {
-  const found = read('find the bundle', (_: RunContext<I>) => findBundle(store, root, bundle, host), { parse: json<Found>() });
-  const checked = read('check every file against the manifest', (ctx: RunContext<I>) => checkBundle(store, found.value(ctx).bundle), {
-    parse: json<Checked>(),
-    verdict: true,
-    expect: (v) => bundleProblems(v.problems, 'the bundle does not check out, nothing was changed'),
-  });
+  const found = findSignedBundle<I>(store, root, bundle, host);
+  const checked = read(
+    'check every file against the manifest',
+    (ctx: RunContext<I>) => checkBundle(store, found.value(ctx).bundle, found.value(ctx).manifestSha256),
+    {
+      parse: json<Checked>(),
+      verdict: true,
+      expect: (v) => bundleProblems(v.problems, 'the bundle does not check out, nothing was changed'),
+    },
+  );
   return { found, checked };
 }
 
@@ -40,26 +54,43 @@ export interface BundlePaths<I> {
   keep: number;
 }
 
+/** The manifest's list of files: each as it reached the store (size and sha256 counted by the worker on the way). */
+export function streamedFiles(files: Record<string, PipeResult>): Record<string, { size: number; sha256: string }> {
+  return Object.fromEntries(Object.entries(files).map(([name, p]) => [name, { size: p.bytes, sha256: p.sha256 }]));
+}
+
 /**
- * The end of every backup: write the manifest and seal, check the sealed bundle file by file, and only
- * then prune bundles beyond `keep` in `dir`.
+ * The end of every backup: the worker writes and signs the manifest (it names the bundle's sealed path and
+ * lists every file as streamed), the store seals the bundle only if its files are exactly those, the
+ * sealed bundle is checked file by file, and only then are signed bundles beyond `keep` in `dir` pruned.
  */
 export function sealCheckPrune<I>(store: string, bundle: BundlePaths<I>, manifest: (ctx: RunContext<I>) => Record<string, unknown>) {
+  const signed = read('sign the manifest', (ctx: RunContext<I>) =>
+    activity('signBackupRecord', { record: { ...manifest(ctx), location: bundle.sealed(ctx) } }),
+  );
   // Sealing twice is harmless (a second run reports the sealed bundle), so a retry is safe.
   const sealed = change(
     'write the manifest and seal the bundle',
-    (ctx: RunContext<I>) => sealBundle(store, bundle.partial(ctx), bundle.sealed(ctx), manifest(ctx)),
+    (ctx: RunContext<I>) => sealBundle(store, bundle.partial(ctx), bundle.sealed(ctx), signed.value(ctx) as SignedText),
     {
       parse: json<{ bundle: string; files: number }>(),
     },
   );
+  const signedBundles = read('list the signed bundles', (_: RunContext<I>) =>
+    activity('verifyBackupRecords', {
+      list: listBundles(store, bundle.dir.slice(0, bundle.dir.lastIndexOf('/')), 'latest', bundle.dir.slice(bundle.dir.lastIndexOf('/') + 1)),
+      file: 'manifest.json',
+    }),
+  );
   const steps = [
+    signed,
     sealed,
-    read('check the sealed bundle', (ctx: RunContext<I>) => checkBundle(store, bundle.sealed(ctx)), {
+    read('check the sealed bundle', (ctx: RunContext<I>) => checkBundle(store, bundle.sealed(ctx), signed.value(ctx).sha256), {
       parse: json<Checked>(),
       expect: (v) => bundleProblems(v.problems, 'the new bundle does not check out'),
     }),
-    change('remove bundles beyond retention', (_: RunContext<I>) => pruneBundles(store, bundle.dir, bundle.keep)),
+    signedBundles,
+    change('remove bundles beyond retention', (ctx: RunContext<I>) => pruneBundles(store, bundle.dir, beyondRetention(signedBundles.value(ctx), bundle.keep))),
   ];
   return { sealed, steps };
 }

@@ -4,6 +4,7 @@
 // (seed 000): "DB and package versions must match", "never migrate during a restore", "a backup not
 // tested by restoring is not worth having", "all backups checked that the equivalent files exist in each".
 import type { BackupEncryption } from '../../activities/store/encryption.js';
+import type { VerifiedRecord } from '../../activities/store/signing.js';
 import type { LavaDatabase } from './commands.js';
 
 const nonEmptyLines = (text: string): string[] => text.split('\n').filter(Boolean);
@@ -91,7 +92,7 @@ export function bundleProblems(problems: string[], what: string): string | undef
 export interface Checked {
   problems: string[];
   files: number;
-  manifest: { rows?: Record<string, number>; database?: { user: string }; createdAt?: string; encryption?: { tool: string } };
+  manifest: { rows?: Record<string, number>; database?: { user: string }; createdAt?: string; encryption?: { tool: string }; dumpFormat?: string };
 }
 export interface Restored {
   server: string;
@@ -105,15 +106,62 @@ export interface FileSets {
   diffs: { bundle: string; missing: string[]; extra: string[] }[];
 }
 
+// ---- choosing a bundle: by signature and signed creation time, never by directory name -------------------
+
+/** The bundle a run works on, its signed manifest's sha256, and its sealed siblings (newest signed first). */
+export interface Found {
+  bundle: string;
+  manifestSha256: string;
+  createdAt: string;
+  siblings: string[];
+  /** Bundles that were not candidates, each with why (unsigned, edited, a copy under another name). */
+  refused: string[];
+  problem?: string;
+}
+
+const dirOf = (p: string): string => p.slice(0, p.lastIndexOf('/'));
+const newestFirst = (a: VerifiedRecord, b: VerifiedRecord): number => Date.parse(b.createdAt ?? '') - Date.parse(a.createdAt ?? '');
+
+/**
+ * `want` "latest": the newest signed creation time among the bundles whose manifest verifies (a bundle
+ * copied under a later-sorting name is refused: its manifest names where it was sealed). A bundle name or
+ * path: that bundle, refused unless its manifest verifies.
+ */
+export function chooseBundle(records: VerifiedRecord[], want: string, root: string, host?: string): Found {
+  const good = records.filter((r) => !r.problem).sort(newestFirst);
+  const refused = records.filter((r) => r.problem).map((r) => r.problem!);
+  const wanted = want === 'latest' ? good[0]?.path : host && !want.includes('/') ? `${root}/${host}/${want}` : want;
+  const chosen = good.find((r) => r.path === wanted);
+  const siblings = chosen ? records.filter((r) => dirOf(r.path) === dirOf(chosen.path)).map((r) => r.path) : [];
+  if (chosen) return { bundle: chosen.path, manifestSha256: chosen.sha256!, createdAt: chosen.createdAt!, siblings, refused };
+  const why =
+    want === 'latest'
+      ? `no bundle with a good signature under ${host ? `${root}/${host}` : root}${refused.length ? `: ${refused.join('; ')}` : ''}`
+      : (refused.find((p) => p.startsWith(`${wanted}:`)) ?? `no bundle ${wanted} on the store`);
+  return { bundle: wanted ?? '', manifestSha256: '', createdAt: '', siblings, refused, problem: `${why}; nothing was changed` };
+}
+
+/** Retention: signed bundles beyond the newest `keep` by signed creation time. Unsigned ones are never counted nor removed. */
+export function beyondRetention(records: VerifiedRecord[], keep: number): string[] {
+  return records
+    .filter((r) => !r.problem)
+    .sort(newestFirst)
+    .slice(keep)
+    .map((r) => r.path.slice(r.path.lastIndexOf('/') + 1));
+}
+
 /** A master bundle has a dump and row counts to compare; a worker bundle has neither. */
 export const hasDump = (c: Checked): boolean => Boolean(c.manifest.database && c.manifest.rows);
+/** Bundles before runbookVersion 2 hold a plain-SQL dump: never restored by psql, not even into a scratch server. */
+export const hasPlainSql = (c: Checked): boolean => hasDump(c) && c.manifest.dumpFormat !== 'custom';
 export const isEncrypted = (c: Checked): boolean => (c.manifest.encryption?.tool ?? 'none') === 'age';
 
 /** Every reason the bundle is not a backup to rely on, by file name. */
 export function findings(checked: Checked, restore: Restored | undefined, sets: FileSets): string[] {
   const out = [...checked.problems];
+  if (hasPlainSql(checked)) out.push('lava-server.sql is a plain-SQL dump: not restored by psql anywhere (its meta-commands would run); take a new backup');
   const expected = checked.manifest.rows ?? {};
-  if (restore && !restore.restored) out.push(`lava-server.sql does not restore into a scratch database: ${restore.error ?? 'unknown error'}`);
+  if (restore && !restore.restored) out.push(`lava-server.dump does not restore into a scratch database: ${restore.error ?? 'unknown error'}`);
   for (const [table, want] of Object.entries(restore?.restored ? expected : {})) {
     const got = restore?.rows?.[table];
     if (got !== want) out.push(`${table}: ${got ?? 'no'} rows restored, the manifest says ${want}`);
@@ -140,10 +188,18 @@ export interface MasterManifest {
 }
 
 /** The files a master restore needs from the bundle. */
-export const NEEDED = ['lava-server.sql', 'configuration.tar', 'job-output.tar'];
+export const NEEDED = ['lava-server.dump', 'configuration.tar', 'job-output.tar'];
 
 export function masterBundleProblem(m: MasterManifest): string | undefined {
-  return NEEDED.every((f) => m.files[f] || m.files[`${f}.age`]) ? undefined : `the bundle lacks one of ${NEEDED.join(', ')}`;
+  const has = (f: string): boolean => Boolean(m.files[f] || m.files[`${f}.age`]);
+  if (!has('lava-server.dump') && has('lava-server.sql')) {
+    return (
+      "the bundle holds a plain-SQL dump (lava-server.sql, made before dumps were in PostgreSQL's custom format): " +
+      'restoring it means running psql on a file whose meta-commands (\\!) run shell commands as postgres; refused. ' +
+      'Take a new backup, or restore it by hand after reading it'
+    );
+  }
+  return NEEDED.every(has) ? undefined : `the bundle lacks one of ${NEEDED.join(', ')}`;
 }
 
 /** The sha256 a fetched (decrypted) file must have: the plaintext's, recorded by the backup. */

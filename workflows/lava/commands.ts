@@ -1,8 +1,10 @@
 // The commands LAVA backup runbooks run on a master or worker. Scripts are files in scripts/; values reach
 // them only as positional arguments (quoted by the one quoting function in activities/ssh/).
 import { remote, type RemoteCommand } from '../engine/commands.js';
+import archiveLogs from './scripts/archive-logs.sh';
 import baseSystemScript from './scripts/base-system.sh';
 import downloadDebs from './scripts/download-packages.sh';
+import dumpInSnapshot from './scripts/dump-in-snapshot.py';
 import packageVersionsScript from './scripts/package-versions.sh';
 import presentPathsScript from './scripts/present-paths.sh';
 import readDbSettings from './scripts/read-db-settings.py';
@@ -32,6 +34,9 @@ export const LAVA_CONFIG_PATHS = [
   'etc/apache2/sites-available',
   'etc/apache2/sites-enabled',
 ];
+
+/** The source's "service log files": what the services logged up to the backup (present ones; none is required). */
+export const LAVA_LOG_PATHS = ['var/log/lava-server', 'var/log/lava-dispatcher', 'var/log/lava-coordinator.log', 'var/log/apache2'];
 export const LAVA_JOB_OUTPUT = 'var/lib/lava-server/default/media/job-output';
 
 /** Main tables whose row counts a restore test compares. */
@@ -58,16 +63,21 @@ export function measureMaster(master: string, db: LavaDatabase): RemoteCommand {
   return remote(master, ['sh', '-c', '"$@"; du -sb /var/lib/lava-server/default/media | cut -f1', 'measure', ...psqlAs(db, sizeSql)]);
 }
 
-export function rowCounts(master: string, db: LavaDatabase): RemoteCommand {
-  const sql = LAVA_TABLES.map((t) => `select '${t}', count(*) from ${t}`).join(' union all ');
-  return remote(master, psqlAs(db, sql));
-}
-
 /** Low priority on the master: a backup must not starve a running LAVA. */
 const gentle = ['nice', '-n', '10', 'ionice', '-c', '3'];
 
+/** pg_dump -Fc of one snapshot, with the row counts taken in that snapshot (scripts/dump-in-snapshot.py). */
 export function dumpDatabase(master: string, db: LavaDatabase): RemoteCommand {
-  return remote(master, [...gentle, 'sudo', '-n', '-u', db.user, 'pg_dump', '-h', db.host, '-p', String(db.port), '--no-password', db.name]);
+  return remote(master, [...gentle, 'sudo', '-n', '-u', db.user, 'python3', '-c', dumpInSnapshot, db.host, String(db.port), db.name, ...LAVA_TABLES]);
+}
+
+/** The row counts dump-in-snapshot.py printed last on stderr. */
+export function snapshotRows(stderrTail: string): Record<string, number> | undefined {
+  const line = stderrTail
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('runbooks-rows '));
+  return line ? (JSON.parse(line.slice('runbooks-rows '.length)) as Record<string, number>) : undefined;
 }
 
 export function packageVersions(master: string): RemoteCommand {
@@ -94,6 +104,11 @@ export function downloadPackages(master: string, versions: Record<string, string
 
 export function presentPaths(master: string, paths: string[]): RemoteCommand {
   return remote(master, ['sh', '-c', presentPathsScript, 'paths', ...paths], { sudo: true });
+}
+
+/** The service logs (scripts/archive-logs.sh): a log still being written is read as it is. */
+export function tarLogs(master: string, paths: string[]): RemoteCommand {
+  return remote(master, [...gentle, 'sh', '-c', archiveLogs, 'logs', ...paths], { sudo: true });
 }
 
 export function tarPaths(master: string, paths: string[]): RemoteCommand {

@@ -5,23 +5,26 @@
 // fails or is aborted leaves it as <name>.incomplete. Older bundles are pruned only after the new one has
 // been checked file by file on the store.
 import { z } from 'zod';
+import type { PipeResult } from '../../activities/ssh/pipe.js';
 import { stdoutOf, type RemoteCommand } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
 import { change, read, runbook, type RunContext } from '../engine/runbook.js';
 import { bundleStamp, freeBytes, makePrivateDir, receiveFile } from './backup-store.js';
-import { encryptionTransform, isAge, json, markBundleIncomplete, readEncryption, sealCheckPrune, stream } from './bundle-steps.js';
-import { presence, rowCountsOf, storeSpaceProblem, tabPairs } from './checks.js';
+import { encryptionTransform, isAge, json, markBundleIncomplete, readEncryption, sealCheckPrune, stream, streamedFiles } from './bundle-steps.js';
+import { presence, storeSpaceProblem, tabPairs } from './checks.js';
 import {
   baseSystem,
   downloadPackages,
   dumpDatabase,
   LAVA_CONFIG_PATHS,
   LAVA_JOB_OUTPUT,
+  LAVA_LOG_PATHS,
   measureMaster,
   packageVersions,
   presentPaths,
   readDatabaseSettings,
-  rowCounts,
+  snapshotRows,
+  tarLogs,
   tarPaths,
   type LavaDatabase,
 } from './commands.js';
@@ -64,37 +67,46 @@ export const lavaMasterBackup = runbook({
         return { dbBytes, mediaBytes };
       },
     });
-    const rows = read('record row counts', (ctx: Ctx) => rowCounts(i.master, database.value(ctx)), { parse: (r) => rowCountsOf(stdoutOf(r)) });
     const versions = read('record package versions', () => packageVersions(i.master), {
       parse: (r) => tabPairs(stdoutOf(r)),
       expect: (v) => (v['lava-server'] ? undefined : 'lava-server is not installed on the master'),
     });
     const base = read('record base system', () => baseSystem(i.master), { parse: (r) => stdoutOf(r).trim().split('\n') });
     const config = read('find configuration files', () => presentPaths(i.master, LAVA_CONFIG_PATHS), { parse: (r) => presence(stdoutOf(r)) });
+    const logs = read('find the service logs', () => presentPaths(i.master, LAVA_LOG_PATHS), { parse: (r) => presence(stdoutOf(r)) });
     const encryption = readEncryption<Input>();
 
     /** The file's name on the store: encrypted files say so. */
     const stored = (ctx: Ctx, file: string): string => (isAge(encryption.value(ctx)) ? `${file}.age` : file);
-    // expect: the measured size, so the step's heartbeat has a total and a time left (a dump is near the database's size).
-    const toStore = (name: string, file: string, from: (ctx: Ctx) => RemoteCommand, expect?: (ctx: Ctx) => number) =>
+    // total: the measured size, so the step's heartbeat has a total and a time left (a dump is near the database's size).
+    const toStore = (
+      name: string,
+      file: string,
+      from: (ctx: Ctx) => RemoteCommand,
+      total?: (ctx: Ctx) => number,
+      expect?: (p: PipeResult) => string | undefined,
+    ) =>
       change(
         name,
         (ctx: Ctx) =>
           stream(name, {
             from: from(ctx),
-            ...(expect && Number.isFinite(expect(ctx)) ? { expectBytes: expect(ctx) } : {}),
+            ...(total && Number.isFinite(total(ctx)) ? { expectBytes: total(ctx) } : {}),
             to: receiveFile(i.store, `${partial(ctx)}/${stored(ctx, file)}`),
             limitBytesPerSecond: i.bandwidthMiBps ? Math.round(i.bandwidthMiBps * MiB) : undefined,
             transform: encryptionTransform(encryption.value(ctx)),
           }),
-        { timeout: '4 hours' },
+        { timeout: '4 hours', expect },
       );
+    // Custom format (pg_restore runs no psql meta-commands); the row counts come from the dump's own snapshot.
     const dump = toStore(
       'dump the database',
-      'lava-server.sql',
+      'lava-server.dump',
       (ctx) => dumpDatabase(i.master, database.value(ctx)),
       (ctx) => sizes.value(ctx).dbBytes,
+      (p) => (snapshotRows(p.fromStderrTail) ? undefined : 'the dump printed no row counts of its snapshot'),
     );
+    const rows = (ctx: Ctx): Record<string, number> => snapshotRows(dump.value(ctx).fromStderrTail) ?? {};
     const streams = [
       dump,
       toStore('fetch the exact .deb files', 'packages.tar', (ctx) => downloadPackages(i.master, versions.value(ctx))),
@@ -105,17 +117,19 @@ export const lavaMasterBackup = runbook({
         () => tarPaths(i.master, [LAVA_JOB_OUTPUT]),
         (ctx) => sizes.value(ctx).mediaBytes,
       ),
+      toStore('archive the service logs', 'service-logs.tar', (ctx) => tarLogs(i.master, logs.value(ctx).present)),
     ];
-    const files = ['lava-server.sql', 'packages.tar', 'configuration.tar', 'job-output.tar'];
+    const files = ['lava-server.dump', 'packages.tar', 'configuration.tar', 'job-output.tar', 'service-logs.tar'];
 
     const seal = sealCheckPrune<Input>(i.store, { partial, sealed: sealedPath, dir, keep: i.keep }, (ctx) => ({
       runbook: 'lavaMasterBackup',
-      runbookVersion: 1,
+      runbookVersion: 2,
       workflowId: ctx.workflowId,
       master: i.master,
       createdAt: ctx.startedAt.toISOString(),
       database: database.value(ctx),
-      rows: rows.value(ctx),
+      rows: rows(ctx),
+      dumpFormat: 'custom',
       versions: versions.value(ctx),
       // Backported packages (~bpo) must come from the same backports suite on a restore.
       backports: Object.entries(versions.value(ctx))
@@ -123,10 +137,11 @@ export const lavaMasterBackup = runbook({
         .map(([p]) => p),
       base: base.value(ctx),
       configuration: config.value(ctx),
+      logs: logs.value(ctx),
       encryption: encryption.value(ctx),
       // sha256 of each file as the master produced it (before encryption, if any).
       plaintext: Object.fromEntries(files.map((f, k) => [f, streams[k]!.value(ctx).sourceSha256])),
-      streamed: Object.fromEntries(files.map((f, k) => [stored(ctx, f), streams[k]!.value(ctx).sha256])),
+      files: streamedFiles(Object.fromEntries(files.map((f, k) => [stored(ctx, f), streams[k]!.value(ctx)]))),
     }));
 
     return {
@@ -137,10 +152,10 @@ export const lavaMasterBackup = runbook({
           parse: (r) => Number(stdoutOf(r).trim()),
           expect: (free, ctx) => storeSpaceProblem(i.store, free, sizes.value(ctx)),
         }),
-        rows,
         versions,
         base,
         config,
+        logs,
         encryption,
         change('create the bundle directory', (ctx: Ctx) => makePrivateDir(i.store, partial(ctx))),
         ...streams,
@@ -153,7 +168,7 @@ export const lavaMasterBackup = runbook({
         bundle: seal.sealed.value(ctx).bundle,
         database: { bytes: dump.value(ctx).sourceBytes, sha256: dump.value(ctx).sourceSha256 },
         encrypted: encryption.value(ctx).tool !== 'none',
-        rows: rows.value(ctx),
+        rows: rows(ctx),
         versions: versions.value(ctx),
       }),
     };

@@ -91,7 +91,7 @@ const PRE_RESTORE_ROOT = 'backups/lava-pre-restore';
 const MANIFEST_KEYS = ['versions', 'base', 'database', 'rows', 'encryption', 'plaintext', 'files', 'createdAt'];
 /** This run's private directory on the master; workflow ids may hold characters a path should not. */
 const runDir = (ctx: RunContext<unknown>): string => `${RESTORE_ROOT}/${ctx.workflowId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
-const preRestoreDump = (i: Input, ctx: Ctx): string => `${PRE_RESTORE_ROOT}/${i.master}/${bundleStamp(ctx.startedAt)}.sql`;
+const preRestoreDump = (i: Input, ctx: Ctx): string => `${PRE_RESTORE_ROOT}/${i.master}/${bundleStamp(ctx.startedAt)}.dump`;
 
 export const lavaMasterRestore = runbook({
   name: 'lavaMasterRestore',
@@ -102,7 +102,7 @@ export const lavaMasterRestore = runbook({
     // ---- preflight: read-only, refuses before any change ------------------------------------------
     const { found, checked } = findCheckedBundle<Input>(i.store, LAVA_BUNDLE_ROOT, i.bundle, i.master);
     const bundle = (ctx: Ctx): string => found.value(ctx).bundle;
-    const manifest = read('read the manifest', (ctx: Ctx) => readManifest(i.store, bundle(ctx), MANIFEST_KEYS), {
+    const manifest = read('read the manifest', (ctx: Ctx) => readManifest(i.store, bundle(ctx), found.value(ctx).manifestSha256, MANIFEST_KEYS), {
       parse: json<MasterManifest>(),
       verdict: true,
       expect: masterBundleProblem,
@@ -219,7 +219,7 @@ export const lavaMasterRestore = runbook({
         }),
 
         gate('replace-database', (ctx: Ctx) => [
-          `DROP and re-create database ${db(ctx).name} on ${i.master}, then restore ${bundle(ctx)}/lava-server.sql`,
+          `DROP and re-create database ${db(ctx).name} on ${i.master}, then pg_restore ${bundle(ctx)}/lava-server.dump`,
           `the current database is dumped first to ${i.store}:${preRestoreDump(i, ctx)}`,
         ]),
         change('make the pre-restore directory', () => makePrivateDir(i.store, `${PRE_RESTORE_ROOT}/${i.master}`)),

@@ -6,7 +6,7 @@ import { stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
 import { change, read, runbook, type RunContext } from '../engine/runbook.js';
 import { bundleStamp, makePrivateDir, receiveFile } from './backup-store.js';
-import { encryptionTransform, isAge, markBundleIncomplete, readEncryption, sealCheckPrune, stream } from './bundle-steps.js';
+import { encryptionTransform, isAge, markBundleIncomplete, readEncryption, sealCheckPrune, stream, streamedFiles } from './bundle-steps.js';
 import { presence, tabPairs, workerFilesProblem } from './checks.js';
 import { LAVA_WORKER_PATHS, presentPaths, tarPaths, workerVersions } from './commands.js';
 
@@ -63,7 +63,7 @@ export const lavaWorkerBackup = runbook({
     );
     const seal = sealCheckPrune<Input>(i.store, { partial, sealed: sealedPath, dir, keep: i.keep }, (ctx) => ({
       runbook: 'lavaWorkerBackup',
-      runbookVersion: 1,
+      runbookVersion: 2,
       workflowId: ctx.workflowId,
       worker: i.worker,
       createdAt: ctx.startedAt.toISOString(),
@@ -71,7 +71,7 @@ export const lavaWorkerBackup = runbook({
       paths: files.value(ctx),
       encryption: encryption.value(ctx),
       plaintext: { 'worker.tar': tar.value(ctx).sourceSha256 },
-      streamed: { [archive(ctx)]: tar.value(ctx).sha256 },
+      files: streamedFiles({ [archive(ctx)]: tar.value(ctx) }),
     }));
 
     return {

@@ -55,11 +55,15 @@ export const lavaWorkerRestore = runbook({
   procedure: (i) => {
     const { found, checked } = findCheckedBundle<Input>(i.store, LAVA_WORKER_BUNDLE_ROOT, i.bundle, i.worker);
     const bundle = (ctx: Ctx): string => found.value(ctx).bundle;
-    const manifest = read('read the manifest', (ctx: Ctx) => readManifest(i.store, bundle(ctx), ['versions', 'encryption', 'files', 'paths']), {
-      parse: json<WorkerManifest>(),
-      verdict: true,
-      expect: workerBundleProblem,
-    });
+    const manifest = read(
+      'read the manifest',
+      (ctx: Ctx) => readManifest(i.store, bundle(ctx), found.value(ctx).manifestSha256, ['versions', 'encryption', 'files', 'paths']),
+      {
+        parse: json<WorkerManifest>(),
+        verdict: true,
+        expect: workerBundleProblem,
+      },
+    );
     const encrypted = (ctx: Ctx): boolean => manifest.value(ctx).encryption?.tool === 'age';
     const archive = (ctx: Ctx): string => `${bundle(ctx)}/${encrypted(ctx) ? 'worker.tar.age' : 'worker.tar'}`;
     // Every path the backup found, the token and config first; each is a member of worker.tar.

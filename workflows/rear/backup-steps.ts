@@ -99,6 +99,10 @@ export interface BackupRecord {
   /** The ISO boots straight into `rear recover` (ISO_RECOVER_MODE=unattended): recovery's gate says so. */
   unattended: boolean;
   recordedAt: string;
+  /** The same time: what a signed record's reader orders by. */
+  createdAt: string;
+  /** Where the record was written ("<node>/runbook-record.json"), inside its signature: a copy elsewhere is refused. */
+  location: string;
   workflowId: string;
   runId: string;
 }
@@ -213,6 +217,8 @@ export function backupRecord(node: string, m: Measured, rearVersion: string, run
     rearVersion,
     unattended,
     recordedAt: m.at,
+    createdAt: m.at,
+    location: `${node}/runbook-record.json`,
     workflowId: run.workflowId,
     runId: run.runId,
   };

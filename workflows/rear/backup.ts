@@ -131,13 +131,17 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
     },
   );
   const recordOf = (ctx: RunContext<unknown>): BackupRecord => backupRecord(node, files.value(ctx), dump.value(ctx).version, ctx, i.unattended);
+  const signed = read(at('sign the backup record'), (ctx) => activity('signBackupRecord', { record: { ...recordOf(ctx) } }));
+  // The signature first: a record is never on the store without one.
   const record = change(
     at(`record the backup on ${i.store}`),
     (ctx) =>
-      remote(i.store, ['install', '-o', i.user, '-g', i.user, '-m', '0640', '/dev/stdin', `${dir}/runbook-record.json`], {
-        sudo: true,
-        stdin: `${JSON.stringify(recordOf(ctx))}\n`,
-      }),
+      ['runbook-record.json.sig', 'runbook-record.json'].map((file, k) =>
+        remote(i.store, ['install', '-o', i.user, '-g', i.user, '-m', '0640', '/dev/stdin', `${dir}/${file}`], {
+          sudo: true,
+          stdin: k === 0 ? signed.value(ctx).signature : signed.value(ctx).text,
+        }),
+      ),
     { parse: (_r, ctx) => recordOf(ctx) },
   );
 
@@ -195,6 +199,7 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
     once(at('rear -v mkbackup'), () => remote(node, ['rear', '-v', 'mkbackup'], { sudo: true, timeoutSeconds: 4 * 3600 }), { timeout: '5 hours' }),
     change(at('cluster maintenance mode off'), () => maintenance(node, false), { when: inCluster }),
     files,
+    signed,
     record,
     change(at(`prune kept backups beyond ${i.keep}`), () => remote(i.store, ['sh', '-c', pruneKept, 'prune-kept', kept, String(i.keep)], { sudo: true }), {
       when: hasPrevious,

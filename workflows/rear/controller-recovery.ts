@@ -41,6 +41,9 @@ import {
   storedRefusal,
   type RecordedBackup,
 } from './recovery-checks.js';
+import listRecord from './scripts/list-record.sh';
+import readSignedRecord from './scripts/read-signed-record.sh';
+import type { VerifiedRecord } from '../../activities/store/signing.js';
 
 /** libvirt allows more, but a name that is also a file name and one shell word is all a controller needs. */
 const domainName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
@@ -99,11 +102,24 @@ export const rearControllerRecovery = runbook({
         `${r.hypervisor}$ virsh domxml-to-native qemu-argv --domain ${r.domain} (which drive holds bootindex=1)`,
       ]);
 
-    const record = read('read the backup record', () => remote(i.store, ['cat', '--', `${dir}/runbook-record.json`], { sudo: true }), {
-      verdict: true,
-      parse: (r) => JSON.parse(stdoutOf(r)) as RecordedBackup,
-      expect: (r) => recordRefusal(r, i),
-    });
+    const recordSignature = read(
+      "check the backup record's signature",
+      () =>
+        activity('verifyBackupRecords', {
+          list: remote(i.store, ['sh', '-c', listRecord, 'list-record', dir, hostOf(i)], { sudo: true }),
+          file: 'runbook-record.json',
+        }),
+      { verdict: true, parse: (v: VerifiedRecord[]) => v[0]!, expect: (v) => (v.problem ? `${v.problem}; nothing was changed` : undefined) },
+    );
+    const record = read(
+      'read the backup record',
+      (ctx) => remote(i.store, ['sh', '-c', readSignedRecord, 'read-record', `${dir}/runbook-record.json`, recordSignature.value(ctx).sha256!], { sudo: true }),
+      {
+        verdict: true,
+        parse: (r) => JSON.parse(stdoutOf(r)) as RecordedBackup,
+        expect: (r) => recordRefusal(r, i),
+      },
+    );
     const sha = (ctx: Ctx): string => record.value(ctx).iso.sha256;
     const domain = read('read the domain', readDomain, { verdict: true, expect: (d) => domainRefusal(d, i) });
     const running = onlyIf<Input>(`${i.domain} is not shut off`, (ctx) => domain.value(ctx).state !== 'shut off');
@@ -174,6 +190,7 @@ export const rearControllerRecovery = runbook({
       steps: [
         // ---- preflight (read-only) ----
         settings,
+        recordSignature,
         record,
         // The ISO and the archive `rear recover` restores, against the record: a truncated or later archive is
         // refused here, while the controller still runs, not found out after the rescue system wiped its disks.

@@ -132,7 +132,8 @@ export function targetRefusal(w: StoreWanted, s: StoreState): string | undefined
   return undefined;
 }
 
-export const wantedKeys = (w: StoreWanted): string => w.authorizedKeys.join('\n');
+/** The store's authorized_keys: every key `restrict`ed (no pty, no forwarding through the nologin user; sftp still works). */
+export const wantedKeys = (w: StoreWanted): string => w.authorizedKeys.map((k) => `restrict ${k}`).join('\n');
 
 export type StoreChange = 'group' | 'user' | 'shell' | 'password' | 'directory' | 'keys';
 
