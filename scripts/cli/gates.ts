@@ -36,7 +36,7 @@ function defaultKey(): string {
 }
 
 /** The statement for what the run shows open now: its gate (or parked step), nonce, fingerprint and run. */
-async function statementFor(
+export async function statementFor(
   c: Client,
   workflowId: string,
   what: { gate: string } | { decision: string },

@@ -9,7 +9,9 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { connectClient } from '../../workers/connection.js';
 import type { RunbookView } from '../../workflows/engine/messages.js';
+import { signStatement, statementFor } from '../cli/gates.js';
 import { describingWorkflowId, runSummary } from '../cli/run-summary.js';
+import { labTrust } from '../lab-trust.js';
 import { TASK_QUEUE } from '../cli/session.js';
 import { defaultLabOptions } from './lab.js';
 import { labLayout } from './layout.js';
@@ -29,6 +31,22 @@ interface Try {
 }
 
 const alice = { requestedBy: 'alice' };
+
+/** A verdict or decision of the lab approver bob, signed with his lab key as `runbook approve|reject|decide` does. */
+async function asBob(
+  c: Client,
+  h: WorkflowHandle,
+  what: { gate: string; verdict: 'approve' | 'reject' } | { decision: 'abort' },
+  reason: string,
+): Promise<Record<string, unknown>> {
+  const trust = labTrust();
+  const verdict = 'gate' in what ? what.verdict : what.decision;
+  const st = await statementFor(c, h.workflowId, what, verdict, 'bob');
+  const proof = signStatement(trust.keys.bob!, st);
+  return 'gate' in what
+    ? { gate: what.gate, approver: 'bob', reason, fingerprint: st.fingerprint, proof }
+    : { decision: what.decision, operator: 'bob', reason, proof };
+}
 /** The README's table, first column's example for each runbook (optional fields only where the README says to). */
 const FAMILIES: Record<string, Try[]> = {
   core: [
@@ -150,14 +168,14 @@ async function tryOne(c: Client, t: Try): Promise<Outcome> {
   }
   if (v?.parked) {
     // Aborted, so that it gives its hosts' leases back to the next runbook.
-    await h.executeUpdate('decide', { args: [{ decision: 'abort', operator: 'bob', reason: 'tour-check: parked' }] }).catch(() => undefined);
+    await h.executeUpdate('decide', { args: [await asBob(c, h, { decision: 'abort' }, 'tour-check: parked')] }).catch(() => undefined);
     return out(false, `parked at "${v.parked.step}": ${v.parked.error}`);
   }
   if (!v?.openGate) return out(false, `still ${v?.status ?? 'running'} at "${v?.currentStep ?? '?'}" after ${seconds()} s`);
   const first = v.openGate.name;
   if (t.thenFinish) {
     for (let g: RunbookView['openGate'] = v.openGate; g;) {
-      await h.executeUpdate('approve', { args: [{ gate: g.name, approver: 'bob', reason: 'tour-check: finishing for the next runbook' }] });
+      await h.executeUpdate('approve', { args: [await asBob(c, h, { gate: g.name, verdict: 'approve' }, 'tour-check: finishing for the next runbook')] });
       const next = await settle(h, 10 * 60_000);
       if (next.closed) return out(next.closed === 'COMPLETED', `first gate ${first}; approved through: ${next.closed.toLowerCase()}`);
       if (next.view?.parked) return out(false, `first gate ${first}; then parked at "${next.view.parked.step}": ${next.view.parked.error}`);
@@ -165,7 +183,7 @@ async function tryOne(c: Client, t: Try): Promise<Outcome> {
     }
     return out(false, `first gate ${first}; then did not finish`);
   }
-  await h.executeUpdate('reject', { args: [{ gate: first, approver: 'bob', reason: 'tour-check: first gate reached' }] });
+  await h.executeUpdate('reject', { args: [await asBob(c, h, { gate: first, verdict: 'reject' }, 'tour-check: first gate reached')] });
   await h.result().catch(() => undefined);
   return out(true, `waited at its first gate "${first}" (rejected afterwards)`);
 }
