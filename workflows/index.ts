@@ -49,4 +49,8 @@ export const rearBackup = onDemand(async () => (await import('./rear/backup.js')
  * The lease keeper of one host (a long-lived workflow the runbooks signal), not a runbook. It lives for
  * ever (continue-as-new), so it moves to each new build: changes to it need `patched()`.
  */
-export const hostLease = onDemand(async () => (await import('./engine/host-lease.js')).hostLease, 'auto-upgrade');
+// The locks run on their own task queue, served unversioned by every worker (workers/runbook-worker.ts): a
+// lock lives on through continue-as-new across deployments, so it declares no versioning behavior (an
+// unversioned worker refuses one) and its changes need patched().
+export const hostLease = async (start: Parameters<typeof import('./engine/host-lease.js').hostLease>[0]): Promise<void> =>
+  (await import('./engine/host-lease.js')).hostLease(start);
