@@ -12,7 +12,7 @@ import type { WorkerConfig } from '../workers/config.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 import { PROOF_LIFETIME_MS, type VerdictStatement, type VerdictWord } from '../workflows/engine/proofs.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
-import { refusedUpdate, scratchDir, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { refusedUpdate, releaseRun, scratchDir, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 before(async () => {
@@ -199,17 +199,18 @@ describe('approvals prove who gives them', () => {
       assert.match(await refusedUpdate(approve(h, 'bob', bobApprove)), /an earlier opening of this gate/);
       assert.match(await refusedUpdate(approve(h, 'carol', carolReject, 'reject')), /an earlier opening of this gate/);
       await h.terminate('next: a new run with the same id');
-      await env.client.workflow.getHandle(`host-lease:${HOST}`).signal('release', { workflowId: id });
+      await releaseRun(env.client, env.inventory, id, (await h.describe()).runId);
       const h2 = await env.start('labDrill', id, { host: HOST, steps: 1, requestedBy: 'alice' });
       await atGate(h2);
       assert.match(await refusedUpdate(approve(h2, 'bob', bobApprove)), /another run \(same workflow id/);
       assert.match(await refusedUpdate(approve(h2, 'carol', carolReject, 'reject')), /another run/);
     } finally {
       await w.stop();
-      await env.client.workflow
-        .getHandle(`host-lease:${HOST}`)
-        .signal('release', { workflowId: id })
+      const d = await env.client.workflow
+        .getHandle(id)
+        .describe()
         .catch(() => undefined);
+      if (d) await releaseRun(env.client, env.inventory, id, d.runId);
     }
   });
 

@@ -91,6 +91,8 @@ export async function testEnv(): Promise<TestEnv> {
       const d = await h.describe().catch(() => undefined);
       if (d?.status.name !== 'RUNNING') continue;
       await h.terminate('test cleanup').catch(() => undefined);
+      // By signal first: a lock answers queries only while some worker runs, but keeps signals for the next one.
+      await releaseRun(client, inventory, h.workflowId, d.runId);
       for (const lock of new Set(Object.keys(inventory.hosts).map((host) => leaseLockId(inventory, host)))) await releaseHeld(client, lock, h.workflowId);
     }
   };
@@ -146,6 +148,15 @@ export async function testEnv(): Promise<TestEnv> {
 }
 
 /** Frees what a (terminated) run holds on a lock: only the holder's own workflow id and run id release it. */
+/** Frees whatever a run (not reset: its original run id is its own) holds on any lab host's lock. */
+export async function releaseRun(client: Client, inventory: Inventory, workflowId: string, originalRunId: string): Promise<void> {
+  for (const lock of new Set(Object.keys(inventory.hosts).map((host) => leaseLockId(inventory, host))))
+    await client.workflow
+      .getHandle(lock)
+      .signal('release', { workflowId, originalRunId })
+      .catch(() => undefined);
+}
+
 export async function releaseHeld(client: Client, lock: string, workflowId: string): Promise<void> {
   const lease = await client.workflow
     .getHandle(lock)
