@@ -94,19 +94,12 @@ export function parseStatement(text: string): VerdictStatement | string {
 }
 
 /** What a verdict must be bound to, as the run knows it now. */
-export interface Expected {
-  namespace: string;
-  workflowId: string;
-  runId: string;
-  gate: string;
-  gateNonce: string;
-  verdict: VerdictWord;
-  fingerprint: string;
-}
+export type Expected = Pick<VerdictStatement, (typeof BOUND)[number]>;
+const BOUND = ['namespace', 'workflowId', 'runId', 'gate', 'gateNonce', 'verdict', 'fingerprint'] as const;
 
 /** Why a verified statement does not decide this opening of this gate now, or undefined. */
 export function bindingRefusal(st: VerdictStatement, want: Expected, nowMs: number): string | undefined {
-  for (const k of ['namespace', 'workflowId', 'runId', 'gate', 'gateNonce', 'verdict', 'fingerprint'] as const) {
+  for (const k of BOUND) {
     if (st[k] !== want[k]) {
       const what: Record<typeof k, string> = {
         namespace: 'another namespace',
