@@ -184,6 +184,7 @@ describe('persistence', () => {
     const { Client, Connection } = await import('@temporalio/client');
     const { NativeConnection } = await import('@temporalio/worker');
     const { createRunbookWorker } = await import('../workers/runbook-worker.js');
+    const { promoteOnStart } = await import('../workers/deployment.js');
     const address = `${o.ip}:${o.port}`;
     const workflowId = uniqueId('persist');
     let server = await startDevServer(o);
@@ -191,7 +192,7 @@ describe('persistence', () => {
       const conn = await Connection.connect({ address });
       const client = new Client({ connection: conn });
       const nc = await NativeConnection.connect({ address });
-      const { worker, close } = await createRunbookWorker({
+      const { worker, close, version } = await createRunbookWorker({
         connection: nc,
         namespace: 'default',
         config: env.config,
@@ -199,7 +200,11 @@ describe('persistence', () => {
         client: () => client,
         bundle: env.bundle,
       });
-      await worker.runUntil(client.workflow.execute('hostFacts', { taskQueue: 'runbooks', workflowId, args: [{ hosts: ['backup-store'] }] }));
+      // A fresh server knows no deployment: its first build makes itself current, as workers/main.ts does.
+      await worker.runUntil(async () => {
+        await promoteOnStart(client, version, 'first');
+        return await client.workflow.execute('hostFacts', { taskQueue: 'runbooks', workflowId, args: [{ hosts: ['backup-store'] }] });
+      });
       close();
       await nc.close();
       await conn.close();
