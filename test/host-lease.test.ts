@@ -121,6 +121,47 @@ describe('host leases', () => {
 });
 
 describe('resets', () => {
+  test('a run reset while it waits in line (after it asked for the host, before the grant) still gets the host once it is free', async () => {
+    const HOST = 'cloud-client';
+    const w = await env.startWorker();
+    try {
+      const holder = await env.start('labDrill', uniqueId('drill-holds'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      await waitFor('the holder at its gate', () => atGate(holder));
+      const waiting = await env.start('labDrill', uniqueId('drill-in-line'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      // Reset to a workflow task after its request for the host: the request is history the reset run replays, not sends.
+      const T = proto.temporal.api.enums.v1.EventType;
+      const last = await waitFor('the second run in line, its request for the host answered', async () => {
+        const { events } = await waiting.fetchHistory();
+        const request = events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'requestLease');
+        if (!request || !(await status(waiting)).waitingFor) return undefined;
+        const asked = events!.findIndex(
+          (e) =>
+            e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_COMPLETED &&
+            Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === Number(request.eventId),
+        );
+        return asked > 0 ? events!.filter((e, n) => n > asked && e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).pop() : undefined;
+      });
+      const { runId } = await env.client.workflowService.resetWorkflowExecution({
+        namespace: 'default',
+        workflowExecution: { workflowId: waiting.workflowId, runId: (await waiting.describe()).runId },
+        workflowTaskFinishEventId: last.eventId,
+        requestId: randomUUID(),
+        reason: 'test: reset while in line',
+      });
+      const reset = env.client.workflow.getHandle(waiting.workflowId, runId ?? undefined);
+      await approve(holder);
+      assert.equal(((await holder.result()) as RunbookResult).status, 'Completed');
+      // Before the fix the lock granted the host to the run before the reset (gone), dropped the grant, and the
+      // reset run waited for ever.
+      await waitFor('the reset run to get the host', () => atGate(reset), 180_000);
+      await approve(reset);
+      assert.equal(((await reset.result()) as RunbookResult).status, 'Completed');
+      assert.equal((await lockOf(HOST)).holders?.length ?? 0, 0, 'the lease was released');
+    } finally {
+      await w.stop();
+    }
+  });
+
   test('a labDrill reset to its first workflow task gets its lease, writes the marker once and completes; a second reset after completion repeats nothing', async () => {
     const HOST = 'sno-node';
     const w = await env.startWorker();

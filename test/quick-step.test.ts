@@ -28,6 +28,17 @@ function markers(events: Awaited<ReturnType<typeof eventsOf>>, name: string): nu
   return events.filter((e) => e.markerRecordedEventAttributes?.markerName === name).length;
 }
 
+/** The ids of the run's patch markers (the SDK's `patch-data` detail: {"id", "deprecated"}), sorted. */
+function patchIds(events: Awaited<ReturnType<typeof eventsOf>>): string[] {
+  return events
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .map((e) => {
+      const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
+      return data ? String((JSON.parse(Buffer.from(data).toString('utf8')) as { id?: string }).id) : '?';
+    })
+    .sort();
+}
+
 describe('quick steps', () => {
   test('run as local activities, and every command is in the audit store with its exit code, duration and output', async () => {
     const w = await env.startWorker();
@@ -50,8 +61,12 @@ describe('quick steps', () => {
         ['runCommand'],
       );
       assert.equal(markers(events, 'core_local_activity'), 3, 'one local-activity marker per harmless step');
-      // The quick-steps patch marker, and the identity-keyed leases' one (labDrill takes a lease).
-      assert.equal(markers(events, 'core_patch'), 2, 'the patch markers that keep older histories replaying');
+      // By id: the quick steps', the identity-keyed leases' (labDrill takes a lease), the arrival refusals' (its gate).
+      assert.deepEqual(
+        patchIds(events),
+        ['leases-by-host-identity', 'quick-steps-local-activities', 'refusals-at-arrival'],
+        'the patch markers that keep older histories replaying',
+      );
 
       const lines = readFileSync(join(env.config.dataDir, 'audit', h.workflowId, 'commands.jsonl'), 'utf8')
         .trim()

@@ -103,6 +103,22 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
   assert.match(store(`sudo -n tar tzf ${dir}/backup.tar.gz`), /^etc\/rear\/local\.conf$/m, 'the include list went into the backup');
   assert.equal(store(`sudo -n stat -c '%U' ${dir}/rear-controller-0.iso`).trim(), user, 'uploaded as the backup user');
 
+  // What the rescue image carries (the ISO lies on the store, beside the backup): the store's pinned key in
+  // root's known_hosts, and no key for the store. That comes at recovery time (rearControllerRecovery).
+  // Filtered on the store: the whole listing is more than the 1 MB a synchronous ssh may print.
+  const [entries = '0', ...initrd] = store(
+    `sudo -n sh -c 'f=$(mktemp -u) && xorriso -osirrox on -indev ${dir}/rear-controller-0.iso -extract /isolinux/initrd.cgz "$f" >/dev/null 2>&1 && zcat "$f" | cpio -it --quiet > "$f.list"; wc -l < "$f.list"; grep "^root/.ssh/" "$f.list"; rm -f "$f" "$f.list"'`,
+  )
+    .split('\n')
+    .filter(Boolean);
+  assert.ok(Number(entries) > 100, `the rescue initrd lists (${entries} entries)`);
+  assert.ok(initrd.includes('root/.ssh/known_hosts'), "the store's pinned host key is in the rescue image");
+  assert.deepEqual(
+    initrd.filter((f) => /^root\/\.ssh\/id_/.test(f)),
+    [],
+    "root's store key is not in the rescue image",
+  );
+
   // The backup record next to them, in the agreed shape, equal to the run's output.
   const onStore = JSON.parse(store(`sudo -n cat ${dir}/runbook-record.json`)) as BackupRecord;
   assert.deepEqual(onStore, rec);

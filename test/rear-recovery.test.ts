@@ -16,14 +16,25 @@ import type { LabOptions } from '../scripts/lab/layout.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { saveHistory } from './history-files.js';
-import { failureOf, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
+import { failureOf, historyText, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
 import { standInRescueIso } from './stand-in-rescue-iso.js';
+import { runFile } from '../workflows/rear/recovery-checks.js';
 
 let env: TestEnv;
 let worker: RunningWorker;
 let lv: LibvirtLayout;
 const lab = JSON.parse(process.env.RUNBOOK_TEST_LAB ?? '{}') as LabOptions;
-const storeBase = `/srv/runbooks-rr-${Math.random().toString(36).slice(2, 8)}`;
+const suffix = Math.random().toString(36).slice(2, 8);
+const storeBase = `/srv/runbooks-rr-${suffix}`;
+// rbk*: the lab store's sshd lets such users in (scripts/lab/sshd-host.ts); each recovery's key is let in as it.
+const storeUser = `rbk${suffix}`;
+const storeKeys = `${storeBase}/home/.ssh/authorized_keys`;
+/** The store user's authorized_keys lines of recovery runs (rearBackup's node keys have other comments). */
+const recoveryLines = (): string[] =>
+  onHost(env.inventory, 'backup-store', `sudo -n cat ${storeKeys} 2>/dev/null; true`)
+    .split('\n')
+    .filter((l) => / runbooks-recovery:/.test(l));
+const keyDrive = (domain: string, h: WorkflowHandle): string => runFile(lv.images, domain, h.workflowId, 'key.iso');
 const Q35 = LAB_DOMAINS[0]!;
 const I440FX = LAB_DOMAINS[1]!;
 const hyp = (script: string): string => onHost(env.inventory, 'hypervisor', script);
@@ -67,6 +78,7 @@ before(async () => {
   env = await testEnv();
   lv = await libvirtUp(lab);
   worker = await env.startWorker({ config: { libvirt: { uri: null, sudo: false, isoDir: lv.images } } });
+  onHost(env.inventory, 'backup-store', `sudo -n useradd --system --home-dir ${storeBase}/home --shell /usr/sbin/nologin ${storeUser}`);
   const scratch = scratchDir('rear-iso');
   mkdirSync(join(scratch, 'manual'));
   mkdirSync(join(scratch, 'unattended'));
@@ -75,6 +87,7 @@ before(async () => {
 });
 afterEach(async () => env?.endRuns());
 after(async () => {
+  onHost(env.inventory, 'backup-store', `sudo -n userdel ${storeUser} 2>/dev/null; sudo -n groupdel ${storeUser} 2>/dev/null; true`);
   rmSync(storeBase, { recursive: true, force: true });
   for (const d of LAB_DOMAINS) await resetLabDomain(lab.dir, d).catch(() => undefined);
   await worker?.stop();
@@ -87,6 +100,7 @@ const input = (over: Record<string, unknown>) => ({
   store: 'backup-store',
   storePath: `${storeBase}/manual`,
   mode: 'manual',
+  user: storeUser,
   shutdownTimeoutSeconds: 5,
   requestedBy: 'alice',
   ...over,
@@ -139,21 +153,34 @@ test('manual mode on q35: the defined XML boots the ISO first (sata), the guest 
   assert.deepEqual(bootElements(edited), ['order=2', 'order=1'], "the seed's cdrom-then-hd as per-device orders: the disk 2, the ISO's drive 1");
   assert.match(edited, /<bootmenu enable='yes' timeout='3000'\/>/);
   assert.deepEqual(
-    facts.cdroms.map((c) => c.bus),
-    ['sata'],
-    'q35 has no IDE: the cdrom is on SATA',
+    facts.cdroms.map((c) => [c.bus, c.source, c.bootOrder]),
+    [
+      ['sata', `${lv.images}/rear-controller-0.iso`, 1],
+      ['sata', keyDrive('controller-0', h), undefined],
+    ],
+    'q35 has no IDE: the rescue ISO and the recovery key drive on SATA, only the ISO booted',
   );
   assert.equal(readFileSync(join(lv.images, 'rear-controller-0.iso')).length > 0, true);
+  // The recovery key: on its drive (ISO 9660, label RBKEY) on the hypervisor, not yet on the store.
+  assert.match(hyp(`xorriso -indev ${keyDrive('controller-0', h)} -pvd_info 2>&1`), /RBKEY/);
+  assert.deepEqual(recoveryLines(), [], 'no recovery key on the store before boot-rescue is approved');
 
   await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'test' }] });
   await waitFor('the rescue console on the serial log', async () => serial('controller-0').includes('RESCUE controller-0'), 60_000);
   const consoleGate = await atGate(h, 'rear-recover-finished');
+  const lines = recoveryLines();
+  assert.equal(lines.length, 1, 'one store line for this recovery while the rescue system runs');
+  assert.match(lines[0]!, new RegExp(`^restrict,expiry-time="\\d{12}Z" ssh-ed25519 [A-Za-z0-9+/]+=* runbooks-recovery:${h.workflowId}$`));
   assert.match(consoleGate.openGate!.plan.join('\n'), /on hypervisor: virsh console controller-0/);
   assert.match(consoleGate.openGate!.plan.join('\n'), /type: rear recover/);
   await h.executeUpdate('approve', { args: [{ gate: 'rear-recover-finished', approver: 'bob', reason: 'rear recover finished' }] });
 
   const r = (await h.result()) as RunbookResult;
   assert.equal(r.status, 'Completed');
+  assert.deepEqual(recoveryLines(), [], 'the recovery key is off the store');
+  assert.ok(!existsSync(keyDrive('controller-0', h)), 'and its drive off the hypervisor');
+  assert.equal((r.output as { recoveryKey: { revoked: number } }).recoveryKey.revoked, 1);
+  assert.doesNotMatch(await historyText(h), /PRIVATE KEY/, "the key's private half never enters history");
   const restored = inactiveXml('controller-0');
   assert.equal(normaliseDomainXml(restored), normaliseDomainXml(original), 'the original definition is back');
   assert.equal(restored, original, 'byte for byte, as libvirt writes it');
@@ -218,8 +245,11 @@ test("unattended mode on i440fx, domain running and deaf to ACPI: shutdown times
   assert.deepEqual(bootElements(edited), ['order=2', 'order=1'], 'disk vda moved to 2, the cdrom (listed after it) is 1');
   assert.deepEqual(
     facts.cdroms.map((c) => [c.bus, c.target, c.bootOrder]),
-    [['ide', 'hdc', 1]],
-    'i440fx: IDE, as in the seed',
+    [
+      ['ide', 'hdc', 1],
+      ['ide', 'hdd', undefined],
+    ],
+    "i440fx: IDE, as in the seed; the recovery key's drive on hdd, never booted",
   );
   assert.equal(facts.onReboot, 'destroy', "ReaR's unattended reboot powers off instead of booting the ISO again");
   await h.executeUpdate('approve', { args: [{ gate: 'boot-rescue', approver: 'bob', reason: 'test' }] });
@@ -231,6 +261,8 @@ test("unattended mode on i440fx, domain running and deaf to ACPI: shutdown times
     r.approvals.map((a) => a.gate),
     ['power-off', 'destroy', 'boot-rescue'],
   );
+  assert.deepEqual(recoveryLines(), [], 'the recovery key is off the store');
+  assert.ok(!existsSync(keyDrive('controller-0-i440fx', h)), 'and its drive off the hypervisor');
   assert.equal(normaliseDomainXml(inactiveXml('controller-0-i440fx')), normaliseDomainXml(original));
   assert.equal(domstate('controller-0-i440fx'), 'running');
   await waitFor(
@@ -252,6 +284,8 @@ test('aborted after the edit (rejected while the rescue system runs) or cancelle
   await h.executeUpdate('reject', { args: [{ gate: 'rear-recover-finished', approver: 'bob', reason: 'rear recover failed' }] });
   assert.equal((await failureOf(h)).type, 'Aborted');
   assert.equal(normaliseDomainXml(inactiveXml('controller-0')), normaliseDomainXml(original), 'restored after the reject');
+  assert.deepEqual(recoveryLines(), [], 'the cleanup took the recovery key off the store');
+  assert.ok(!existsSync(keyDrive('controller-0', h)), 'and its drive off the hypervisor');
   const steps = (await status(h)).steps.map((s) => `${s.name}:${s.state}`);
   assert.ok(steps.includes('cleanup: restore the original definition:ok'), steps.join(', '));
 
@@ -262,6 +296,7 @@ test('aborted after the edit (rejected while the rescue system runs) or cancelle
   await c.cancel();
   await assert.rejects(c.result());
   assert.equal(normaliseDomainXml(inactiveXml('controller-0')), normaliseDomainXml(original), 'restored after the cancel');
+  assert.ok(!existsSync(keyDrive('controller-0', c)), 'the cancelled run made a key drive and the cleanup removed it');
   assert.equal((await status(c)).status, 'Aborted');
 });
 

@@ -139,6 +139,19 @@ function el(doc: Document, tag: string, attrs: Record<string, string> = {}): Ele
   return e;
 }
 
+/** An empty read-only cdrom on a free target of `bus`, next to the other disks. */
+function newCdrom(doc: Document, bus: 'sata' | 'ide'): Element {
+  const cdrom = el(doc, 'disk', { type: 'file', device: 'cdrom' });
+  cdrom.appendChild(el(doc, 'driver', { name: 'qemu', type: 'raw' }));
+  cdrom.appendChild(el(doc, 'target', { dev: freeTarget(doc, bus), bus }));
+  cdrom.appendChild(el(doc, 'readonly'));
+  const devices = devicesOf(doc);
+  const firstDisk = disks(doc)[0];
+  // Next to the other disks: libvirt keeps its own order, but a reader expects disks together.
+  devices.insertBefore(cdrom, firstDisk ? firstDisk.nextSibling : devices.firstChild);
+  return cdrom;
+}
+
 export interface RescueEdit {
   xml: string;
   target: string;
@@ -152,27 +165,24 @@ export interface RescueEdit {
  * reboot (ReaR's unattended mode reboots 30 s after `rear recover`) powers the domain off instead of
  * booting the ISO again: the recovery loop ReaR's default.conf warns about.
  */
-export function rescueDefinition(xml: string, iso: string): RescueEdit {
+export function rescueDefinition(xml: string, iso: string, keyIso?: string): RescueEdit {
   const doc = parse(xml);
   const root = doc.documentElement!;
   const facts = domainFacts(xml);
   const bus = cdromBus(facts.machine);
   const devices = devicesOf(doc);
-  let cdrom = disks(doc).find((d) => d.getAttribute('device') === 'cdrom' && cdromOf(d).bus === bus);
-  if (!cdrom) {
-    cdrom = el(doc, 'disk', { type: 'file', device: 'cdrom' });
-    cdrom.appendChild(el(doc, 'driver', { name: 'qemu', type: 'raw' }));
-    cdrom.appendChild(el(doc, 'target', { dev: freeTarget(doc, bus), bus }));
-    cdrom.appendChild(el(doc, 'readonly'));
-    const firstDisk = disks(doc)[0];
-    // Next to the other disks: libvirt keeps its own order, but a reader expects disks together.
-    devices.insertBefore(cdrom, firstDisk ? firstDisk.nextSibling : devices.firstChild);
-  }
+  const cdrom = disks(doc).find((d) => d.getAttribute('device') === 'cdrom' && cdromOf(d).bus === bus) ?? newCdrom(doc, bus);
   for (const s of children(cdrom, 'source')) cdrom.removeChild(s);
   cdrom.setAttribute('type', 'file');
   const source = el(doc, 'source', { file: iso });
   cdrom.insertBefore(source, child(cdrom, 'target') ?? null);
   const target = child(cdrom, 'target')!.getAttribute('dev')!;
+  // The recovery's store key, on a drive of its own (label RBKEY) that is never booted: the rescue image
+  // holds no key for the store.
+  if (keyIso) {
+    const drive = newCdrom(doc, bus);
+    drive.insertBefore(el(doc, 'source', { file: keyIso }), child(drive, 'target') ?? null);
+  }
 
   // Always the per-device form, whatever the definition used: `<os><boot dev='cdrom'>` boots the first cdrom
   // of the definition (an empty drive before ours wins), per-device order 1 is exactly this drive. Other

@@ -123,12 +123,12 @@ export function makeLibvirtActivities(ssh: SshPool, audit: AuditStore, config: W
     },
 
     /** Reads the saved definition, edits it for the rescue boot, writes it next to it for `virsh define`. */
-    async writeRescueDefinition(req: DomainRead & { savedPath: string; path: string; iso: string }): Promise<WrittenDefinition> {
+    async writeRescueDefinition(req: DomainRead & { savedPath: string; path: string; iso: string; keyIso?: string }): Promise<WrittenDefinition> {
       const s = req.settings;
       const saved = await must(req.hypervisor, ['cat', '--', req.savedPath], s);
       let edit;
       try {
-        edit = rescueDefinition(saved, req.iso);
+        edit = rescueDefinition(saved, req.iso, req.keyIso);
       } catch (err) {
         if (err instanceof DomainXmlError) throw ApplicationFailure.create({ message: err.message, type: 'CheckFailed', nonRetryable: true });
         throw err;

@@ -3,6 +3,7 @@
 // per checkout in .data/controller-vm/, with its own pinned SSH host key and a client key for rbops (both
 // made here, never committed). Each use gets a copy-on-write overlay, so a wiped or recovered disk never
 // touches the built image.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -30,7 +31,12 @@ export async function controllerVmImage(root: string): Promise<ControllerVmImage
     [identityFile, 'lab-client'],
   ] as const)
     if (!existsSync(f)) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', c, '-f', f]);
-  const image = path.join(dir, 'controller-0.qcow2');
+  // Named by the recipe's hash: a changed build-disk.sh builds a new image instead of reusing a stale one.
+  const recipe = createHash('sha256')
+    .update(await readFile(BUILD_SCRIPT))
+    .digest('hex')
+    .slice(0, 12);
+  const image = path.join(dir, `controller-0.${recipe}.qcow2`);
   if (!existsSync(image)) await execa('bash', [BUILD_SCRIPT, dir, image, hostKeyFile, `${identityFile}.pub`], { stdio: 'inherit', timeout: 60 * 60_000 });
   const hostKey = (await readFile(`${hostKeyFile}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
   return { image, hostKey, identityFile };

@@ -15,8 +15,8 @@ import { controllerMounts, prepareController, REAR_CONTROLLER } from './rear-con
 
 /** On the backup store, ReaR's sftp/sshfs user logs in with its own keys (rearPrepareStore installs them). */
 const STORE = 'backup-store';
-/** `backup` as in the ReaR seed; tests prepare throwaway users named rbk<suffix> (test/rear-*.test.ts). */
-const STORE_USERS = 'backup rbk*';
+/** `rear` (the runbooks' default store user), `backup` as in the ReaR seed; tests prepare throwaway users named rbk<suffix>. */
+const STORE_USERS = 'rear backup rbk*';
 
 const SSHD = '/usr/sbin/sshd';
 const START_TIMEOUT_MS = 20000;

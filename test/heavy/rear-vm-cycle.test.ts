@@ -2,13 +2,16 @@
 // boots from its own disk under TCG on the lab's libvirtd; rearBackup backs it up whole (no include list)
 // into the lab's backup-store; the test wipes its disk (an empty qcow2 in its place: no partition table, no
 // filesystem); rearControllerRecovery boots the rescue ISO, where ReaR's unattended mode runs `rear recover`
-// (mounting the store with the key and known_hosts the image carries), and the VM then boots from its disk.
+// (mounting the store with the key this run made, on its RBKEY drive: the image holds none), and the VM then
+// boots from its disk.
 // The recovered machine must have the same hostname, /etc/machine-id, the same files written before the
-// backup, and sshd the same host key. The VM reaches the store through QEMU's user-mode network:
-// 10.0.2.100:22 inside is forwarded (guestfwd) to the store's sshd. Phase times are printed for the README.
+// backup, and sshd the same host key. The VM reaches the store through QEMU's user-mode network: 10.0.2.2 is
+// this machine's 127.0.0.1, where the test relays a port to the store's sshd (guestfwd cannot: its tcp: form
+// is one connection opened at QEMU's start, its cmd: form needs a fork libvirt's QEMU sandbox refuses). The
+// worker reaches the store through the same relay: one address, one pinned key. Phase times are printed.
 import assert from 'node:assert/strict';
 import { chownSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from 'ssh2';
@@ -32,6 +35,25 @@ const path = `${storeBase}/backup`;
 const DOMAIN = 'controller-0';
 const MARKERS = ['/root/marker-before-backup', '/etc/rear-cycle-marker', '/var/lib/rear-cycle/data.bin'];
 const phases: Record<string, number> = {};
+let relay: Server | undefined;
+
+/** 127.0.0.1:<port> → the store's sshd, one connection per connection. */
+function storeRelay(to: { address: string; port: number }): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((c) => {
+      const s = connect(to.port, to.address);
+      c.pipe(s).pipe(c);
+      const end = () => (c.destroy(), s.destroy());
+      c.on('error', end);
+      s.on('error', end);
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      if (typeof a === 'object' && a) resolve({ server, port: a.port });
+      else reject(new Error('no relay port'));
+    });
+  });
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -94,6 +116,7 @@ before(async () => {
 after(async () => {
   onHost(env.inventory, 'backup-store', `sudo -n userdel ${user} 2>/dev/null; sudo -n groupdel ${user} 2>/dev/null; sudo -n rm -rf ${storeBase}; true`);
   await removeLabDomain(lab.dir, DOMAIN).catch(() => undefined);
+  relay?.close();
   await worker?.stop();
   await env?.close();
   console.log(`phases (s): ${JSON.stringify(phases)}`);
@@ -104,11 +127,9 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
   const store = env.inventory.hosts['backup-store']!;
   const owner = await ensureLoginUser();
   const domain: LabDomain = { name: DOMAIN, machine: 'q35', bootStyle: 'os', memoryMiB: 1536, sshForwardPort: port };
-  // The lab's definition, with the store reachable from inside at 10.0.2.100:22.
-  const xml = labDomainXml(lv, domain).replace(
-    `hostfwd=tcp:127.0.0.1:${port}-:22`,
-    `hostfwd=tcp:127.0.0.1:${port}-:22,guestfwd=tcp:10.0.2.100:22-tcp:${store.address}:${store.port}`,
-  );
+  const r = await storeRelay(store);
+  relay = r.server;
+  const xml = labDomainXml(lv, domain);
   await labVirsh(lab.dir, ['destroy', DOMAIN], { reject: false });
   await labVirsh(lab.dir, ['undefine', DOMAIN], { reject: false });
   await controllerVmDisk(img, diskOf(lv, DOMAIN), owner);
@@ -124,7 +145,7 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
   const before = (
     await vmSsh(
       port,
-      `sudo sh -c 'echo "10.0.2.100 backup-store" >> /etc/hosts; echo marker-${suffix} > /root/marker-before-backup; date > /etc/rear-cycle-marker; mkdir -p /var/lib/rear-cycle; head -c 1000000 /dev/urandom > /var/lib/rear-cycle/data.bin; sync; hostname; cat /etc/machine-id; sha256sum ${MARKERS.join(' ')}; cat /etc/fstab; lsblk -rno NAME,TYPE,FSTYPE,LABEL /dev/vda'`,
+      `sudo sh -c 'echo "10.0.2.2 backup-store" >> /etc/hosts; echo marker-${suffix} > /root/marker-before-backup; date > /etc/rear-cycle-marker; mkdir -p /var/lib/rear-cycle; head -c 1000000 /dev/urandom > /var/lib/rear-cycle/data.bin; sync; hostname; cat /etc/machine-id; sha256sum ${MARKERS.join(' ')}; cat /etc/fstab; lsblk -rno NAME,TYPE,FSTYPE,LABEL /dev/vda'`,
     )
   ).out;
 
@@ -132,6 +153,8 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
     ...env.inventory,
     hosts: {
       ...env.inventory.hosts,
+      // The store as the VM sees it (10.0.2.2 = this machine's 127.0.0.1): the relay's port, the store's key.
+      'backup-store': { ...store, address: '127.0.0.1', port: r.port },
       [DOMAIN]: {
         address: '127.0.0.1',
         port,
@@ -177,6 +200,7 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
         domain: DOMAIN,
         store: 'backup-store',
         storePath: path,
+        user,
         mode: 'unattended',
         shutdownTimeoutSeconds: 60,
         recoverTimeoutSeconds: 3 * 3600,
@@ -202,4 +226,18 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
       .slice(-(3 + MARKERS.length + 4));
   assert.deepEqual(lines(now).slice(0, 2 + MARKERS.length), lines(before).slice(0, 2 + MARKERS.length), 'hostname, machine-id and files');
   assert.match(now, /vda1 part ext4 root/);
+  // The rescue system mounted the store with this run's key, picked up from its RBKEY drive (ReaR's LogPrint:
+  // on the console, so in the serial log).
+  assert.match(serial, /runbooks: the store key of this recovery read from \/dev\//);
+  const history = JSON.stringify(recovery);
+  assert.doesNotMatch(history, /PRIVATE KEY/);
+  assert.deepEqual(
+    onHost(
+      env.inventory,
+      'backup-store',
+      `h=$(getent passwd ${user} | cut -d: -f6); sudo -n grep -c runbooks-recovery "$h/.ssh/authorized_keys" 2>/dev/null; true`,
+    ).trim() || '0',
+    '0',
+    'the recovery key is off the store',
+  );
 });

@@ -93,8 +93,8 @@ test("local.conf: the seed's settings, without its password, and the ISO in the 
     BACKUP_PROG_EXCLUDE: '/tmp/*\n/var/tmp/*\n/data/*',
   });
   assert.doesNotMatch(text, /:backup@|SSH_ROOT_PASSWORD/);
-  // What `rear recover` needs to mount BACKUP_URL: root's store key, known_hosts (the pinned store key) and
-  // authorized_keys, nothing else of /root/.ssh; the pattern form removes only host keys (the rescue makes its own).
+  // The rescue image: known_hosts (the pinned store key) and authorized_keys, and no key for the store (that
+  // comes at recovery time, on the RBKEY drive); the pattern form removes host keys (the rescue makes its own).
   const ssh = sourced(text, ['SSH_FILES', 'SSH_UNPROTECTED_PRIVATE_KEYS']);
   assert.deepEqual(ssh.SSH_FILES!.split('\n'), [
     '/etc/ssh/modu[l]i',
@@ -102,11 +102,21 @@ test("local.conf: the seed's settings, without its password, and the ISO in the 
     '/etc/ssh/sshd_co[n]fig',
     '/root/.ssh/authorized_ke[y]s',
     '/root/.ssh/known_hos[t]s',
-    '/root/.ssh/id_ed2551[9]',
-    '/root/.ssh/id_ed25519.pu[b]',
   ]);
+  assert.doesNotMatch(ssh.SSH_FILES!, /id_/, 'no private key of root goes into the rescue image');
+  const dir = mkdtempSync(join(tmpdir(), 'rear-fn-'));
+  writeFileSync(join(dir, 'local.conf'), text);
+  assert.equal(
+    execFileSync('bash', ['-c', 'set -u; source "$1"; declare -F runbooks_recovery_key', 'check', join(dir, 'local.conf')], { encoding: 'utf8' }).trim(),
+    'runbooks_recovery_key',
+    'sourcing local.conf defines the pickup PRE_RECOVERY_COMMANDS calls',
+  );
   assert.equal(ssh.SSH_UNPROTECTED_PRIVATE_KEYS, 'etc/ssh/ssh_host_*_key');
-  assert.doesNotMatch(text, /PRE_RECOVERY_COMMANDS/, 'the node resolves the store from its own /etc/hosts');
+  assert.equal(
+    sourced(text, ['PRE_RECOVERY_COMMANDS']).PRE_RECOVERY_COMMANDS,
+    'runbooks_recovery_key',
+    "the node resolves the store from its own /etc/hosts: no hosts line, only the recovery key's pickup",
+  );
   assert.match(text, /^ISO_DEFAULT='manual'$/m);
   assert.doesNotMatch(text, /ISO_RECOVER_MODE|BACKUP_ONLY_INCLUDE|KERNEL_FILE|BOOTLOADER/);
   assert.match(text, /rear-backup-1/, 'names the run that rendered it');
@@ -114,7 +124,8 @@ test("local.conf: the seed's settings, without its password, and the ISO in the 
 
 test("local.conf: a store the node's /etc/hosts lacks gets the seed's hosts line in the rescue system, before rear recover mounts it", () => {
   const c = rearConfig(seed, 'controller-0', 22, 'rear-backup-1', '192.168.24.1');
-  const cmd = sourced(renderLocalConf(c), ['PRE_RECOVERY_COMMANDS']).PRE_RECOVERY_COMMANDS!;
+  const [key, cmd = ''] = sourced(renderLocalConf(c), ['PRE_RECOVERY_COMMANDS']).PRE_RECOVERY_COMMANDS!.split('\n');
+  assert.equal(key, 'runbooks_recovery_key', 'the recovery key first, then the hosts line, both before ReaR mounts BACKUP_URL');
   assert.equal(cmd, 'grep -qw undercloud-0 /etc/hosts || echo 192.168.24.1 undercloud-0 >> /etc/hosts');
   // Run as ReaR does (eval), against a scratch copy of /etc/hosts: added once, not twice.
   const dir = mkdtempSync(join(tmpdir(), 'rear-hosts-'));
@@ -308,6 +319,25 @@ test('the rescue ISO boots first whatever the definition holds: other cdroms, em
     [1, undefined],
   );
   assert.equal(g.firstBoot, `cdrom:${ISO}`);
+});
+
+test("the recovery's key drive: a second cdrom on the same bus, never booted; the ISO keeps bootindex 1", () => {
+  const KEY = '/var/lib/libvirt/images/controller-0.run-1.key.iso';
+  for (const [what, xml, bus] of [
+    ['i440fx (IDE)', SEED_DOMAIN, 'ide'],
+    ['q35 (SATA) with other cdroms', EMPTY_CDROM_FIRST, 'sata'],
+  ] as const) {
+    const edit = rescueDefinition(xml, ISO, KEY);
+    const f = domainFacts(edit.xml);
+    assert.equal(f.firstBoot, `cdrom:${ISO}`, what);
+    const key = f.cdroms.find((c) => c.source === KEY);
+    assert.ok(key, `${what}: the key drive is attached`);
+    assert.equal(key.bus, bus, `${what}: on the rescue drive's bus`);
+    assert.equal(key.bootOrder, undefined, `${what}: never booted`);
+    assert.notEqual(key.target, edit.target, `${what}: a target of its own`);
+    assert.equal(f.cdroms.filter((c) => c.bootOrder === 1).length, 1, `${what}: one drive boots first`);
+  }
+  assert.equal(domainFacts(rescueDefinition(SEED_DOMAIN, ISO).xml).cdroms.length, 1, 'no key asked, no key drive');
 });
 
 test("libvirt's own command line: the drive holding bootindex=1, followed to its file", () => {

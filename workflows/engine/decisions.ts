@@ -1,11 +1,11 @@
 // Parking: a failed step waits for an operator's decision (retry, skip, abort, restart), and the rules
 // that refuse a decision that would be unsafe here or that comes from someone without authority: the
 // deciders are the approvers of the runbook's policy (four-eyes applies), proven like a verdict.
-import { condition, uuid4 } from '@temporalio/workflow';
+import { condition, patched, uuid4 } from '@temporalio/workflow';
 import { identify } from './identity.js';
 import type { Decision, DecisionRecord } from './messages.js';
 import { fingerprintOf } from './plan.js';
-import { approverRefusal } from './policy.js';
+import { approverRefusal, REFUSALS_AT_ARRIVAL_PATCH } from './policy.js';
 import { decideHowTo } from './details.js';
 import type { PendingDecision, RunState } from './state.js';
 import { isCheck, type AnyStep } from './steps.js';
@@ -19,7 +19,7 @@ export function parkingFingerprint(step: string, error: string): string {
 export async function park(s: RunState, step: AnyStep, index: number, error: string): Promise<Decision> {
   const nonce = uuid4();
   const fingerprint = parkingFingerprint(step.name, error);
-  s.parked = { step, index, nonce };
+  s.parked = { step, index, nonce, refuseAtArrival: patched(REFUSALS_AT_ARRIVAL_PATCH) };
   s.view.parked = { step: step.name, error, nonce, fingerprint, runId: s.info.runId };
   setStatus(s, 'Parked');
   notify(s, 'parked', `step "${step.name}" failed and is parked: ${error}`);
@@ -91,6 +91,21 @@ async function judge(s: RunState, p: PendingDecision, fingerprint: string): Prom
 
 export function restartIndex(s: RunState): number {
   return s.restartFrom ? s.entries.indexOf(s.restartFrom) : -1;
+}
+
+/** As a verdict's (gate-runner.ts): what refuses a decision without a proof, decided as it arrives. */
+export function decisionArrivalRefusal(s: RunState, d: Decision): string | undefined {
+  const parked = s.parked;
+  if (!parked?.refuseAtArrival || d.proof !== undefined) return undefined;
+  const policy = s.policy!.defaults;
+  if (!policy.allowUnverifiedApprovers) return `no proof of identity: ${decideHowTo(s.info.workflowId, d.decision)}`;
+  const why = approverRefusal(
+    { approver: String(d.operator) },
+    { name: `step:${parked.step.name}`, fingerprint: '', approvals: [], identities: [] },
+    policy,
+    s.view.requestedBy,
+  );
+  return why?.replace(/^approver/, 'decider').replace('cannot approve it', 'cannot decide for it');
 }
 
 /** Why a decision cannot be taken now, or undefined. */

@@ -1,11 +1,11 @@
 // A gate: the plan of the steps it guards (rendered from what they will execute), its fingerprint,
 // waiting for verdicts under the gate's policy, reminders and timeouts.
-import { condition, log, uuid4 } from '@temporalio/workflow';
+import { condition, log, patched, uuid4 } from '@temporalio/workflow';
 import { Abort } from './failures.js';
 import { clipText, type Approval, type ApprovalRecord } from './messages.js';
 import { bindingOf, fingerprintOf } from './plan.js';
 import { identify, type Identified } from './identity.js';
-import { approverRefusal, gatePolicy, openGateRefusal, verdictShapeRefusal, type GatePolicy } from './policy.js';
+import { approverRefusal, gatePolicy, openGateRefusal, REFUSALS_AT_ARRIVAL_PATCH, verdictShapeRefusal, type GatePolicy } from './policy.js';
 import { howToProve, verdictWord } from './proofs.js';
 import { contextOf, unlessMissing, type PendingVerdict, type RunState } from './state.js';
 import { planOf } from './step-runner.js';
@@ -69,7 +69,8 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
   // This opening's nonce: a proof signed for it decides nothing at any other opening (after a restart the
   // gate opens again with a new one), and a verdict queued before it existed is never counted.
   const nonce = uuid4();
-  s.openGate = { name: g.name, fingerprint, plan: plan.lines, policy, approvals: [], identities: [], nonce };
+  const refuseAtArrival = patched(REFUSALS_AT_ARRIVAL_PATCH);
+  s.openGate = { name: g.name, fingerprint, plan: plan.lines, policy, approvals: [], identities: [], nonce, refuseAtArrival };
   s.view.openGate = {
     name: g.name,
     plan: plan.lines,
@@ -87,9 +88,12 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
   let deadlinePassed = false;
   for (;;) {
     const wait = deadlinePassed ? policy.remindEvery : policy.timeout;
-    const acted = await condition(() => s.pendingVerdicts.length > 0, wait, {
-      summary: `gate ${g.name}: ${deadlinePassed ? 'next reminder' : `${policy.onTimeout} after`} ${wait}`,
-    });
+    // A verdict already queued is judged at once: no timer started and cancelled per verdict.
+    const acted =
+      (refuseAtArrival && s.pendingVerdicts.length > 0) ||
+      (await condition(() => s.pendingVerdicts.length > 0, wait, {
+        summary: `gate ${g.name}: ${deadlinePassed ? 'next reminder' : `${policy.onTimeout} after`} ${wait}`,
+      }));
     if (!acted) {
       if (policy.onTimeout === 'reject') {
         record(s, { gate: g.name, approver: 'timeout', reason: `no decision within ${policy.timeout}` }, 'rejected', 'timeout');
@@ -127,6 +131,18 @@ export async function runGate(s: RunState, g: Gate<unknown>, index: number): Pro
   setStatus(s, 'Running');
   if (rejected) throw new Abort(`gate "${g.name}" rejected by ${rejected.approver}: ${rejected.reason ?? ''}`);
   for (const [step, fp] of plan.steps) s.approvedPlans.set(step, fp);
+}
+
+/**
+ * Why a verdict cannot count, decided as it arrives without awaiting anything: no proof where one is
+ * required, or (where unverified names are allowed) a name the policy refuses. A proof still needs its
+ * verifying activity, in the gate loop.
+ */
+export function arrivalRefusal(s: RunState, a: Approval): string | undefined {
+  const open = s.openGate;
+  if (!open?.refuseAtArrival || a.proof !== undefined) return undefined;
+  if (!open.policy.allowUnverifiedApprovers) return `no proof of identity: ${howToProve(s.info.workflowId, open.name)}`;
+  return approverRefusal({ approver: String(a.approver), fingerprint: a.fingerprint }, open, open.policy, s.view.requestedBy);
 }
 
 /** Whether one verdict counts at the open gate: still this opening, a proof bound to it, allowed by the policy. */

@@ -4,7 +4,7 @@
 // is verified; a decision likewise by the parked step.
 import { condition, setHandler } from '@temporalio/workflow';
 import { refusal } from './failures.js';
-import { decisionRefusal } from './decisions.js';
+import { decisionArrivalRefusal, decisionRefusal } from './decisions.js';
 import {
   approvalSignal,
   approveUpdate,
@@ -16,6 +16,7 @@ import {
   type ApprovalRecord,
   type Decision,
 } from './messages.js';
+import { arrivalRefusal } from './gate-runner.js';
 import { openGateRefusal, verdictShapeRefusal } from './policy.js';
 import type { PendingDecision, PendingVerdict, RunState } from './state.js';
 import { ignore } from './visibility.js';
@@ -26,7 +27,8 @@ export function registerHandlers(s: RunState): void {
   setHandler(statusQuery, () => s.view, { description: 'Runbook, requester, state, steps, open gate, last error.' });
   /** Queued for the gate open now, or ignored at once: never kept for a gate that opens later. */
   const take = (a: Approval, verdict: 'approved' | 'rejected', via: 'update' | 'signal'): PendingVerdict | string => {
-    const why = verdictShapeRefusal(a) ?? openGateRefusal(a.gate, s.openGate);
+    // O(1) and nothing awaited: a flood of signals that cannot count never reaches the gate loop.
+    const why = verdictShapeRefusal(a) ?? openGateRefusal(a.gate, s.openGate) ?? arrivalRefusal(s, a);
     if (why) {
       ignore(s, 'approval', a, why);
       return why;
@@ -67,7 +69,7 @@ export function registerHandlers(s: RunState): void {
     { description: 'Durable verdict, works while no worker is up: {"gate", "reason", "proof", "verdict": "approve"|"reject"}.' },
   );
   const queue = (d: Decision): PendingDecision | string => {
-    const why = decisionRefusal(s, d);
+    const why = decisionRefusal(s, d) ?? decisionArrivalRefusal(s, d);
     if (why) return why;
     const p: PendingDecision = { decision: d, nonce: s.parked!.nonce };
     s.pendingDecisions.push(p);

@@ -25,6 +25,8 @@ import type { RunbookActivities } from '../../activities/index.js';
 export const LOCK_TASK_QUEUE = 'runbook-locks';
 /** Runs recorded before identity-keyed, scoped locks replay on the old path. */
 export const LEASE_LOCKS_PATCH = 'leases-by-host-identity';
+/** Runs recorded before a waiting run asked again for its lease replay without the timer. */
+export const LEASE_ASK_AGAIN_PATCH = 'lease-asked-again';
 
 /** What a runbook leases: a host it changes (exclusive), or a path on a store it only writes into (shared). */
 export type LeaseRequest = string | { host: string; sharedPath: string };
@@ -210,7 +212,18 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
       name: l.name,
     };
     await lockActs.requestLease.executeWithOptions({ ...LOCK_OPTIONS, summary: `ask for the lease on ${l.name}` }, [{ host: l.name, lock: l.lock, holder }]);
-    await condition(() => granted.has(l.lock));
+    if (!patched(LEASE_ASK_AGAIN_PATCH)) {
+      await condition(() => granted.has(l.lock));
+      continue;
+    }
+    // A reset run that replayed its request waits for a grant the lock sends to the run before it (gone by
+    // then: the lock gives the host to the next in line). Asking again, now and then, is harmless: the lock
+    // keeps one entry per chain of runs and follows it to this run.
+    while (!(await condition(() => granted.has(l.lock), '1 minute'))) {
+      await lockActs.requestLease.executeWithOptions({ ...LOCK_OPTIONS, summary: `ask again for the lease on ${l.name}` }, [
+        { host: l.name, lock: l.lock, holder },
+      ]);
+    }
   }
 }
 

@@ -48,6 +48,12 @@ export function openGateRefusal(gate: string, open: { name: string } | undefined
   return undefined;
 }
 
+/**
+ * Runs recorded before it judged every queued verdict in the gate loop, one timer per verdict: thousands
+ * of signals in one activation then overran the workflow task's deadline (sdk-typescript#939).
+ */
+export const REFUSALS_AT_ARRIVAL_PATCH = 'refusals-at-arrival';
+
 /** Who may decide, under the policy, once we know who it is: allowed, not the requester, not twice. */
 export function approverRefusal(
   who: { approver: string; identity?: string; fingerprint?: unknown },

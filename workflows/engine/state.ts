@@ -33,6 +33,8 @@ export interface OpenGate {
   /** Who approved, as proven (key fingerprint, web user, chat user): one person counts once. */
   identities: string[];
   nonce: string;
+  /** Verdicts that cannot count are refused in the handler, as they arrive (patch REFUSALS_AT_ARRIVAL). */
+  refuseAtArrival: boolean;
 }
 
 export interface RunState {
@@ -55,7 +57,7 @@ export interface RunState {
   openGate?: OpenGate;
   leased: string[];
   /** The step parked now and its position, for decisions. */
-  parked?: { step: AnyStep; index: number; nonce: string };
+  parked?: { step: AnyStep; index: number; nonce: string; refuseAtArrival?: boolean };
   restarts: number;
   phaseSince: Date;
   /** The fingerprint of each step's commands as its gate showed them, where they were known then. */

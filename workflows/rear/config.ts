@@ -2,6 +2,7 @@
 // bash, so every value is single-quoted (the input schemas already admit no quote, `$` or newline: this is
 // the second wall). Variables and their meaning: ReaR 2.7 usr/share/rear/conf/default.conf.
 import { z } from 'zod';
+import rescueStoreKey from './scripts/rescue-store-key.sh';
 
 /** A BACKUP_PROG_EXCLUDE entry: an absolute path, "*" allowed as a glob ("/var/cache/*"). */
 export const excludePattern = () =>
@@ -67,13 +68,17 @@ export function renderLocalConf(c: RearConfig): string {
   if (c.includeOnly) lines.push("BACKUP_ONLY_INCLUDE='yes'", `BACKUP_PROG_INCLUDE=${list(c.includeOnly)}`);
   if (c.rescueKernel) lines.push(`KERNEL_VERSION=${q(c.rescueKernel)}`, `KERNEL_FILE=${q(`/boot/vmlinuz-${c.rescueKernel}`)}`);
   if (c.bootloader) lines.push(`BOOTLOADER=${q(c.bootloader)}`);
-  // What `rear recover` needs to mount BACKUP_URL, and nothing more: root's store key (restricted to sftp on
-  // the store; the ISO is as secret as the backup beside it), root's known_hosts (the store's pinned key) and
-  // authorized_keys (rescue access by key, never SSH_ROOT_PASSWORD). SSH_FILES lists exactly these files (the
-  // [] make a missing one drop out); the pattern form of SSH_UNPROTECTED_PRIVATE_KEYS removes host keys only.
+  // The rescue image holds no key for the store (it lies on the store beside the backup, readable by whoever
+  // reads backups): root's known_hosts (the store's pinned key) and authorized_keys (rescue access by key,
+  // never SSH_ROOT_PASSWORD) only. SSH_FILES lists exactly these files (the [] make a missing one drop out);
+  // the pattern form of SSH_UNPROTECTED_PRIVATE_KEYS removes host keys. The key `rear recover` mounts
+  // BACKUP_URL with comes at recovery time, on rearControllerRecovery's RBKEY drive, authorized for that
+  // run only: runbooks_recovery_key (scripts/rescue-store-key.sh) copies it before the mount.
   lines.push(
-    `SSH_FILES=${list(['/etc/ssh/modu[l]i', '/etc/ssh/ssh_co[n]fig', '/etc/ssh/sshd_co[n]fig', ...['authorized_ke[y]s', 'known_hos[t]s', 'id_ed2551[9]', 'id_ed25519.pu[b]'].map((f) => `/root/.ssh/${f}`)])}`,
+    `SSH_FILES=${list(['/etc/ssh/modu[l]i', '/etc/ssh/ssh_co[n]fig', '/etc/ssh/sshd_co[n]fig', ...['authorized_ke[y]s', 'known_hos[t]s'].map((f) => `/root/.ssh/${f}`)])}`,
     `SSH_UNPROTECTED_PRIVATE_KEYS=${list(['etc/ssh/ssh_host_*_key'])}`,
+    rescueStoreKey.trim(),
+    "PRE_RECOVERY_COMMANDS+=( 'runbooks_recovery_key' )",
   );
   if (c.storeAddress) {
     // The seed: "it's possible that the host undercloud-0 can't be resolved": the line it adds by hand.

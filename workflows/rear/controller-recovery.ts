@@ -27,7 +27,12 @@ import {
   waitShutOff,
   watchRecovery,
 } from './libvirt-commands.js';
-import { parseChecks, parseMeasure } from './backup-steps.js';
+import { parseChecks, parseMeasure, rootKeyRefusal } from './backup-steps.js';
+import authorizeRecovery from './scripts/authorize-recovery.sh';
+import forgetRecoveryKey from './scripts/forget-recovery-key.sh';
+import recoveryKey from './scripts/recovery-key.sh';
+import revokeRecovery from './scripts/revoke-recovery.sh';
+import { systemUser } from './store.js';
 import measure from './scripts/measure.sh';
 import {
   domainRefusal,
@@ -62,6 +67,8 @@ export const RearControllerRecoveryInput = () =>
     host: hostName().optional(),
     /** The store's ReaR directory (rearPrepareStore's `path`); the backup is in <storePath>/<host>/. */
     storePath: backupBase().default('/data/backup'),
+    /** The store's backup user (rearBackup's `user`): this recovery's key is let in as it, for this run only. */
+    user: systemUser().default('rear'),
     /** Which rescue ISO: the one recorded in <storePath>/<host>/runbook-record.json. */
     iso: z.literal('latest').default('latest'),
     mode: z.enum(['manual', 'unattended']),
@@ -92,9 +99,14 @@ export const rearControllerRecovery = runbook({
 
     const settings = read("read the worker's libvirt settings", () => activity('libvirtSettings', undefined));
     const lv = (ctx: Ctx) => settings.value(ctx);
+    const recoveryComment = (ctx: Ctx): string => `runbooks-recovery:${ctx.workflowId.replace(/[^A-Za-z0-9._:-]/g, '_')}`;
+    // sshd's expiry-time: the longest the rescue system may need the store (recovery, two shutdowns) and a margin.
+    const recoveryWindowSeconds = i.recoverTimeoutSeconds + 2 * i.shutdownTimeoutSeconds + 1800;
+    const recoveryExpiry = (now: Date): string => new Date(now.getTime() + recoveryWindowSeconds * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 12) + 'Z';
     const isoPath = (ctx: Ctx): string => `${lv(ctx).isoDir}/${isoName(i)}`;
     const savedPath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'xml.bak');
     const rescuePath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'rescue.xml');
+    const keyIsoPath = (ctx: Ctx): string => runFile(lv(ctx).isoDir, i.domain, ctx.workflowId, 'key.iso');
     const readDomain = (ctx: Ctx) => activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx) }, readDomainShows);
     const readDomainNative = (ctx: Ctx) =>
       activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx), native: true }, (r) => [
@@ -141,11 +153,35 @@ export const rearControllerRecovery = runbook({
       parse: (r) => parseShutOff(stdoutOf(r)),
     });
     const stillOn = onlyIf<Input>(`${i.domain} did not power off`, (ctx) => running.holds(ctx) && !shutdown.value(ctx).off);
+    // The store access `rear recover` needs, made for this run: the key's private half only ever on the
+    // hypervisor's RBKEY drive, the public half in history; let in on the store only once boot-rescue is
+    // approved, with an expiry sshd enforces, and taken off again whatever happens.
+    const storeKey = change(
+      'make a store key for this recovery',
+      (ctx) => remote(h, ['sh', '-c', recoveryKey, 'recovery-key', keyIsoPath(ctx), recoveryComment(ctx)], { sudo: lv(ctx).sudo }),
+      { parse: (r) => ({ key: stdoutOf(r).trim() }), expect: (k) => rootKeyRefusal(h, k) },
+    );
+    const revokeKey = (what: string) =>
+      change(what, (ctx) => remote(i.store, ['sh', '-c', revokeRecovery, 'revoke-recovery', i.user, recoveryComment(ctx)], { sudo: true }), {
+        parse: (r) => Number(stdoutOf(r).trim()) || 0,
+      });
+    const forgetKey = (what: string) =>
+      change(what, (ctx) => remote(h, ['sh', '-c', forgetRecoveryKey, 'forget-recovery-key', keyIsoPath(ctx)], { sudo: lv(ctx).sudo }));
     const rescue = change('write the rescue definition', (ctx) =>
       activity(
         'writeRescueDefinition',
-        { hypervisor: h, domain: i.domain, settings: lv(ctx), savedPath: savedPath(ctx), path: rescuePath(ctx), iso: isoPath(ctx) },
-        (r) => [`worker: ${r.savedPath} + cdrom ${r.iso} booted first, boot menu on, on_reboot destroy (XML library) → ${r.hypervisor}:${r.path}`],
+        {
+          hypervisor: h,
+          domain: i.domain,
+          settings: lv(ctx),
+          savedPath: savedPath(ctx),
+          path: rescuePath(ctx),
+          iso: isoPath(ctx),
+          keyIso: keyIsoPath(ctx),
+        },
+        (r) => [
+          `worker: ${r.savedPath} + cdrom ${r.iso} booted first, cdrom ${r.keyIso} (the recovery key, never booted), boot menu on, on_reboot destroy (XML library) → ${r.hypervisor}:${r.path}`,
+        ],
       ),
     );
     const edited = read('check it boots from the cdrom', readDomainNative, { expect: (d, ctx) => editedRefusal(d, i.domain, isoPath(ctx)) });
@@ -181,6 +217,7 @@ export const rearControllerRecovery = runbook({
       { expect: (c) => (c.equal ? undefined : `${i.domain}'s definition differs from the saved one after define`) },
     );
     const after = read('check it runs from disk', readDomain, { expect: (d) => fromDiskRefusal(d, i.domain) });
+    const revoked = revokeKey('take the recovery key off the store');
     const controller = i.controller;
     const controllerCheck = controller
       ? read('check the recovered controller over SSH', () => remote(controller, ['hostname']), { parse: (r) => stdoutOf(r).trim() })
@@ -212,6 +249,7 @@ export const rearControllerRecovery = runbook({
             got === sha(ctx) ? undefined : `${isoPath(ctx)} on ${h} has sha256 ${got.slice(0, 12)}…, not the record's ${sha(ctx).slice(0, 12)}…`,
         }),
         saved,
+        storeKey,
         // ---- power off ----
         gate<Input>(
           'power-off',
@@ -241,6 +279,7 @@ export const rearControllerRecovery = runbook({
           const rec = record.value(ctx);
           return [
             `${i.domain} boots the rescue image ${isoPath(ctx)} (${r.bus} ${r.target}, ${r.bootStyle} boot order, cdrom first)`,
+            `the rescue system mounts ${i.store} with a key made for this run (${storeKey.value(ctx).key.slice(0, 30)}…, on the drive ${keyIsoPath(ctx)}): approving lets it in as ${i.user}, restricted, for ${Math.round(recoveryWindowSeconds / 60)} min (sshd's expiry-time); the line is removed when the rescue system stops`,
             `backup of ${rec.host} recorded ${rec.recordedAt}, ISO sha256 ${rec.iso.sha256.slice(0, 16)}…, archive ${rec.backup.bytes} bytes sha256 ${rec.backup.sha256.slice(0, 16)}… (checked on the store; the ISO also on ${h})`,
             // From the record (what the ISO was built as), checked against the mode in preflight.
             rec.unattended === true
@@ -250,6 +289,13 @@ export const rearControllerRecovery = runbook({
                 : `the backup record does not say how the ISO was built (an older record); mode ${i.mode} was asked for`,
           ];
         }),
+        change(`let this recovery in on ${i.store}`, (ctx) =>
+          remote(
+            i.store,
+            ['sh', '-c', authorizeRecovery, 'authorize-recovery', i.user, storeKey.value(ctx).key, recoveryComment(ctx), recoveryExpiry(new Date())],
+            { sudo: true },
+          ),
+        ),
         change('virsh start (rescue system)', (ctx) => startIfOff(h, lv(ctx), i.domain), { danger: true }),
         gate<Input>(
           'rear-recover-finished',
@@ -263,7 +309,9 @@ export const rearControllerRecovery = runbook({
         recovery,
         // ---- back to the disk ----
         change('stop the rescue system', (ctx) => stopWithin(h, lv(ctx), i.domain, i.shutdownTimeoutSeconds)),
+        revoked,
         change('restore the original definition', (ctx) => virsh(h, lv(ctx), ['define', savedPath(ctx)])),
+        forgetKey('remove the recovery key from the hypervisor'),
         compared,
         change('virsh start (from disk)', (ctx) => startIfOff(h, lv(ctx), i.domain)),
         after,
@@ -271,7 +319,12 @@ export const rearControllerRecovery = runbook({
       ],
       // The saved definition goes back whatever happened after the save: an edited definition left behind
       // would boot the ISO on every start (with unattended ReaR: recover again, overwriting the disks).
-      cleanup: [change('restore the original definition', (ctx) => defineIfSaved(h, lv(ctx), savedPath(ctx)))],
+      // The recovery key goes too: its store line (also bounded by its expiry) and its drive.
+      cleanup: [
+        change('restore the original definition', (ctx) => defineIfSaved(h, lv(ctx), savedPath(ctx))),
+        revokeKey('take the recovery key off the store'),
+        forgetKey('remove the recovery key from the hypervisor'),
+      ],
       output: (ctx) => {
         const rec = record.value(ctx);
         const r = rescue.value(ctx);
@@ -283,6 +336,7 @@ export const rearControllerRecovery = runbook({
           saved: saved.value(ctx).path,
           rescue: { bus: r.bus, target: r.target, bootStyle: r.bootStyle },
           mode: i.mode,
+          recoveryKey: { key: storeKey.value(ctx).key, revoked: revoked.value(ctx) },
           recovery: i.mode === 'manual' ? 'confirmed by the operator at gate rear-recover-finished' : recovery.value(ctx),
           state: after.value(ctx).state,
           controller: controllerCheck?.valueIfRan(ctx),

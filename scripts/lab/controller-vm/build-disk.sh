@@ -13,7 +13,7 @@ mkdir -p "$work"
 if [ ! -e "$root/.debootstrap-done" ]; then
   rm -rf "$root.partial"
   debootstrap --variant=minbase \
-    --include=linux-image-amd64,grub-pc,openssh-server,rear,cpio,file,xorriso,isolinux,syslinux-common,lftp,sshfs,kmod,isc-dhcp-client,ifupdown,iproute2,systemd-sysv,udev,e2fsprogs,parted,fdisk,procps,ca-certificates \
+    --include=linux-image-amd64,grub-pc,less,openssh-server,rear,cpio,file,xorriso,isolinux,syslinux-common,lftp,sshfs,kmod,isc-dhcp-client,ifupdown,iproute2,systemd-sysv,udev,e2fsprogs,parted,fdisk,procps,ca-certificates \
     bookworm "$root.partial" "$mirror" > "$work/debootstrap.log" 2>&1
   touch "$root.partial/.debootstrap-done"
   mv "$root.partial" "$root"
@@ -21,9 +21,10 @@ fi
 
 # The login account a controller is provisioned with (heat-admin on TripleO; rbops as everywhere in the lab):
 # key login and passwordless sudo, as the worker expects of every host.
-if [ ! -x "$root/usr/bin/sudo" ]; then
+# less: ReaR's REQUIRED_PROGS has it, and minbase does not.
+if [ ! -x "$root/usr/bin/sudo" ] || [ ! -x "$root/usr/bin/less" ]; then
   cp /etc/resolv.conf "$root/etc/resolv.conf"
-  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sudo file' > "$work/sudo.log" 2>&1
+  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sudo file less && apt-get clean' > "$work/sudo.log" 2>&1
 fi
 chroot "$root" sh -c 'id rbops > /dev/null 2>&1 || useradd --create-home --shell /bin/sh rbops'
 printf 'rbops ALL=(ALL) NOPASSWD: ALL\n' > "$root/etc/sudoers.d/rbops"
@@ -63,6 +64,8 @@ rm -f "$root/usr/sbin/policy-rc.d"
 
 # Root filesystem from the directory, then the partitioned disk around it.
 rm -f "$work/root.ext4" "$work/disk.raw"
+# The downloaded packages are not part of the machine: a smaller backup, a faster recovery.
+rm -f "$root"/var/cache/apt/archives/*.deb
 mke2fs -q -t ext4 -L root -d "$root" "$work/root.ext4" 3584M
 truncate -s 4G "$work/disk.raw"
 printf 'label: dos\nstart=2048, size=%s, type=83, bootable\n' $((3584 * 2048)) | sfdisk -q "$work/disk.raw"
