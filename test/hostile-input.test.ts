@@ -89,6 +89,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   snoUpgradeRecovery: { node: 'sno-node', requestedBy: 'alice' },
   rearPrepareStore: { store: 'backup-store', requestedBy: 'alice' },
   rearControllerRecovery: { hypervisor: 'hypervisor', domain: 'controller-0', store: 'backup-store', mode: 'manual', requestedBy: 'alice' },
+  rearRecoveryDrill: { hypervisor: 'hypervisor', domain: 'controller-0', store: 'backup-store', sshPort: 2299, requestedBy: 'alice' },
   rearBackup: { nodes: ['controller-0'], store: 'backup-store', requestedBy: 'alice', output: 'ISO', backup: 'NETFS', exclude: ['/var/cache/*'] },
 };
 

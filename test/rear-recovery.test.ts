@@ -4,9 +4,7 @@
 // the real `rear mkrescue` ISO is the heavy test). Where a guest booted from is read from its serial log:
 // the disk's boot sector prints "DISK <domain>", the ISO's prints "RESCUE <host>".
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -17,7 +15,7 @@ import type { RunbookView } from '../workflows/engine/messages.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { saveHistory } from './history-files.js';
 import { failureOf, historyText, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
-import { standInRescueIso } from './stand-in-rescue-iso.js';
+import { placeBackup, standInRescueIso } from './stand-in-rescue-iso.js';
 import { runFile } from '../workflows/rear/recovery-checks.js';
 
 let env: TestEnv;
@@ -45,35 +43,6 @@ const serial = (domain: string): string => readFileSync(serialLogOf(lv, domain),
 const MANUAL_CONSOLE = 'Welcome to Relax-and-Recover. Run "rear recover" to restore your system !\n';
 const UNATTENDED_CONSOLE = "Launching 'rear recover' automatically in unattended mode\n\n'rear recover' finished successfully\n\nRebooting in 30 seconds\n";
 
-/** What rearBackup leaves on the store: <base>/<host>/rear-<host>.iso and runbook-record.json (the documented contract). */
-function placeBackup(base: string, host: string, iso: { file: string; sha256: string; bytes: number }, record: Record<string, unknown> = {}): void {
-  const dir = join(base, host);
-  mkdirSync(dir, { recursive: true, mode: 0o750 });
-  copyFileSync(iso.file, join(dir, `rear-${host}.iso`));
-  // A real (small) tar.gz: recovery's preflight lists it with tar -tzf and checks its sha256 and size.
-  writeFileSync(join(dir, 'stand-in'), 'stand-in backup archive\n');
-  execFileSync('tar', ['-czf', join(dir, 'backup.tar.gz'), '-C', dir, 'stand-in']);
-  rmSync(join(dir, 'stand-in'));
-  const archive = readFileSync(join(dir, 'backup.tar.gz'));
-  const backupSha = createHash('sha256').update(archive).digest('hex');
-  const text = JSON.stringify({
-    host,
-    iso: { file: `rear-${host}.iso`, sha256: iso.sha256, bytes: iso.bytes },
-    backup: { file: 'backup.tar.gz', sha256: backupSha, bytes: archive.length },
-    rearVersion: '2.7.0',
-    recordedAt: '2026-11-29T06:00:00Z',
-    createdAt: '2026-11-29T06:00:00Z',
-    location: `${host}/runbook-record.json`,
-    workflowId: 'rear-backup-test',
-    runId: 'test',
-    ...record,
-  });
-  writeFileSync(join(dir, 'runbook-record.json'), text);
-  // Signed as rearBackup does, with this worker's lab key (scripts/setup.sh made it).
-  const key = join(env.config.dataDir, 'keys', 'bundle-signing');
-  writeFileSync(join(dir, 'runbook-record.json.sig'), execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-f', key, '-n', 'runbooks-backup'], { input: text }));
-}
-
 before(async () => {
   env = await testEnv();
   lv = await libvirtUp(lab);
@@ -82,8 +51,8 @@ before(async () => {
   const scratch = scratchDir('rear-iso');
   mkdirSync(join(scratch, 'manual'));
   mkdirSync(join(scratch, 'unattended'));
-  placeBackup(`${storeBase}/manual`, 'controller-0', standInRescueIso(join(scratch, 'manual'), 'controller-0', MANUAL_CONSOLE));
-  placeBackup(`${storeBase}/unattended`, 'controller-0', standInRescueIso(join(scratch, 'unattended'), 'controller-0', UNATTENDED_CONSOLE));
+  placeBackup(env, `${storeBase}/manual`, 'controller-0', standInRescueIso(join(scratch, 'manual'), 'controller-0', MANUAL_CONSOLE));
+  placeBackup(env, `${storeBase}/unattended`, 'controller-0', standInRescueIso(join(scratch, 'unattended'), 'controller-0', UNATTENDED_CONSOLE));
 });
 afterEach(async () => env?.endRuns());
 after(async () => {
@@ -308,14 +277,14 @@ test('refused: a hostile domain name, an ISO for another host, a checksum that d
 
   const scratch = scratchDir('rear-iso-bad');
   const iso = standInRescueIso(scratch, 'controller-0', MANUAL_CONSOLE);
-  placeBackup(`${storeBase}/other-host`, 'controller-0', iso, {
+  placeBackup(env, `${storeBase}/other-host`, 'controller-0', iso, {
     host: 'controller-1',
     iso: { file: 'rear-controller-1.iso', sha256: iso.sha256, bytes: iso.bytes },
   });
   const other = await env.start('rearControllerRecovery', uniqueId('rear-recovery-other'), input({ storePath: `${storeBase}/other-host` }));
   assert.match((await failureOf(other)).message, /is for host "controller-1", not "controller-0": refused/);
 
-  placeBackup(`${storeBase}/bad-sum`, 'controller-0', iso, { iso: { file: 'rear-controller-0.iso', sha256: 'a'.repeat(64), bytes: iso.bytes } });
+  placeBackup(env, `${storeBase}/bad-sum`, 'controller-0', iso, { iso: { file: 'rear-controller-0.iso', sha256: 'a'.repeat(64), bytes: iso.bytes } });
   const sum = await env.start('rearControllerRecovery', uniqueId('rear-recovery-sum'), input({ storePath: `${storeBase}/bad-sum` }));
   assert.match(
     (await failureOf(sum)).message,
@@ -323,13 +292,13 @@ test('refused: a hostile domain name, an ISO for another host, a checksum that d
   );
   // A later backup that failed halfway left a truncated archive under the recorded name: refused while the
   // domain still runs, not found out by `rear recover` after it wiped the disks.
-  placeBackup(`${storeBase}/truncated`, 'controller-0', iso);
+  placeBackup(env, `${storeBase}/truncated`, 'controller-0', iso);
   const archive = join(`${storeBase}/truncated`, 'controller-0', 'backup.tar.gz');
   writeFileSync(archive, readFileSync(archive).subarray(0, 20));
   const cut = await env.start('rearControllerRecovery', uniqueId('rear-recovery-truncated'), input({ storePath: `${storeBase}/truncated` }));
   assert.match((await failureOf(cut)).message, /backup\.tar\.gz is 20 bytes, sha256 [0-9a-f]{12}…; the backup record says \d+ bytes/);
   // Issue 21: whoever can write to the store edits the record's checksum (to match a tampered ISO) after it was signed.
-  placeBackup(`${storeBase}/tampered`, 'controller-0', iso);
+  placeBackup(env, `${storeBase}/tampered`, 'controller-0', iso);
   const recordFile = join(`${storeBase}/tampered`, 'controller-0', 'runbook-record.json');
   writeFileSync(recordFile, readFileSync(recordFile, 'utf8').replace(iso.sha256, 'b'.repeat(64)));
   const tampered = await env.start('rearControllerRecovery', uniqueId('rear-recovery-tampered'), input({ storePath: `${storeBase}/tampered` }));

@@ -16,6 +16,7 @@ import { OpenstackSnapshotInput } from './openstack/snapshot.js';
 import { RearControllerRecoveryInput } from './rear/controller-recovery.js';
 import { RearBackupInput } from './rear/backup.js';
 import { RearPrepareStoreInput } from './rear/prepare-store.js';
+import { RearRecoveryDrillInput } from './rear/recovery-drill.js';
 import { SnoPreUpgradeBackupInput } from './sno/pre-upgrade-backup.js';
 import { SnoUpgradeRecoveryInput } from './sno/upgrade-recovery.js';
 
@@ -37,4 +38,5 @@ export const runbookInputs: Record<string, () => z.ZodType> = {
   rearPrepareStore: RearPrepareStoreInput,
   rearControllerRecovery: RearControllerRecoveryInput,
   rearBackup: RearBackupInput,
+  rearRecoveryDrill: RearRecoveryDrillInput,
 };

@@ -4,7 +4,7 @@ import { versioningBehaviorOf, type RunbookVersioning } from './engine/versionin
 //
 // Each runbook's module is loaded only when a run of that runbook starts. The SDK's reusable V8 context
 // evaluates workflow modules once per run (module state belongs to the run), so a plain `export … from`
-// list made every cached run evaluate, and keep, all 17 runbooks with their zod schemas: about 1.9 MiB
+// list made every cached run evaluate, and keep, all the runbooks with their zod schemas: about 1.9 MiB
 // per run, the bulk of a worker's memory with hundreds of runs parked at gates (bench/scale.ts). The
 // bundler inlines these imports (workers/workflow-bundle.ts sets webpack's dynamic import mode to
 // "eager"): no chunk is fetched, the promise is already resolved, and only the module's evaluation is
@@ -44,6 +44,7 @@ export const snoUpgradeRecovery = onDemand(async () => (await import('./sno/upgr
 export const rearPrepareStore = onDemand(async () => (await import('./rear/prepare-store.js')).rearPrepareStore);
 export const rearControllerRecovery = onDemand(async () => (await import('./rear/controller-recovery.js')).rearControllerRecovery);
 export const rearBackup = onDemand(async () => (await import('./rear/backup.js')).rearBackup);
+export const rearRecoveryDrill = onDemand(async () => (await import('./rear/recovery-drill.js')).rearRecoveryDrill);
 
 /**
  * The lease keeper of one host (a long-lived workflow the runbooks signal), not a runbook. It lives for

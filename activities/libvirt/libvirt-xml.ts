@@ -296,3 +296,126 @@ export function nativeFirstBoot(argv: string): string {
 export function withoutPasswords(xml: string): string {
   return xml.replace(/(<graphics\b[^>]*\spasswd=)(['"])[^'"]*\2/g, '$1$2(kept on the hypervisor only)$2');
 }
+
+/** What makes a throwaway copy of a domain its own machine (rearRecoveryDrill). */
+export interface DrillPlan {
+  name: string;
+  uuid: string;
+  /** Its disks are `<prefix>.<target>.qcow2`, its serial log `<prefix>.serial.log`. */
+  prefix: string;
+  /** Names the run: remove-drill.sh removes only a domain whose description holds it. */
+  description: string;
+  /** The host port of a user-mode NIC's SSH forward (the lab's controller); the original's would clash. */
+  sshPort?: number;
+  /** A libvirt network for every NIC that would otherwise join the original's (an isolated one). */
+  network?: string;
+}
+
+export interface DrillDefinition {
+  xml: string;
+  /** Each disk of the original, by target, with the new file the copy writes instead. */
+  disks: { target: string; source: string; path: string }[];
+  serialLog: string;
+}
+
+/**
+ * The original's definition made into a new machine that touches nothing of it: another name and UUID, an
+ * empty qcow2 per disk (the recovery fills it), no cdroms, new MACs (libvirt makes them), a serial log of its
+ * own, graphics on a free port. Refused where a copy would share something with the original while it runs:
+ * a passed-through device, a host directory, a NIC on the original's network without `network`, a block
+ * device it cannot replace. A copy needs a serial console: the drill reads its boot there.
+ */
+export function drillDefinition(xml: string, p: DrillPlan): DrillDefinition {
+  const doc = parse(xml);
+  const root = doc.documentElement!;
+  const devices = devicesOf(doc);
+  const setText = (tag: string, text: string): void => {
+    let e = child(root, tag);
+    if (!e) {
+      e = el(doc, tag);
+      root.insertBefore(e, child(root, 'name')?.nextSibling ?? root.firstChild);
+    }
+    e.textContent = text;
+  };
+  setText('name', p.name);
+  setText('uuid', p.uuid);
+  setText('description', p.description);
+  for (const t of ['title', 'genid']) for (const e of children(root, t)) root.removeChild(e);
+  // A UEFI variable store is per machine: libvirt makes a new one from its template.
+  for (const n of children(child(root, 'os'), 'nvram')) child(root, 'os')!.removeChild(n);
+
+  const disks: DrillDefinition['disks'] = [];
+  for (const d of children(devices, 'disk')) {
+    const device = d.getAttribute('device') ?? 'disk';
+    if (device === 'cdrom' || device === 'floppy') {
+      devices.removeChild(d);
+      continue;
+    }
+    const target = child(d, 'target')?.getAttribute('dev') ?? '';
+    if (device !== 'disk' || !/^[a-z]{2,4}[a-z0-9]*$/.test(target))
+      throw new DomainXmlError(`disk ${target || '(no target)'} (${device}) cannot be copied for a drill`);
+    const src = child(d, 'source');
+    const source = src?.getAttribute('file') ?? src?.getAttribute('dev') ?? src?.getAttribute('name') ?? '';
+    if (!source) throw new DomainXmlError(`disk ${target} has no source to size the copy from`);
+    const path = `${p.prefix}.${target}.qcow2`;
+    for (const e of [...children(d, 'source'), ...children(d, 'backingStore'), ...children(d, 'driver'), ...children(d, 'serial'), ...children(d, 'wwn')])
+      d.removeChild(e);
+    d.setAttribute('type', 'file');
+    d.insertBefore(el(doc, 'source', { file: path }), d.firstChild);
+    d.insertBefore(el(doc, 'driver', { name: 'qemu', type: 'qcow2' }), d.firstChild);
+    disks.push({ target, source, path });
+  }
+  if (!disks.length) throw new DomainXmlError('the domain has no disk: nothing to recover into');
+
+  for (const tag of ['hostdev', 'filesystem', 'smartcard', 'redirdev'])
+    if (children(devices, tag).length) throw new DomainXmlError(`the domain has a <${tag}>: a copy would share it with the original; a drill refuses it`);
+  for (const nic of children(devices, 'interface')) {
+    for (const m of children(nic, 'mac')) nic.removeChild(m);
+    for (const t of children(nic, 'target')) nic.removeChild(t);
+    const type = nic.getAttribute('type') ?? '';
+    if (type === 'user') continue;
+    if (!p.network)
+      throw new DomainXmlError(
+        `network: the domain's ${type} NIC would put the copy on the original's network with its address; give "network" (an isolated libvirt network) for the copy`,
+      );
+    for (const s of children(nic, 'source')) nic.removeChild(s);
+    nic.setAttribute('type', 'network');
+    nic.insertBefore(el(doc, 'source', { network: p.network }), nic.firstChild);
+  }
+  // QEMU arguments passed through (the lab's user-mode NIC): the original's SSH forward would clash.
+  const qemuNs = 'http://libvirt.org/schemas/domain/qemu/1.0';
+  for (const cl of Array.from(root.getElementsByTagNameNS(qemuNs, 'commandline') as unknown as Element[]))
+    for (const arg of Array.from(cl.getElementsByTagNameNS(qemuNs, 'arg') as unknown as Element[])) {
+      const v = arg.getAttribute('value') ?? '';
+      if (!/hostfwd=/.test(v)) continue;
+      arg.setAttribute(
+        'value',
+        p.sshPort
+          ? v.replace(/(hostfwd=tcp:[0-9.]*:)\d+(-[^,]*:22)\b/, `$1${p.sshPort}$2`)
+          : v
+              .split(',')
+              .filter((o) => !o.startsWith('hostfwd='))
+              .join(','),
+      );
+    }
+
+  const serials = children(devices, 'serial');
+  if (!serials.length) throw new DomainXmlError('the domain has no serial console: the drill reads the copy’s recovery and boot there');
+  const serialLog = `${p.prefix}.serial.log`;
+  for (const s of serials.slice(1)) devices.removeChild(s);
+  const serial = serials[0]!;
+  if (serial.getAttribute('type') === 'file') {
+    for (const s of children(serial, 'source')) s.setAttribute('path', serialLog);
+  } else {
+    for (const l of children(serial, 'log')) serial.removeChild(l);
+    serial.appendChild(el(doc, 'log', { file: serialLog, append: 'on' }));
+  }
+  for (const g of children(devices, 'graphics')) {
+    for (const a of ['port', 'tlsPort', 'websocket']) g.removeAttribute(a);
+    g.setAttribute('autoport', 'yes');
+  }
+  // Sockets the original owns (channels, monitors by path) would be taken from it: libvirt picks new ones.
+  for (const c of children(devices, 'channel'))
+    for (const s of children(c, 'source')) if (s.getAttribute('path') && s.getAttribute('mode') === 'bind') s.removeAttribute('path');
+  return { xml: new XMLSerializer().serializeToString(doc), disks, serialLog };
+}

@@ -3,12 +3,22 @@
 // edited here, on the worker, with an XML library; the workflow only sees the facts. Definitions are
 // written to files on the hypervisor (what `virsh define` reads) and copied to the run's audit store.
 // Plain virsh calls (shutdown, define, start) stay ordinary remote steps in the runbook.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkerConfig } from '../../workers/config.js';
 import type { AuditStore } from '../runbook/audit-store.js';
-import { domainFacts, DomainXmlError, nativeFirstBoot, normaliseDomainXml, rescueDefinition, withoutPasswords, type DomainFacts } from './libvirt-xml.js';
+import {
+  domainFacts,
+  drillDefinition,
+  DomainXmlError,
+  nativeFirstBoot,
+  normaliseDomainXml,
+  rescueDefinition,
+  withoutPasswords,
+  type DomainFacts,
+  type DrillPlan,
+} from './libvirt-xml.js';
 import { remoteLine } from '../ssh/shell-quote.js';
 import type { SshPool } from '../ssh/ssh.js';
 
@@ -46,6 +56,26 @@ export interface SavedDefinition {
   bytes: number;
   /** Found already saved by this run (a retry): never dumped again, the domain may be edited by now. */
   reused: boolean;
+  facts: DomainFacts;
+}
+
+export interface DrillRequest extends DomainRead, Omit<DrillPlan, 'uuid'> {
+  /** Where the copy's definition (from its disk) and its rescue definition (ISO first) are written. */
+  path: string;
+  rescuePath: string;
+  iso: string;
+  keyIso: string;
+}
+
+export interface WrittenDrill {
+  name: string;
+  uuid: string;
+  path: string;
+  rescuePath: string;
+  /** The copy's disks: each as large as the original's (virsh domblkinfo), empty until the recovery. */
+  disks: { target: string; path: string; bytes: number }[];
+  serialLog: string;
+  rescue: { target: string; bus: string; bootStyle: string };
   facts: DomainFacts;
 }
 
@@ -136,6 +166,48 @@ export function makeLibvirtActivities(ssh: SshPool, audit: AuditStore, config: W
       await must(req.hypervisor, ['sh', '-c', 'umask 077 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"', 'write-definition', req.path], s, edit.xml);
       audit.saveFile(workflowId(), `${req.domain}.rescue.xml`, withoutPasswords(edit.xml));
       return { path: req.path, sha256: sha256(edit.xml), target: edit.target, bus: edit.bus, bootStyle: edit.bootStyle, facts: facts(edit.xml) };
+    },
+
+    /**
+     * rearRecoveryDrill: the original's definition (read, never changed) made into a throwaway copy with
+     * new disks of the same sizes, and the copy's rescue definition; both written on the hypervisor.
+     */
+    async writeDrillDefinition(req: DrillRequest): Promise<WrittenDrill> {
+      const s = req.settings;
+      const original = await must(req.hypervisor, virsh(s, ['dumpxml', '--inactive', '--security-info', req.domain]), s);
+      // A new UUID per attempt: nothing is defined with it before this step's result is recorded.
+      const uuid = randomUUID();
+      let drill, rescue;
+      try {
+        drill = drillDefinition(original, { ...req, uuid });
+        rescue = rescueDefinition(drill.xml, req.iso, req.keyIso);
+      } catch (err) {
+        if (err instanceof DomainXmlError) throw ApplicationFailure.create({ message: err.message, type: 'CheckFailed', nonRetryable: true });
+        throw err;
+      }
+      const disks = [];
+      for (const d of drill.disks) {
+        const info = await must(req.hypervisor, virsh(s, ['domblkinfo', req.domain, d.target]), s);
+        const bytes = Number(/^Capacity:\s+(\d+)/m.exec(info)?.[1]);
+        if (!(bytes > 0))
+          throw ApplicationFailure.create({ message: `virsh domblkinfo ${req.domain} ${d.target} gave no capacity`, type: 'CheckFailed', nonRetryable: true });
+        disks.push({ target: d.target, path: d.path, bytes });
+      }
+      const write = 'umask 077 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"';
+      await must(req.hypervisor, ['sh', '-c', write, 'write-definition', req.path], s, drill.xml);
+      await must(req.hypervisor, ['sh', '-c', write, 'write-definition', req.rescuePath], s, rescue.xml);
+      audit.saveFile(workflowId(), `${req.name}.xml`, withoutPasswords(drill.xml));
+      audit.saveFile(workflowId(), `${req.name}.rescue.xml`, withoutPasswords(rescue.xml));
+      return {
+        name: req.name,
+        uuid,
+        path: req.path,
+        rescuePath: req.rescuePath,
+        disks,
+        serialLog: drill.serialLog,
+        rescue: { target: rescue.target, bus: rescue.bus, bootStyle: rescue.bootStyle },
+        facts: facts(drill.xml),
+      };
     },
 
     /** The persistent definition now against the saved one, both normalised (whitespace between elements). */

@@ -45,6 +45,15 @@ export const SCHEDULE_PRESETS: Record<string, PresetSchedule[]> = {
       input: { store: 'backup-store', bundle: 'latest' },
     },
   ],
+  'rear-weekly-drill': [
+    {
+      scheduleId: 'rear-weekly-drill',
+      runbook: 'rearRecoveryDrill',
+      cron: '0 4 * * 6',
+      note: "weekly recovery drill: the controller's latest ReaR backup recovered into a throwaway copy, booted, removed",
+      input: { hypervisor: 'hypervisor', domain: 'controller-0', store: 'backup-store' },
+    },
+  ],
 };
 
 /** `--set` pairs apply to each preset schedule whose runbook has that field. */

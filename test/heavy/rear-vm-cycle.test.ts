@@ -3,7 +3,7 @@
 // into the lab's backup-store; the test wipes its disk (an empty qcow2 in its place: no partition table, no
 // filesystem); rearControllerRecovery boots the rescue ISO, where ReaR's unattended mode runs `rear recover`
 // (mounting the store with the key this run made, on its RBKEY drive: the image holds none), and the VM then
-// boots from its disk.
+// boots from its disk. Before the damage, rearRecoveryDrill recovers the same backup into a throwaway copy.
 // The recovered machine must have the same hostname, /etc/machine-id, the same files written before the
 // backup, and sshd the same host key. The VM reaches the store through QEMU's user-mode network: 10.0.2.2 is
 // this machine's 127.0.0.1, where the test relays a port to the store's sshd (guestfwd cannot: its tcp: form
@@ -188,6 +188,35 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
     ),
   )) as RunbookResult;
   assert.equal(backup.status, 'Completed', JSON.stringify(backup.output));
+
+  // The drill first, while the controller runs: its backup recovered into a throwaway copy beside it (its own
+  // disk, UUID and SSH forward), booted to its login prompt, removed. The controller is never touched.
+  const drillPort = await freePort();
+  const drill = (await timed('drill (copy: rescue boot + rear recover + first boot)', async () =>
+    resultApproving(
+      await env.start('rearRecoveryDrill', uniqueId('rear-vm-drill'), {
+        hypervisor: 'hypervisor',
+        domain: DOMAIN,
+        store: 'backup-store',
+        storePath: path,
+        user,
+        sshPort: drillPort,
+        recoverTimeoutSeconds: 3 * 3600,
+        bootTimeoutSeconds: 1800,
+        stopTimeoutSeconds: 60,
+        requestedBy: 'alice',
+      }),
+      [],
+    ),
+  )) as RunbookResult;
+  assert.equal(drill.status, 'Completed', JSON.stringify(drill.output));
+  const drilled = drill.output as { recovery: string; boot: string; removed: string };
+  assert.equal(drilled.recovery, 'recovery: finished');
+  assert.match(drilled.boot, /^booted: "controller-0 login:"/);
+  assert.match(drilled.removed, /undefined controller-0-drill[\s\S]*removed/);
+  assert.equal((await labVirsh(lab.dir, ['domstate', `${DOMAIN}-drill`], { reject: false })).exitCode, 1, 'the copy is gone');
+  const during = (await vmSsh(port, 'cat /etc/machine-id')).out;
+  assert.ok(before.includes(during.trim()), 'the controller ran on, untouched, through the drill');
 
   // The damage: power off, the disk replaced by an empty one (partition table and filesystem gone).
   await labVirsh(lab.dir, ['destroy', DOMAIN], { reject: false });

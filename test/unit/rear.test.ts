@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DomainState } from '../../activities/libvirt/libvirt.js';
-import { cdromBus, domainFacts, DomainXmlError, nativeFirstBoot, normaliseDomainXml, rescueDefinition } from '../../activities/libvirt/libvirt-xml.js';
+import {
+  cdromBus,
+  domainFacts,
+  drillDefinition,
+  DomainXmlError,
+  nativeFirstBoot,
+  normaliseDomainXml,
+  rescueDefinition,
+} from '../../activities/libvirt/libvirt-xml.js';
 import { LAB_DOMAINS, labDomainXml, libvirtLayout } from '../../scripts/lab/libvirt.js';
 import {
   backupRecord,
@@ -33,6 +41,7 @@ import type { CommandResult } from '../../workflows/engine/commands.js';
 import { backupUrl, excludePattern, includePath, outputUrl, renderLocalConf, type RearConfig } from '../../workflows/rear/config.js';
 import {
   domainRefusal,
+  drillRefusal,
   editedRefusal,
   fromDiskRefusal,
   recordRefusal,
@@ -721,4 +730,65 @@ test('recovery: the record must carry the archive, and how the ISO was built mus
   const uefi = SEED_DOMAIN.replace('<os>', "<os firmware='efi'>").replace("<serial type='pty'/>", "<serial type='pty'><log file='/var/log/c0.log'/></serial>");
   assert.match(domainRefusal(state(uefi), { ...target, mode: 'unattended' }) ?? '', /^mode: controller-0 boots with UEFI.*BIOS guests only/);
   assert.equal(domainRefusal(state(uefi), target), undefined, 'manual mode works on UEFI');
+});
+
+// ---- rearRecoveryDrill ----
+
+const DRILL = {
+  name: 'controller-0-drill',
+  uuid: '0f6a1c2e-1111-4222-8333-944455556666',
+  prefix: '/img/controller-0-drill.run1.disk',
+  description: 'runbooks-drill:run1',
+};
+
+test("the drill's copy: another machine beside the original (name, UUID, empty disks, no cdroms, its own serial log and SSH forward)", () => {
+  const original = labDomainXml(lab, { ...LAB_DOMAINS[0]!, sshForwardPort: 2222 }).replace(
+    '<devices>',
+    "<devices>\n<disk type='file' device='cdrom'><source file='/img/old.iso'/><target dev='sda' bus='sata'/><readonly/></disk>\n<graphics type='vnc' port='5901' autoport='no' passwd='s3cret'/>\n<interface type='user'><mac address='52:54:00:aa:bb:cc'/></interface>",
+  );
+  const d = drillDefinition(original, { ...DRILL, sshPort: 2299 });
+  const f = domainFacts(d.xml);
+  assert.equal(f.name, 'controller-0-drill');
+  assert.equal(f.uuid, DRILL.uuid);
+  assert.deepEqual(f.cdroms, [], 'no cdrom of the original (its ISO, an empty drive) comes along');
+  assert.deepEqual(d.disks, [{ target: 'vda', source: join(lab.images, 'controller-0.qcow2'), path: `${DRILL.prefix}.vda.qcow2` }]);
+  assert.match(d.xml, new RegExp(`<source file="${DRILL.prefix}.vda.qcow2"/>`));
+  assert.doesNotMatch(d.xml, /controller-0\.qcow2/, "the original's disk is nowhere in the copy");
+  assert.equal(f.serialLog, `${DRILL.prefix}.serial.log`);
+  assert.match(d.xml, /hostfwd=tcp:127\.0\.0\.1:2299-:22/);
+  assert.doesNotMatch(d.xml, /:2222-/, "the original's forward would clash");
+  assert.doesNotMatch(d.xml, /52:54:00:aa:bb:cc/, 'libvirt gives the copy a new MAC');
+  assert.match(d.xml, /<graphics type="vnc" autoport="yes" passwd="s3cret"\/>/, 'a free port, the same password');
+  assert.match(d.xml, /<description>runbooks-drill:run1<\/description>/);
+  // The rescue definition of the copy boots the ISO first on q35's SATA, with libvirt's rules.
+  const r = rescueDefinition(d.xml, ISO, '/img/key.iso');
+  assert.equal(domainFacts(r.xml).firstBoot, `cdrom:${ISO}`);
+  assert.equal(domainFacts(r.xml).name, 'controller-0-drill');
+  // Without a port the forward goes: the copy must not take the original's.
+  assert.doesNotMatch(drillDefinition(original, DRILL).xml, /hostfwd/);
+});
+
+test('the drill refuses a copy that would share something with the original, and a backup nobody could recover unattended', () => {
+  const bridged = SEED_DOMAIN.replace(
+    '<devices>',
+    "<devices><interface type='bridge'><source bridge='br-ctlplane'/><mac address='52:54:00:01:02:03'/></interface>",
+  );
+  assert.throws(() => drillDefinition(bridged, DRILL), /network: the domain's bridge NIC would put the copy on the original's network/);
+  const isolated = drillDefinition(bridged, { ...DRILL, network: 'drill-net' }).xml;
+  assert.match(isolated, /<interface type="network"><source network="drill-net"\/><\/interface>/);
+  for (const [what, xml] of [
+    ['hostdev', SEED_DOMAIN.replace('<devices>', "<devices><hostdev mode='subsystem' type='pci'/>")],
+    ['filesystem', SEED_DOMAIN.replace('<devices>', "<devices><filesystem type='mount'><source dir='/srv'/><target dir='srv'/></filesystem>")],
+  ] as const)
+    assert.throws(() => drillDefinition(xml, DRILL), new RegExp(`<${what}>: a copy would share it`), what);
+  assert.throws(() => drillDefinition(SEED_DOMAIN.replace("<serial type='pty'/>", ''), DRILL), /no serial console/);
+  assert.throws(() => drillDefinition(SEED_DOMAIN.replace(/<disk[\s\S]*<\/disk>/, ''), DRILL), /no disk/);
+  assert.ok(drillDefinition(SEED_DOMAIN, DRILL).xml.includes('log file="/img/controller-0-drill.run1.disk.serial.log"'), 'a pty serial gets a log');
+  assert.equal(drillRefusal(rec({ unattended: true }), 'controller-0-drill', 'controller-0'), undefined);
+  assert.match(
+    drillRefusal(rec({ unattended: false }), 'controller-0-drill', 'controller-0') ?? '',
+    /built for manual recovery: a drill needs one that runs rear recover by itself/,
+  );
+  assert.match(drillRefusal(rec(), 'controller-0-drill', 'controller-0') ?? '', /not recorded as unattended/);
+  assert.match(drillRefusal(rec({ unattended: true }), 'controller-0', 'controller-0') ?? '', /^name: /);
 });

@@ -11,6 +11,10 @@ import startIfOffScript from './scripts/start-if-off.sh';
 import stopWithinScript from './scripts/stop-within.sh';
 import waitShutOffScript from './scripts/wait-shut-off.sh';
 import watchRecoveryScript from './scripts/watch-recovery.sh';
+import drillAbsentScript from './scripts/drill-absent.sh';
+import drillDisksScript from './scripts/drill-disks.sh';
+import removeDrillScript from './scripts/remove-drill.sh';
+import watchBootScript from './scripts/watch-boot.sh';
 
 export const virshArgv = (s: LibvirtSettings, args: string[]): string[] => ['virsh', ...(s.uri ? ['-c', s.uri] : []), ...args];
 
@@ -72,3 +76,19 @@ export const fileSize = (h: string, s: LibvirtSettings, file: string): RemoteCom
  */
 export const receiveFile = (h: string, s: LibvirtSettings, file: string): RemoteCommand =>
   remote(h, ['sh', '-c', 'umask 077 && cat > "$1.partial" && mv -f -- "$1.partial" "$1"', 'receive-iso', file], { sudo: s.sudo });
+
+/** rearRecoveryDrill: the copy's name is free, this run's already, or taken ("free" / "ours" / "taken"). */
+export const drillAbsent = (h: string, s: LibvirtSettings, name: string, runTag: string): RemoteCommand =>
+  wrapped(h, s, 'drill-absent', drillAbsentScript, [name, runTag], 60);
+
+/** The copy's empty qcow2 disks, each as large as the original's. */
+export const drillDisks = (h: string, s: LibvirtSettings, disks: { path: string; bytes: number }[]): RemoteCommand =>
+  remote(h, ['sh', '-c', drillDisksScript, 'drill-disks', ...disks.flatMap((d) => [d.path, String(d.bytes)])], { sudo: s.sudo, timeoutSeconds: 300 });
+
+/** The copy's first boot from disk: its serial log shows the recorded host's login prompt. */
+export const watchBoot = (h: string, s: LibvirtSettings, domain: string, log: string, offset: number, seconds: number, host: string): RemoteCommand =>
+  wrapped(h, s, 'watch-boot', watchBootScript, [domain, log, String(offset), String(seconds), `${host} login:`], seconds + 120);
+
+/** The copy undefined (only if its description names this run) and its files removed. */
+export const removeDrill = (h: string, s: LibvirtSettings, name: string, runTag: string, files: string[]): RemoteCommand =>
+  remote(h, ['sh', '-c', removeDrillScript, 'remove-drill', name, runTag, ...files, '--', ...virshArgv(s, [])], { sudo: s.sudo, timeoutSeconds: 300 });

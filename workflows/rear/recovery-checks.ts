@@ -103,3 +103,11 @@ export function fromDiskRefusal(d: DomainState, domain: string): string | undefi
   const first = d.live.firstBoot;
   return first.startsWith('cdrom:') && isRescueIso(first.slice('cdrom:'.length)) ? `${domain} still boots ${first} first` : undefined;
 }
+
+/** A drill recovers with nobody at the console: only an ISO built for unattended recovery runs `rear recover` by itself. */
+export function drillRefusal(r: RecordedBackup, name: string, domain: string): string | undefined {
+  if (name === domain) return `name: the copy must not be called ${domain}, the domain it copies`;
+  if (r.unattended !== true)
+    return `the ISO recorded ${r.recordedAt} was ${r.unattended === false ? 'built for manual recovery' : 'not recorded as unattended (an older record)'}: a drill needs one that runs rear recover by itself (rearBackup with unattended: true)`;
+  return undefined;
+}
