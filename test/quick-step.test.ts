@@ -64,7 +64,7 @@ describe('quick steps', () => {
       // By id: the quick steps', the identity-keyed leases' (labDrill takes a lease), the arrival refusals' (its gate).
       assert.deepEqual(
         patchIds(events),
-        ['leases-by-host-identity', 'quick-steps-local-activities', 'refusals-at-arrival'],
+        ['lease-asked-again', 'leases-by-host-identity', 'quick-steps-local-activities', 'refusals-at-arrival'],
         'the patch markers that keep older histories replaying',
       );
 
