@@ -3,11 +3,14 @@
 //   scale            bench/scale.ts: 500 runs parked at a gate + 50 running on one worker, approve all
 //   backup           bench/backup.ts: lavaMasterBackup's dump throughput vs raw ssh pg_dump, worker RSS
 //                    (takes LAVA over: run it as `flock /tmp/lava-global.lock npm run bench -- backup`)
+//   cluster          bench/cluster.ts: the real temporal-server on PostgreSQL, two worker processes, kill -9 of one,
+//                    500 parked runs approved (build the server first: scripts/cluster/build-server.sh)
 const benches: Record<string, () => Promise<unknown>> = {
   steps: () => import('./step-overhead.js'),
   'step-overhead': () => import('./step-overhead.js'),
   backup: () => import('./backup.js'),
   scale: () => import('./scale.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 const name = process.argv[2] ?? 'steps';

@@ -4,6 +4,9 @@
 import { chown, mkdir, readFile, rm, access } from 'node:fs/promises';
 import { execa } from 'execa';
 import { mkdirMode, type LabLayout } from './layout.js';
+
+/** Where a private cluster lives: the lab's, or another's such as the cluster bench's (bench/cluster.ts). */
+export type PgLayout = Pick<LabLayout, 'pgDir' | 'pgData' | 'pgLog'>;
 import { commandLine, isAlive } from './owned-process.js';
 import { tcpAccepts } from './tcp-port.js';
 
@@ -22,7 +25,7 @@ function asPostgres(cmd: string, args: string[], cwd: string) {
 }
 
 /** The running postmaster of this lab's data dir, if any, with the port it actually listens on. */
-export async function labPostmaster(lab: LabLayout): Promise<{ pid: number; port: number } | undefined> {
+export async function labPostmaster(lab: PgLayout): Promise<{ pid: number; port: number } | undefined> {
   let lines: string[];
   try {
     lines = (await readFile(`${lab.pgData}/postmaster.pid`, 'utf8')).split('\n');
@@ -45,7 +48,7 @@ export async function pgReady(port: number): Promise<boolean> {
   return r.exitCode === 0;
 }
 
-export async function postgresUp(lab: LabLayout, port: number): Promise<boolean> {
+export async function postgresUp(lab: PgLayout, port: number): Promise<boolean> {
   const pm = await labPostmaster(lab);
   return pm !== undefined && pm.port === port && (await pgReady(port));
 }
@@ -58,7 +61,7 @@ async function logTail(file: string): Promise<string> {
   }
 }
 
-export async function ensurePostgres(lab: LabLayout, port: number): Promise<'kept' | 'started'> {
+export async function ensurePostgres(lab: PgLayout, port: number): Promise<'kept' | 'started'> {
   const running = await labPostmaster(lab);
   if (running && running.port === port && (await pgReady(port))) return 'kept';
   if (running) await stopPostgres(lab);
@@ -115,7 +118,7 @@ async function postgresIds(): Promise<[number, number]> {
   return [Number(f[2]), Number(f[3])];
 }
 
-export async function stopPostgres(lab: LabLayout): Promise<void> {
+export async function stopPostgres(lab: PgLayout): Promise<void> {
   if (!(await labPostmaster(lab))) return;
   const r = await asPostgres('pg_ctl', ['-D', lab.pgData, '-m', 'fast', '-w', '-t', '60', 'stop'], lab.pgDir);
   if (r.exitCode !== 0 && (await labPostmaster(lab))) {

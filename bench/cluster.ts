@@ -1,0 +1,411 @@
+// Issue 23 point 4, a production topology: the real Temporal server (scripts/cluster/build-server.sh, not
+// the CLI's dev server) on a private PostgreSQL, two production worker processes (build/workers/main.js,
+// connected through an envconfig profile), the lab's sshd hosts. Two passes:
+//   failover: CLUSTER_FAILOVER_RUNS (default 10) labDrill runs hold a long step; one worker is SIGKILLed
+//             while they hold; every run must end Completed with its one-shot marker written once on its host.
+//   parked:   CLUSTER_PARKED (default 500) runs parked at their gate, all approved (50 in flight); latency
+//             approval → marker step started, the workers' RSS.
+// Writes bench/results/cluster.json. Not a test. Ports: server 7393-7402, PostgreSQL CLUSTER_PG_PORT (5552).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
+import { ensurePostgres, stopPostgres, PG_BIN, PG_HOST, type PgLayout } from '../scripts/lab/postgres.js';
+import { ensureSearchAttributes, temporalCli } from '../scripts/temporal-server.js';
+import { loadInventory, type Inventory } from '../workers/inventory.js';
+import type { RunbookView } from '../workflows/engine/messages.js';
+
+const VERSION = process.env.TEMPORAL_SERVER_VERSION ?? '1.32.1'; // as scripts/cluster/build-server.sh
+const FAILOVER_RUNS = Number(process.env.CLUSTER_FAILOVER_RUNS ?? 10);
+const PARKED = Number(process.env.CLUSTER_PARKED ?? 500);
+const HOLD_SECONDS = 75; // over labDrill's quick-hold limit (60 s): a heartbeating activity, as a real long step is
+const PG_PORT = Number(process.env.CLUSTER_PG_PORT ?? 5552);
+const FRONTEND = { ip: '127.0.0.1', port: 7393 };
+const address = `${FRONTEND.ip}:${FRONTEND.port}`;
+const HOSTS = ['lava-master', 'lava-worker', 'backup-store', 'hypervisor', 'cloud-client'];
+const root = resolve(process.env.BENCH_DATA_ROOT ?? '.data', 'bench-cluster');
+const bin = resolve('.data/cluster/bin');
+const schema = resolve(`.data/cluster/schema-${VERSION}/postgresql/v12`);
+const pg: PgLayout = { pgDir: join(root, 'pg'), pgData: join(root, 'pg', 'data'), pgLog: join(root, 'pg', 'pg.log') };
+
+const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+const summary = (xs: number[]) => ({ p50: pct(xs, 0.5), p95: pct(xs, 0.95), max: Math.max(...xs) });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await f(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(500);
+  }
+}
+
+function sqlTool(db: string, ...args: string[]): void {
+  // Trust authentication on loopback (scripts/lab/postgres.ts): no password exists to pass or to commit.
+  execFileSync(join(bin, `temporal-sql-tool-${VERSION}`), ['--plugin', 'postgres12', '--ep', PG_HOST, '-p', String(PG_PORT), '-u', 'postgres', '--db', db, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
+
+function psqlScalar(db: string, sql: string): string {
+  return execFileSync(`${PG_BIN}/psql`, ['-h', PG_HOST, '-p', String(PG_PORT), '-U', 'postgres', '-d', db, '-Atc', sql], { encoding: 'utf8' }).trim();
+}
+
+/** The schemas of both stores at the module's newest version; update-schema is a no-op on a current one. */
+function setupSchemas(): void {
+  for (const [db, dir] of [
+    ['temporal', 'temporal'],
+    ['temporal_visibility', 'visibility'],
+  ] as const) {
+    if (psqlScalar('postgres', `select count(*) from pg_database where datname = '${db}'`) === '0') {
+      sqlTool(db, 'create-database');
+      sqlTool(db, 'setup-schema', '-v', '0.0');
+    }
+    sqlTool(db, 'update-schema', '-d', join(schema, dir, 'versioned'));
+  }
+}
+
+/**
+ * The server's config: one cluster, frontend on 7393, the other services beside it. The dynamic config
+ * carries what the dev server of CLI 1.9.1 turns on by itself and the runbooks need: Updates (every
+ * approval), Worker Versioning with deployments (every worker registers its build), and the
+ * search-attribute cache that our dev server gets by flag (a real server has it on by default; said
+ * anyway so the two are configured alike).
+ */
+function writeServerConfig(): string {
+  const dir = join(root, 'config');
+  mkdirSync(dir, { recursive: true });
+  const store = (db: string, maxConns: number) => ({
+    sql: { pluginName: 'postgres12', databaseName: db, connectAddr: `${PG_HOST}:${PG_PORT}`, connectProtocol: 'tcp', user: 'postgres', maxConns, maxIdleConns: maxConns, maxConnLifetime: '1h' },
+  });
+  const service = (grpcPort: number, extra: object = {}) => ({ rpc: { grpcPort, membershipPort: grpcPort + 1, bindOnLocalHost: true, ...extra } });
+  const dynamic = join(dir, 'dynamicconfig.yaml');
+  const value = (v: unknown) => [{ value: v, constraints: {} }];
+  writeFileSync(
+    dynamic,
+    stringifyYaml({
+      'system.forceSearchAttributesCacheRefreshOnRead': value(false),
+      'frontend.enableUpdateWorkflowExecution': value(true),
+      'frontend.enableUpdateWorkflowExecutionAsyncAccepted': value(true),
+      'frontend.workerVersioningDataAPIs': value(true),
+      'frontend.workerVersioningWorkflowAPIs': value(true),
+      'system.enableDeploymentVersions': value(true),
+      'frontend.namespaceRPS.visibility': value(1000),
+    }),
+  );
+  const config = {
+    log: { stdout: true, level: 'warn', format: 'json' },
+    persistence: {
+      defaultStore: 'default',
+      visibilityStore: 'visibility',
+      numHistoryShards: 4,
+      // Four services share PostgreSQL's 100 connections.
+      datastores: { default: store('temporal', 16), visibility: store('temporal_visibility', 4) },
+    },
+    global: {
+      membership: { maxJoinDuration: '30s', broadcastAddress: FRONTEND.ip },
+      metrics: { prometheus: { framework: 'tally', timerType: 'histogram', listenAddress: `${FRONTEND.ip}:7402` } },
+    },
+    services: {
+      frontend: service(FRONTEND.port, { httpPort: 7395 }),
+      history: service(7396),
+      matching: service(7398),
+      worker: service(7400),
+    },
+    clusterMetadata: {
+      enableGlobalNamespace: false,
+      failoverVersionIncrement: 10,
+      masterClusterName: 'active',
+      currentClusterName: 'active',
+      clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: address } },
+    },
+    dcRedirectionPolicy: { policy: 'noop' },
+    archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } },
+    namespaceDefaults: { archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } } },
+    dynamicConfigClient: { filepath: dynamic, pollInterval: '10s' },
+  };
+  const file = join(dir, 'cluster.yaml');
+  writeFileSync(file, stringifyYaml(config));
+  return file;
+}
+
+function healthy(): boolean {
+  try {
+    execFileSync(temporalCli, ['operator', 'cluster', 'health', '--address', address], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startServer(configFile: string): Promise<ChildProcess> {
+  const server = join(bin, `temporal-server-${VERSION}`);
+  if (!existsSync(server)) throw new Error(`${server} is missing: run scripts/cluster/build-server.sh first`);
+  const log = openSync(join(root, 'temporal.log'), 'a');
+  const child = spawn(server, ['--config-file', configFile, '--allow-no-auth', 'start'], { stdio: ['ignore', log, log] });
+  const deadline = Date.now() + 120_000;
+  while (!healthy()) {
+    if (child.exitCode !== null) throw new Error(`temporal-server exited with ${child.exitCode}; see ${join(root, 'temporal.log')}`);
+    if (Date.now() > deadline) throw new Error('temporal-server did not answer within 120 s');
+    await sleep(500);
+  }
+  return child;
+}
+
+/** Namespace `default` (the dev server makes it itself) and the runbooks' search attributes, once. */
+async function registerNamespace(): Promise<void> {
+  const cli = (...a: string[]) => execFileSync(temporalCli, [...a, '--address', address], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  try {
+    cli('operator', 'namespace', 'describe', '--namespace', 'default');
+  } catch {
+    cli('operator', 'namespace', 'create', '--namespace', 'default', '--retention', '72h');
+  }
+  // The frontend's namespace cache learns a new namespace within its refresh interval (about 10 s).
+  await until('namespace default usable', async () => (ensureSearchAttributes(address), true), 60_000);
+}
+
+/** The envconfig profile both workers and this process's client use: only the address differs from the dev server. */
+function writeProfile(): string {
+  const file = join(root, 'temporal.toml');
+  writeFileSync(file, `[profile.cluster]\naddress = "${address}"\nnamespace = "default"\n`);
+  return file;
+}
+
+interface WorkerProc {
+  name: string;
+  child: ChildProcess;
+}
+
+function startWorker(name: string, env: NodeJS.ProcessEnv): WorkerProc {
+  const log = openSync(join(root, `${name}.log`), 'w'); // this run's only: the bench waits for its start line
+  const child = spawn(process.execPath, ['build/workers/main.js'], {
+    env: { ...env, RUNBOOK_DATA_DIR: join(root, name) },
+    stdio: ['ignore', log, log],
+  });
+  return { name, child };
+}
+
+function rssMiB(pid: number | undefined): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function onHost(inventory: Inventory, host: string, script: string): string {
+  const h = inventory.hosts[host]!;
+  return execFileSync(
+    'ssh',
+    ['-i', h.identityFile, '-p', String(h.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `${h.user}@${h.address}`, script],
+    { encoding: 'utf8' },
+  );
+}
+
+const status = (h: WorkflowHandle): Promise<RunbookView> => h.query<RunbookView>('status');
+const approve = (h: WorkflowHandle, reason: string) => h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason }] });
+
+async function main(): Promise<void> {
+  mkdirSync(root, { recursive: true });
+  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.90', pgPort: Number(process.env.BENCH_PG_PORT ?? 5542) });
+  const t = Date.now();
+  await ensurePostgres(pg, PG_PORT);
+  setupSchemas();
+  const server = await startServer(writeServerConfig());
+  const workers: WorkerProc[] = [];
+  try {
+    const [{ inventoryPath }] = await Promise.all([labUp(lab), registerNamespace()]);
+    const upS = (Date.now() - t) / 1000;
+    const inventory = loadInventory(inventoryPath);
+    // The bench approves with plain names (as scale.ts and the tests do): its policy counts them, marked UNVERIFIED.
+    const shipped = parseYaml(readFileSync('workers/runbooks.yaml', 'utf8'));
+    shipped.policies.default.allowUnverifiedApprovers = true;
+    const configPath = join(root, 'runbooks.cluster.yaml');
+    writeFileSync(configPath, stringifyYaml(shipped));
+    const profile = writeProfile();
+    // Without these the profile is what connects the workers (the environment would win over it).
+    const base = { ...process.env };
+    delete base.TEMPORAL_ADDRESS;
+    delete base.TEMPORAL_NAMESPACE;
+    const workerEnv = {
+      ...base,
+      TEMPORAL_CONFIG_FILE: profile,
+      TEMPORAL_PROFILE: 'cluster',
+      RUNBOOK_INVENTORY: inventoryPath,
+      RUNBOOK_CONFIG: configPath,
+      RUNBOOK_METRICS_PORT: '0',
+      RUNBOOK_LOG_LEVEL: 'WARN',
+    };
+    workers.push(startWorker('worker-a', workerEnv), startWorker('worker-b', workerEnv));
+    const connection = await Connection.connect({ address });
+    const client = new Client({ connection, namespace: 'default' });
+    await until('both workers polling', async () => {
+      const r = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: 'runbooks' }, taskQueueType: 1 });
+      return (r.pollers ?? []).length >= 2;
+    }, 120_000).catch(() => undefined); // versioned pollers may not be listed this way; the runs below show it
+
+    // --- failover pass
+    const t0 = Date.now();
+    const runs = await pool(
+      Array.from({ length: FAILOVER_RUNS }, (_, i) => i),
+      10,
+      (i) =>
+        client.workflow.start('labDrill', {
+          taskQueue: 'runbooks',
+          workflowId: `cluster-failover-${t0}-${i}`,
+          args: [{ host: HOSTS[i % HOSTS.length], steps: 1, holdSeconds: HOLD_SECONDS, requestedBy: 'alice', shareHost: true }],
+        }),
+    );
+    await until(
+      'every failover run in its hold',
+      async () => (await Promise.all(runs.map((h) => status(h).then((v) => v.currentStep === 'hold', () => false)))).every(Boolean),
+      180_000,
+    );
+    await sleep(5000);
+    const victim = workers[0]!;
+    victim.child.kill('SIGKILL');
+    const killedAtS = (Date.now() - t0) / 1000;
+    const finals = await pool(runs, 10, async (h) => {
+      const end = Date.now() + 600_000;
+      for (;;) {
+        const v = await status(h).catch(() => undefined);
+        if (v?.openGate) await approve(h, 'cluster failover').catch(() => undefined);
+        const d = await h.describe();
+        if (d.status.name !== 'RUNNING') return d.status.name;
+        if (Date.now() > end) return 'TIMED_OUT_WAITING';
+        await sleep(1000);
+      }
+    });
+    const failoverS = (Date.now() - t0) / 1000;
+    let markersOnce = 0;
+    let duplicates = 0;
+    for (const [i, h] of runs.entries()) {
+      const lines = Number(onHost(inventory, HOSTS[i % HOSTS.length]!, `wc -l < ~/drill/${h.workflowId}.marker 2>/dev/null || echo 0`).trim());
+      if (lines === 1) markersOnce++;
+      if (lines > 1) duplicates++;
+    }
+    const once = HOSTS.flatMap((host) =>
+      onHost(inventory, host, `awk -F'\\t' '$3 == "once" {print $2}' ~/.runbooks/audit.log 2>/dev/null || true`)
+        .split('\n')
+        .filter((k) => runs.some((h) => k.startsWith(`${h.workflowId}.`))),
+    );
+    // Which runs the killed worker was carrying: its identity (pid@host) on an activity of theirs.
+    const victimIdentity = `${victim.child.pid}@`;
+    const onVictim = await pool(runs, 10, async (h) => {
+      const started = ((await h.fetchHistory()).events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes] : []));
+      return { carried: started.some((a) => a.identity?.startsWith(victimIdentity)), retried: started.some((a) => (a.attempt ?? 1) > 1) };
+    });
+    const failover = {
+      runsWithAStepOnTheKilledWorker: onVictim.filter((v) => v.carried).length,
+      runsWithAStepRetriedOnTheOther: onVictim.filter((v) => v.retried).length,
+      runs: FAILOVER_RUNS,
+      holdSeconds: HOLD_SECONDS,
+      killed: victim.name,
+      killedAtS,
+      completed: finals.filter((s) => s === 'COMPLETED').length,
+      finals,
+      allDoneAfterStartS: failoverS,
+      markersWrittenOnce: markersOnce,
+      runsWithMarkerTwice: duplicates,
+      oneShotStarts: once.length,
+      oneShotDuplicates: once.length - new Set(once).size,
+    };
+    console.log(`failover: ${JSON.stringify(failover)}`);
+
+    // --- parked pass: the killed worker comes back, as a supervisor would restart it
+    workers[0] = startWorker('worker-a2', workerEnv);
+    // Sampled once it serves: before that it is still bundling the workflows.
+    await until('worker-a2 started', async () => readFileSync(join(root, 'worker-a2.log'), 'utf8').includes('"worker started"'), 120_000);
+    const rssStart = Object.fromEntries(workers.map((w) => [w.name, rssMiB(w.child.pid)]));
+    const peak: Record<string, number> = { ...rssStart };
+    const sampler = setInterval(() => {
+      for (const w of workers) peak[w.name] = Math.max(peak[w.name] ?? 0, rssMiB(w.child.pid));
+    }, 200);
+    const t1 = Date.now();
+    const parked = await pool(
+      Array.from({ length: PARKED }, (_, i) => i),
+      50,
+      (i) =>
+        client.workflow.start('labDrill', {
+          taskQueue: 'runbooks',
+          workflowId: `cluster-parked-${t1}-${i}`,
+          args: [{ host: HOSTS[i % HOSTS.length], steps: 1, requestedBy: 'alice', shareHost: true }],
+        }),
+    );
+    const prefix = `cluster-parked-${t1}-`;
+    await until(
+      `${PARKED} runs at their gate`,
+      async () => (await client.workflow.count(`RunbookStatus = "AwaitingApproval" AND WorkflowId STARTS_WITH "${prefix}"`)).count >= PARKED,
+      600_000,
+    );
+    const parkedAfterS = (Date.now() - t1) / 1000;
+    const atGate = Object.fromEntries(workers.map((w) => [w.name, rssMiB(w.child.pid)]));
+    const sentAt = new Map<string, number>();
+    const tApprove = Date.now();
+    await pool(parked, 50, (h) => {
+      sentAt.set(h.workflowId, Date.now());
+      return approve(h, 'cluster bench');
+    });
+    const approvalsSentS = (Date.now() - tApprove) / 1000;
+    await pool(parked, 50, (h) => h.result());
+    const completedAfterApprovalS = (Date.now() - tApprove) / 1000;
+    clearInterval(sampler);
+    const latencies = await pool(parked, 20, async (h) => {
+      const events = (await h.fetchHistory()).events ?? [];
+      const upd = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+      const started = events.slice(upd + 1).find((e) => e.activityTaskStartedEventAttributes);
+      if (upd < 0 || !started) throw new Error(`${h.workflowId}: no update or no next step in history`);
+      const ms = (e: (typeof events)[number]): number => Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+      return { accepted: ms(started) - ms(events[upd]!), fromSent: ms(started) - sentAt.get(h.workflowId)! };
+    });
+    const out = {
+      at: new Date().toISOString(),
+      machine: '2 vCPU; temporal-server, PostgreSQL, two workers and the lab hosts on the same machine',
+      server: `temporal-server ${VERSION}, postgres12 persistence and visibility (PostgreSQL 15, port ${PG_PORT})`,
+      upS,
+      failover,
+      parked: {
+        runs: PARKED,
+        workers: workers.map((w) => w.name),
+        allAtGateAfterS: parkedAfterS,
+        approvalsSentInS: approvalsSentS,
+        allCompletedAfterApprovalS: completedAfterApprovalS,
+        workerRssMiB: { atStart: rssStart, atGate, peak },
+        updateAcceptedToNextStepStartedMs: summary(latencies.map((l) => l.accepted)),
+        approvalSentToNextStepStartedMs: summary(latencies.map((l) => l.fromSent)),
+      },
+    };
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync('bench/results/cluster.json', JSON.stringify(out, null, 2));
+    console.log(JSON.stringify(out, null, 2));
+    await connection.close();
+  } finally {
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    server.kill('SIGTERM');
+    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
+    await labDown(lab);
+    if (process.env.CLUSTER_KEEP_PG !== '1') await stopPostgres(pg);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
