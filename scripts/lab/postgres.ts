@@ -4,11 +4,11 @@
 import { chown, mkdir, readFile, rm, access } from 'node:fs/promises';
 import { execa } from 'execa';
 import { mkdirMode, type LabLayout } from './layout.js';
+import { commandLine, isAlive } from './owned-process.js';
+import { tcpAccepts } from './tcp-port.js';
 
 /** Where a private cluster lives: the lab's, or another's such as the cluster bench's (bench/cluster.ts). */
 export type PgLayout = Pick<LabLayout, 'pgDir' | 'pgData' | 'pgLog'>;
-import { commandLine, isAlive } from './owned-process.js';
-import { tcpAccepts } from './tcp-port.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 export const PG_SOCKET_DIR = '/var/run/postgresql';
