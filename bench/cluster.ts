@@ -58,9 +58,13 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 
 function sqlTool(db: string, ...args: string[]): void {
   // Trust authentication on loopback (scripts/lab/postgres.ts): no password exists to pass or to commit.
-  execFileSync(join(bin, `temporal-sql-tool-${VERSION}`), ['--plugin', 'postgres12', '--ep', PG_HOST, '-p', String(PG_PORT), '-u', 'postgres', '--db', db, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  execFileSync(
+    join(bin, `temporal-sql-tool-${VERSION}`),
+    ['--plugin', 'postgres12', '--ep', PG_HOST, '-p', String(PG_PORT), '-u', 'postgres', '--db', db, ...args],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
 }
 
 function psqlScalar(db: string, sql: string): string {
@@ -92,7 +96,16 @@ function writeServerConfig(): string {
   const dir = join(root, 'config');
   mkdirSync(dir, { recursive: true });
   const store = (db: string, maxConns: number) => ({
-    sql: { pluginName: 'postgres12', databaseName: db, connectAddr: `${PG_HOST}:${PG_PORT}`, connectProtocol: 'tcp', user: 'postgres', maxConns, maxIdleConns: maxConns, maxConnLifetime: '1h' },
+    sql: {
+      pluginName: 'postgres12',
+      databaseName: db,
+      connectAddr: `${PG_HOST}:${PG_PORT}`,
+      connectProtocol: 'tcp',
+      user: 'postgres',
+      maxConns,
+      maxIdleConns: maxConns,
+      maxConnLifetime: '1h',
+    },
   });
   const service = (grpcPort: number, extra: object = {}) => ({ rpc: { grpcPort, membershipPort: grpcPort + 1, bindOnLocalHost: true, ...extra } });
   const dynamic = join(dir, 'dynamicconfig.yaml');
@@ -170,7 +183,8 @@ async function startServer(configFile: string): Promise<ChildProcess> {
 
 /** Namespace `default` (the dev server makes it itself) and the runbooks' search attributes, once. */
 async function registerNamespace(): Promise<void> {
-  const cli = (...a: string[]) => execFileSync(temporalCli, [...a, '--address', address], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  const cli = (...a: string[]) =>
+    execFileSync(temporalCli, [...a, '--address', address], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
   try {
     cli('operator', 'namespace', 'describe', '--namespace', 'default');
   } catch {
@@ -214,7 +228,22 @@ function onHost(inventory: Inventory, host: string, script: string): string {
   const h = inventory.hosts[host]!;
   return execFileSync(
     'ssh',
-    ['-i', h.identityFile, '-p', String(h.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `${h.user}@${h.address}`, script],
+    [
+      '-i',
+      h.identityFile,
+      '-p',
+      String(h.port),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      `${h.user}@${h.address}`,
+      script,
+    ],
     { encoding: 'utf8' },
   );
 }
@@ -224,7 +253,11 @@ const approve = (h: WorkflowHandle, reason: string) => h.executeUpdate('approve'
 
 async function main(): Promise<void> {
   mkdirSync(root, { recursive: true });
-  const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.90', pgPort: Number(process.env.BENCH_PG_PORT ?? 5542) });
+  const lab = defaultLabOptions({
+    dir: join(root, 'lab'),
+    addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.90',
+    pgPort: Number(process.env.BENCH_PG_PORT ?? 5542),
+  });
   const t = Date.now();
   await ensurePostgres(pg, PG_PORT);
   setupSchemas();
@@ -256,10 +289,14 @@ async function main(): Promise<void> {
     workers.push(startWorker('worker-a', workerEnv), startWorker('worker-b', workerEnv));
     const connection = await Connection.connect({ address });
     const client = new Client({ connection, namespace: 'default' });
-    await until('both workers polling', async () => {
-      const r = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: 'runbooks' }, taskQueueType: 1 });
-      return (r.pollers ?? []).length >= 2;
-    }, 120_000).catch(() => undefined); // versioned pollers may not be listed this way; the runs below show it
+    await until(
+      'both workers polling',
+      async () => {
+        const r = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: 'runbooks' }, taskQueueType: 1 });
+        return (r.pollers ?? []).length >= 2;
+      },
+      120_000,
+    ).catch(() => undefined); // versioned pollers may not be listed this way; the runs below show it
 
     // --- failover pass
     const t0 = Date.now();
@@ -275,7 +312,17 @@ async function main(): Promise<void> {
     );
     await until(
       'every failover run in its hold',
-      async () => (await Promise.all(runs.map((h) => status(h).then((v) => v.currentStep === 'hold', () => false)))).every(Boolean),
+      async () =>
+        (
+          await Promise.all(
+            runs.map((h) =>
+              status(h).then(
+                (v) => v.currentStep === 'hold',
+                () => false,
+              ),
+            ),
+          )
+        ).every(Boolean),
       180_000,
     );
     await sleep(5000);
@@ -309,7 +356,9 @@ async function main(): Promise<void> {
     // Which runs the killed worker was carrying: its identity (pid@host) on an activity of theirs.
     const victimIdentity = `${victim.child.pid}@`;
     const onVictim = await pool(runs, 10, async (h) => {
-      const started = ((await h.fetchHistory()).events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes] : []));
+      const started = ((await h.fetchHistory()).events ?? []).flatMap((e) =>
+        e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes] : [],
+      );
       return { carried: started.some((a) => a.identity?.startsWith(victimIdentity)), retried: started.some((a) => (a.attempt ?? 1) > 1) };
     });
     const failover = {
