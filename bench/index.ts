@@ -1,6 +1,7 @@
 // `npm run bench -- <name>`: which benchmark to run. Each one runs at import, so only the chosen one is loaded.
 //   steps (default)  bench/step-overhead.ts: what one runbook step costs end to end
-//   scale            bench/scale.ts: 500 runs parked at a gate + 50 running on one worker, approve all
+//   scale            bench/scale.ts: 5,000 runs parked at a gate (cache bounded: most evicted) + 50 running on
+//                    one worker; evicted runs approved one at a time, replay cost by history length; approve all
 //   backup           bench/backup.ts: lavaMasterBackup's dump throughput vs raw ssh pg_dump, worker RSS
 //                    (takes LAVA over: run it as `flock /tmp/lava-global.lock npm run bench -- backup`)
 //   cluster          bench/cluster.ts: the real temporal-server on PostgreSQL, two worker processes, kill -9 of one,

@@ -20,6 +20,8 @@ export const LabDrillInput = () =>
       markerDelaySeconds: z.number().int().min(1).max(3600).optional(),
       /** The harmless steps run plain `true` (the step-overhead benchmark: Ansible's tasks run `true` too). */
       bareSteps: z.boolean().optional(),
+      /** The harmless steps are one-shot steps (activity task + run-key protocol): the benchmark's never-twice figure. */
+      oneShotSteps: z.boolean().optional(),
       /** No host lease: many drills on one host at once (the scale benchmark parks hundreds at the gate). */
       shareHost: z.boolean().optional(),
       /** Lease the host as a store this drill only writes into: shared on this path (drills of lease scopes). */
@@ -48,17 +50,16 @@ export const labDrillDefinition = {
   leases: (i) => (i.shareHost ? [] : [i.storePath ? { host: i.host, sharedPath: i.storePath } : i.host]),
   procedure: (i) => {
     const approval = gate('write-marker');
+    const harmless = (k: number): string[] => (i.bareSteps ? ['true'] : ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]);
     return {
       restartFrom: i.drill === 'restart' ? approval : undefined,
       steps: [
         ...Array.from({ length: i.steps }, (_, k) =>
           k + 1 === i.failAt
             ? once(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', ctx.workflowId]))
-            : read(
-                `harmless step ${k + 1}`,
-                () => remote(i.host, i.bareSteps ? ['true'] : ['sh', '-c', 'echo "drill step $1 on $(hostname)"', 'drill', String(k + 1)]),
-                { quick: true },
-              ),
+            : i.oneShotSteps
+              ? once(`harmless step ${k + 1}`, () => remote(i.host, harmless(k)))
+              : read(`harmless step ${k + 1}`, () => remote(i.host, harmless(k)), { quick: true }),
         ),
         i.holdSeconds
           ? read('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), i.holdSeconds <= QUICK_HOLD_MAX_S ? { quick: true, timeout: '2 minutes' } : {})
