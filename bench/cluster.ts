@@ -6,15 +6,17 @@
 //   parked:   CLUSTER_PARKED (default 500) runs parked at their gate, all approved (50 in flight); latency
 //             approval → marker step started, the workers' RSS.
 // Writes bench/results/cluster.json. Not a test. Ports: server 7393-7402, PostgreSQL CLUSTER_PG_PORT (5552).
+import { onLabHost } from '../scripts/lab/lab-ssh.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { percentile, pool, until } from './load-pacing.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { ensurePostgres, stopPostgres, PG_BIN, PG_HOST, type PgLayout } from '../scripts/lab/postgres.js';
 import { ensureSearchAttributes, temporalCli } from '../scripts/temporal-server.js';
-import { loadInventory, type Inventory } from '../workers/inventory.js';
+import { loadInventory } from '../workers/inventory.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 
 const VERSION = process.env.TEMPORAL_SERVER_VERSION ?? '1.32.1'; // as scripts/cluster/build-server.sh
@@ -30,31 +32,8 @@ const bin = resolve('.data/cluster/bin');
 const schema = resolve(`.data/cluster/schema-${VERSION}/postgresql/v12`);
 const pg: PgLayout = { pgDir: join(root, 'pg'), pgData: join(root, 'pg', 'data'), pgLog: join(root, 'pg', 'pg.log') };
 
-const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
-const summary = (xs: number[]) => ({ p50: pct(xs, 0.5), p95: pct(xs, 0.95), max: Math.max(...xs) });
+const summary = (xs: number[]) => ({ p50: percentile(xs, 0.5), p95: percentile(xs, 0.95), max: Math.max(...xs) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await f(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(500);
-  }
-}
 
 function sqlTool(db: string, ...args: string[]): void {
   // Trust authentication on loopback (scripts/lab/postgres.ts): no password exists to pass or to commit.
@@ -224,30 +203,6 @@ function rssMiB(pid: number | undefined): number {
   }
 }
 
-function onHost(inventory: Inventory, host: string, script: string): string {
-  const h = inventory.hosts[host]!;
-  return execFileSync(
-    'ssh',
-    [
-      '-i',
-      h.identityFile,
-      '-p',
-      String(h.port),
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      `${h.user}@${h.address}`,
-      script,
-    ],
-    { encoding: 'utf8' },
-  );
-}
-
 const status = (h: WorkflowHandle): Promise<RunbookView> => h.query<RunbookView>('status');
 const approve = (h: WorkflowHandle, reason: string) => h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason }] });
 
@@ -344,12 +299,12 @@ async function main(): Promise<void> {
     let markersOnce = 0;
     let duplicates = 0;
     for (const [i, h] of runs.entries()) {
-      const lines = Number(onHost(inventory, HOSTS[i % HOSTS.length]!, `wc -l < ~/drill/${h.workflowId}.marker 2>/dev/null || echo 0`).trim());
+      const lines = Number(onLabHost(inventory, HOSTS[i % HOSTS.length]!, `wc -l < ~/drill/${h.workflowId}.marker 2>/dev/null || echo 0`).trim());
       if (lines === 1) markersOnce++;
       if (lines > 1) duplicates++;
     }
     const once = HOSTS.flatMap((host) =>
-      onHost(inventory, host, `awk -F'\\t' '$3 == "once" {print $2}' ~/.runbooks/audit.log 2>/dev/null || true`)
+      onLabHost(inventory, host, `awk -F'\\t' '$3 == "once" {print $2}' ~/.runbooks/audit.log 2>/dev/null || true`)
         .split('\n')
         .filter((k) => runs.some((h) => k.startsWith(`${h.workflowId}.`))),
     );

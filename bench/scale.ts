@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { percentile, pool, until } from './load-pacing.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { labTrust } from '../scripts/lab-trust.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
@@ -40,37 +41,13 @@ const GATE = 'write-marker';
 // Overridable (like scripts/test.ts) so two benches, or a bench beside a test suite, can share a machine.
 const root = process.env.BENCH_DATA_ROOT ? join(process.env.BENCH_DATA_ROOT, 'bench-scale') : join(process.cwd(), '.data', 'bench-scale');
 
-const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
 const summary = (xs: number[]): { n: number; p50: number; p95: number; max: number } => ({
   n: xs.length,
-  p50: Math.round(pct(xs, 0.5)),
-  p95: Math.round(pct(xs, 0.95)),
+  p50: Math.round(percentile(xs, 0.5)),
+  p95: Math.round(percentile(xs, 0.95)),
   max: Math.round(Math.max(...xs)),
 });
 const sh = promisify(execFile);
-
-/** Runs `f` over `items` with at most `n` in flight. */
-async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await f(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });

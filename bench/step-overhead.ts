@@ -13,6 +13,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { STEP_SCRIPT } from '../activities/ssh/remote-step.js';
 import { quoteArgv } from '../activities/ssh/shell-quote.js';
 import { SshPool } from '../activities/ssh/ssh.js';
+import { labSshArgv } from '../scripts/lab/lab-ssh.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
@@ -53,25 +54,11 @@ async function main(): Promise<void> {
     const inventory = loadInventory(inventoryPath);
     const h = inventory.hosts[HOST]!;
     const address = `${server.ip}:${server.port}`;
+    const [ssh, ...sshArgs] = labSshArgv(h);
     const sshFresh: number[] = [];
     for (let i = 0; i < 20; i++) {
       const t = performance.now();
-      execFileSync('ssh', [
-        '-i',
-        h.identityFile,
-        '-p',
-        String(h.port),
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'LogLevel=ERROR',
-        `${h.user}@${h.address}`,
-        'true',
-      ]);
+      execFileSync(ssh!, [...sshArgs, 'true']);
       sshFresh.push(performance.now() - t);
     }
     const pool = new SshPool(inventory);

@@ -1,5 +1,6 @@
 // What every integration test file shares: a client to the real dev server started by scripts/test.ts,
 // the real lab inventory, and workers built exactly like the production worker (one bundle per file).
+import { onLabHost } from '../scripts/lab/lab-ssh.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -218,27 +219,7 @@ export async function refusedUpdate(p: Promise<unknown>): Promise<string> {
 
 /** Runs a command on a lab host over real ssh (not through the code under test), as an independent check. */
 export function onHost(inventory: Inventory, host: string, script: string): string {
-  const h = inventory.hosts[host]!;
-  return execFileSync(
-    'ssh',
-    [
-      '-i',
-      h.identityFile,
-      '-p',
-      String(h.port),
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      `${h.user}@${h.address}`,
-      script,
-    ],
-    { encoding: 'utf8' },
-  );
+  return onLabHost(inventory, host, script);
 }
 
 /** A fresh scratch directory under the suite's data dir. */

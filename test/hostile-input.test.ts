@@ -2,6 +2,7 @@
 // values, huge strings and wrong types, into every runbook's input schema and into the one quoting function
 // and the command runner on a real lab host. The bar: 0 executions of injected text (canary files on the
 // host are never created), and every rejection names the field. Figures are printed.
+import { labSshArgv } from '../scripts/lab/lab-ssh.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -181,26 +182,7 @@ test('hostile argv through quoteArgv on a real host: every value arrives byte fo
     // One script per batch on stdin (no command-line size limit): each argv printed NUL-separated, then a record mark.
     const script = batch.map((argv) => `${quoteArgv(['printf', '%s\\0', ...argv])}; printf '\\036\\n'`).join('\n');
     const h = inventory.hosts[HOST]!;
-    const out = execFileSync(
-      'ssh',
-      [
-        '-i',
-        h.identityFile,
-        '-p',
-        String(h.port),
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'LogLevel=ERROR',
-        `${h.user}@${h.address}`,
-        'sh -s',
-      ],
-      { input: script, maxBuffer: 64 * 1024 * 1024 },
-    );
+    const out = execFileSync('ssh', [...labSshArgv(h).slice(1), 'sh -s'], { input: script, maxBuffer: 64 * 1024 * 1024 });
     const records = out.toString('utf8').split('\u001e\n').slice(0, -1);
     assert.equal(records.length, batch.length);
     records.forEach((rec, k) => {

@@ -1,4 +1,5 @@
 // The one quoting function: every value survives the trip through a real remote shell byte for byte.
+import { labSshArgv } from '../scripts/lab/lab-ssh.js';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -51,23 +52,7 @@ test('every value round-trips through sh on the local machine', () => {
 test('every value round-trips through a real remote login shell over ssh, and nothing is executed', () => {
   const inv = loadInventory(process.env.RUNBOOK_INVENTORY);
   const h = inv.hosts['cloud-client']!;
-  const ssh = (line: string): Buffer =>
-    execFileSync('ssh', [
-      '-i',
-      h.identityFile,
-      '-p',
-      String(h.port),
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      `${h.user}@${h.address}`,
-      line,
-    ]);
+  const ssh = (line: string): Buffer => execFileSync('ssh', [...labSshArgv(h).slice(1), line]);
   ssh('rm -f /tmp/pwned-by-quote-test');
   for (const v of nasty) {
     // printf %s\0 keeps each value exactly, including trailing newlines and spaces.
