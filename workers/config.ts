@@ -52,7 +52,7 @@ export const WorkerConfigSchema = z.object({
   taskQueue: z.string().min(1).default('runbooks'),
   metricsPort: z.number().int().min(0).max(65535).default(9464),
   /**
-   * Runs kept in memory between their tasks (the shipped config: 500, about 0.6 MiB each); unset: the SDK's
+   * Runs kept in memory between their tasks (the shipped config: 250, about 0.55 MiB each); unset: the SDK's
    * default, which grows with the heap and let 5,000 parked runs take the worker past 1 GiB. An evicted run
    * parked at a gate is replayed from its history when a message arrives (the scale bench measures that).
    */
