@@ -3,10 +3,13 @@
 //   scale            bench/scale.ts: 500 runs parked at a gate + 50 running on one worker, approve all
 //   backup           bench/backup.ts: lavaMasterBackup's dump throughput vs raw ssh pg_dump, worker RSS
 //                    (takes LAVA over: run it as `flock /tmp/lava-global.lock npm run bench -- backup`)
+//   restore          bench/restore.ts: restore time (RTO), the replace-database step and a whole lavaMasterRestore
+//                    vs the source's ssh cat | psql; the store → master stream vs raw ssh (same lock as backup)
 const benches: Record<string, () => Promise<unknown>> = {
   steps: () => import('./step-overhead.js'),
   'step-overhead': () => import('./step-overhead.js'),
   backup: () => import('./backup.js'),
+  restore: () => import('./restore.js'),
   scale: () => import('./scale.js'),
 };
 
