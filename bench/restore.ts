@@ -13,8 +13,9 @@
 // (b): psql of a local plain file (a without its two SSH hops), pg_restore -j1 / -jN, the session settings
 // a restore could set (synchronous_commit, maintenance_work_mem), an uncompressed (-Z0) custom dump, and
 // pre-data+data against post-data (the index builds).
-// The bundle restored is made by one lavaMasterBackup (label "rto") of that database, not timed.
-// Prints a table and writes bench/results/restore.json. Not a test. The lab, server, worker and the grown
+// The bundle restored is made by one lavaMasterBackup (label "rto") of that database, not timed, with
+// BENCH_DUMP_COMPRESSION (default|none) as its dumpCompression.
+// Prints a table and writes bench/results/restore.json (restore-none.json for a none bundle). Not a test. The lab, server, worker and the grown
 // database are bench/lava-bench.ts's, shared with bench/backup.ts.
 //
 // LAVA is machine-global: `flock /tmp/lava-global.lock npm run bench -- restore`.
@@ -63,6 +64,8 @@ const LABEL = 'rto';
 const REPLACE_STEP = 'replace the database';
 const FETCH_STEP = 'fetch lava-server.dump';
 const PROFILE = process.env.BENCH_PROFILE !== '0';
+/** lavaMasterBackup's dumpCompression for the bundle restored: default (zlib) or none. */
+const DUMP_COMPRESSION = process.env.BENCH_DUMP_COMPRESSION ?? 'default';
 /** Where the bench keeps its own files on the master (dumps for the profile, the raw stream's copy). */
 const MASTER_DIR = '/var/tmp/runbooks-bench';
 const PLAIN_ON_STORE = 'bench-restore.sql';
@@ -141,14 +144,14 @@ async function main(): Promise<void> {
     const backup = await client.workflow.start('lavaMasterBackup', {
       taskQueue: loadWorkerConfig().taskQueue,
       workflowId: `bench-rto-backup-${Date.now()}`,
-      args: [{ master: MASTER, store: STORE, requestedBy: 'alice', label: LABEL }],
+      args: [{ master: MASTER, store: STORE, requestedBy: 'alice', label: LABEL, dumpCompression: DUMP_COMPRESSION }],
     });
     const backedUp = await settle(backup);
     if (backedUp.status !== 'Completed') throw new Error(`lavaMasterBackup ended ${backedUp.status}: ${backedUp.parked?.error ?? backedUp.lastError ?? ''}`);
     const bundleOut = ((await backup.result()) as RunbookResult).output as { bundle: string; database: { bytes: number } };
     const bundle = bundleOut.bundle.split('/').pop()!;
     const dumpBytes = bundleOut.database.bytes;
-    console.log(`bench: bundle ${bundle}, lava-server.dump ${(dumpBytes / GiB).toFixed(3)} GiB`);
+    console.log(`bench: bundle ${bundle}, lava-server.dump ${(dumpBytes / GiB).toFixed(3)} GiB (dumpCompression ${DUMP_COMPRESSION})`);
     await onStore(`pg_dump -h 127.0.0.1 -p ${PG_PORT} -U ${lava.dbUser} --no-password ${lava.dbName} > ${PLAIN_ON_STORE}`);
     const plainBytes = Number((await captured(onHost(store, `stat -c %s ${PLAIN_ON_STORE}`))).trim());
     console.log(`bench: plain dump on the store ${(plainBytes / GiB).toFixed(3)} GiB`);
@@ -418,7 +421,7 @@ async function main(): Promise<void> {
       target: 'rtoRatio = replace step / manual psql ≤ 0.5; streamRatio = runbook relay / raw ssh stream ≥ 0.9',
       rounds: ROUNDS,
       database: { name: lava.dbName, sizeBytes: grow.bytes, targetGiB: TARGET_GIB, ballastRows: rowsBefore },
-      dumps: { bundleCustomBytes: dumpBytes, plainSqlBytes: plainBytes, bundle },
+      dumps: { bundleCustomBytes: dumpBytes, bundleDumpCompression: DUMP_COMPRESSION, plainSqlBytes: plainBytes, bundle },
       pgRestoreJobs: jobs,
       manual: {
         command: `ssh store cat ${PLAIN_ON_STORE} | ssh master 'sudo -u ${lava.dbUser} psql -v ON_ERROR_STOP=1 -d <fresh db>'`,
@@ -437,7 +440,7 @@ async function main(): Promise<void> {
       profile,
     };
     mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/restore.json', JSON.stringify(result, null, 2));
+    writeFileSync(`bench/results/restore${DUMP_COMPRESSION === 'default' ? '' : `-${DUMP_COMPRESSION}`}.json`, JSON.stringify(result, null, 2));
 
     const row = (what: string, value: string): void => console.log(`${what.padEnd(76)}${value}`);
     const secs = (x: number): string => `${x.toFixed(2).padStart(8)} s`;
@@ -445,7 +448,10 @@ async function main(): Promise<void> {
     const mbps = (x: number): string => `${rate(dumpBytes, x).toFixed(0).padStart(6)} MiB/s`;
     console.log('');
     row('database lavaserver (pg_database_size)', `${(grow.bytes / GiB).toFixed(3)} GiB, ${rowsBefore} ballast rows`);
-    row('bundle lava-server.dump (custom, default compression) / plain SQL', `${(dumpBytes / GiB).toFixed(3)} / ${(plainBytes / GiB).toFixed(3)} GiB`);
+    row(
+      `bundle lava-server.dump (custom, dumpCompression ${DUMP_COMPRESSION}) / plain SQL`,
+      `${(dumpBytes / GiB).toFixed(3)} / ${(plainBytes / GiB).toFixed(3)} GiB`,
+    );
     row('load average (1 / 5 / 15 min) at start → end', `${load.start.map((x) => x.toFixed(1)).join(' ')} → ${load.end.map((x) => x.toFixed(1)).join(' ')}`);
     row('(a) ssh store cat dump.sql | ssh master psql, fresh database (best)', `${secs(best(manual).seconds)}   runs ${list(manual.map((x) => x.seconds))}`);
     row(
