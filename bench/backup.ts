@@ -9,399 +9,54 @@
 // rounds (default 3) and the best of each counts, so a burst of other load on the machine hits both sides
 // alike; CPU use by process is sampled throughout and printed, with the CPU of processes that are not part
 // of the transfer as "other".
-// Prints a table and writes bench/results/backup.json. Not a test.
+// Prints a table and writes bench/results/backup.json. Not a test. The lab, server, worker and the grown
+// database are bench/lava-bench.ts's, shared with bench/restore.ts.
 //
 // LAVA is machine-global (whoever calls lavaUp takes it over): run it under the same lock as the LAVA
 // tests, `flock /tmp/lava-global.lock npm run bench -- backup`.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { PipeResult } from '../activities/ssh/pipe.js';
-import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
-import { lavaUp } from '../scripts/lab/lava.js';
-import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
-import { loadInventory, type Inventory, type InventoryHost } from '../workers/inventory.js';
-import type { RunbookView } from '../workflows/engine/messages.js';
+import type { InventoryHost } from '../workers/inventory.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
+import {
+  cpuLine,
+  cpuUse,
+  GiB,
+  MASTER,
+  mib,
+  openLavaBench,
+  PG_PORT,
+  procStatus,
+  root,
+  runShell,
+  runToFile,
+  sampler,
+  settle,
+  sq,
+  sshArgv,
+  sleep,
+  stepActivity,
+  STORE,
+  startWorker,
+  stopChild,
+  TARGET_GIB,
+  type CpuUse,
+  type Timed,
+} from './lava-bench.js';
 
-const TARGET_GIB = Number(process.env.BENCH_DB_GIB ?? 1.2);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
-const RUN_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MIN ?? 60) * 60_000;
-const MASTER = 'lava-master';
-const STORE = 'backup-store';
 const DUMP_STEP = 'dump the database';
-const PG_PORT = Number(process.env.BENCH_PG_PORT ?? 5492);
 const METRICS_PORT = 9474;
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-/** One ballast row: 32 md5 hex strings, 1024 characters, below the ~2 KB TOAST threshold, so pglz never gets to compress it. */
-const BALLAST_ROW = Array.from({ length: 32 }, () => 'md5(random()::text)').join(' || ');
-const BALLAST_BATCH = 50_000;
-
-// Overridable (like scripts/test.ts) so two benches, or a bench beside a test suite, can share a machine.
-const root = process.env.BENCH_DATA_ROOT ? join(process.env.BENCH_DATA_ROOT, 'bench-backup') : join(process.cwd(), '.data', 'bench-backup');
-const server = {
-  dbFile: join(root, 'temporal.sqlite'),
-  ip: '127.0.0.1',
-  port: Number(process.env.BENCH_TEMPORAL_PORT ?? 7273),
-  uiPort: Number(process.env.BENCH_TEMPORAL_UI_PORT ?? 8273),
-  logFile: join(root, 'temporal.log'),
-};
-const lab = defaultLabOptions({ dir: join(root, 'lab'), addrBase: process.env.BENCH_LAB_ADDR_BASE ?? '127.0.70', pgPort: PG_PORT });
-const address = `${server.ip}:${server.port}`;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const sq = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
-const mib = (b: number): number => b / MiB;
-
-// ---- the lab database ---------------------------------------------------------------------------
-
-function psql(sql: string, db = 'lavaserver'): string {
-  return execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(PG_PORT), '-U', 'postgres', '-d', db, '-c', sql], {
-    encoding: 'utf8',
-    maxBuffer: 16 * MiB,
-  }).trim();
-}
-
-const dbSize = (db: string): number => Number(psql(`SELECT pg_database_size('${db.replaceAll("'", "''")}')`, db));
-
-/** Grows `db` to the target with rows of random hex in bench_ballast (owned by LAVA's user); nothing to do when big enough. */
-function growDatabase(db: string, owner: string): { bytes: number; grownBytes: number; seconds: number; ballastRows: number } {
-  const target = TARGET_GIB * GiB;
-  const before = dbSize(db);
-  const t = performance.now();
-  psql(
-    `SET client_min_messages TO warning; CREATE TABLE IF NOT EXISTS bench_ballast (id bigint NOT NULL, payload text NOT NULL); ALTER TABLE bench_ballast OWNER TO "${owner}";`,
-    db,
-  );
-  let size = before;
-  if (size < target) console.log(`bench: growing ${db} from ${(size / GiB).toFixed(2)} GiB to ${TARGET_GIB} GiB`);
-  while (size < target) {
-    psql(`INSERT INTO bench_ballast SELECT g, ${BALLAST_ROW} FROM generate_series(1, ${BALLAST_BATCH}) g`, db);
-    size = dbSize(db);
-    process.stdout.write(`\rbench: ${db} is ${(size / GiB).toFixed(2)} GiB `);
-  }
-  if (size !== before) {
-    process.stdout.write('\n');
-    // Hint bits and the visibility map set now, so no dump below pays for the first read of fresh rows.
-    psql('VACUUM (ANALYZE) bench_ballast', db);
-    psql('CHECKPOINT', db);
-    size = dbSize(db);
-  }
-  return {
-    bytes: size,
-    grownBytes: size - before,
-    seconds: (performance.now() - t) / 1000,
-    ballastRows: Number(psql('SELECT count(*) FROM bench_ballast', db)),
-  };
-}
-
-// ---- the raw baselines ----------------------------------------------------------------------------
-
-function sshArgv(h: InventoryHost): string[] {
-  return [
-    'ssh',
-    '-i',
-    h.identityFile,
-    '-p',
-    String(h.port),
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    `${h.user}@${h.address}`,
-  ];
-}
-
-function runToFile(argv: string[], file: string): Promise<{ seconds: number; bytes: number }> {
-  const fd = openSync(file, 'w', 0o600);
-  const t = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t) / 1000;
-      closeSync(fd);
-      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
-      resolve({ seconds, bytes: statSync(file).size });
-    });
-  });
-}
-
-function runShell(script: string): Promise<{ seconds: number }> {
-  const t = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-o', 'pipefail', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ seconds: (performance.now() - t) / 1000 }) : reject(new Error(`${script} exited ${code}: ${err}`))));
-  });
-}
-
-interface Timed {
-  seconds: number;
-  bytes: number;
-  cpu: CpuUse;
-}
-
-// ---- the worker, its memory ----------------------------------------------------------------------
-
-function procStatus(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const m = /^(Vm\w+|Rss\w+):\s+(\d+) kB/.exec(line);
-    if (m) out[m[1]!] = Number(m[2]) * 1024;
-  }
-  return out;
-}
-
-function startWorker(inventoryPath: string, logFile: string): Promise<ChildProcess> {
-  const env: NodeJS.ProcessEnv = {};
-  // Nothing of the caller's Temporal/runbook environment (a codec key, another server) leaks in.
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TEMPORAL_') && !k.startsWith('RUNBOOK_')) env[k] = v;
-  Object.assign(env, {
-    TEMPORAL_ADDRESS: address,
-    TEMPORAL_NAMESPACE: 'default',
-    RUNBOOK_INVENTORY: inventoryPath,
-    RUNBOOK_METRICS_PORT: String(METRICS_PORT),
-    RUNBOOK_DATA_DIR: join(root, 'worker'),
-    RUNBOOK_LOG_LEVEL: 'WARN',
-  });
-  const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['build/workers/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.pipe(log);
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`the worker did not start within 180 s; see ${logFile}`)), 180_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the worker exited with ${code} before it started; see ${logFile}`));
-    });
-    child.stdout!.on('data', (b: Buffer) => {
-      log.write(b);
-      buf = (buf + b.toString()).slice(-4000);
-      if (buf.includes('"worker started"')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-  });
-}
-
-async function stopChild(child: ChildProcess, graceMs = 20_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await gone;
-  clearTimeout(t);
-}
-
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** Busy and total CPU ticks of the whole machine (all CPUs summed); steal counts as not busy. */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
-  return { busy: user + nice + system + irq + softirq, total: user + nice + system + idle + iowait + irq + softirq + steal };
-}
-
-/** utime+stime ticks and the command name of every process. */
-function processTicks(): Map<number, { comm: string; ticks: number }> {
-  const out = new Map<number, { comm: string; ticks: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const close = st.lastIndexOf(')');
-      const rest = st.slice(close + 2).split(' ');
-      out.set(Number(d), { comm: st.slice(st.indexOf('(') + 1, close), ticks: Number(rest[11]) + Number(rest[12]) });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
-
-interface Sample {
-  /** Date.now() of the sample, comparable with history event times (same machine). */
-  at: number;
-  rss: number;
-  machineBusy: number;
-  /** CPU ticks since the previous sample, by process name (the worker and this process by role). */
-  ticks: Record<string, number>;
-}
-
-/**
- * Every 200 ms: the worker's VmRSS (when a pid is given) and the CPU every process used since the last
- * sample. A process that starts and ends between two samples is missed (≤ 200 ms of CPU). With a worker
- * pid, VmHWM is reset first (clear_refs 5) so that the peak is the one of what is measured.
- */
-function sampler(roles: Map<number, string>, workerPid?: number) {
-  const samples: Sample[] = [];
-  let last = processTicks();
-  let lastMachine = machineTicks();
-  let resetHwm = false;
-  if (workerPid !== undefined) {
-    try {
-      writeFileSync(`/proc/${workerPid}/clear_refs`, '5');
-      resetHwm = true;
-    } catch {
-      resetHwm = false;
-    }
-  }
-  const role = (pid: number, comm: string): string => roles.get(pid) ?? comm;
-  const take = (): void => {
-    const now = processTicks();
-    const m = machineTicks();
-    const ticks: Record<string, number> = {};
-    for (const [pid, p] of now) {
-      const before = last.get(pid);
-      const d = before ? p.ticks - before.ticks : p.ticks;
-      if (d > 0) ticks[role(pid, p.comm)] = (ticks[role(pid, p.comm)] ?? 0) + d;
-    }
-    let rss = 0;
-    if (workerPid !== undefined) {
-      try {
-        rss = procStatus(workerPid).VmRSS ?? 0;
-      } catch {
-        rss = 0;
-      }
-    }
-    samples.push({ at: Date.now(), rss, machineBusy: m.busy - lastMachine.busy, ticks });
-    last = now;
-    lastMachine = m;
-  };
-  const t0 = Date.now();
-  take();
-  samples[0]!.ticks = {};
-  samples[0]!.machineBusy = 0;
-  const timer = setInterval(take, 200);
-  return {
-    samples,
-    resetHwm,
-    t0,
-    stop(): { hwm: number; rssEnd: number } {
-      clearInterval(timer);
-      take();
-      if (workerPid === undefined) return { hwm: 0, rssEnd: 0 };
-      const s = procStatus(workerPid);
-      return { hwm: s.VmHWM ?? 0, rssEnd: s.VmRSS ?? 0 };
-    },
-  };
-}
-
-interface CpuUse {
-  seconds: number;
-  /** Busy CPUs on average over the window (the machine has `nproc` of them). */
-  machineCores: number;
-  /** Average CPUs used by each kind of process, largest first. */
-  byProcess: Record<string, number>;
-  /** Processes that take no part in a transfer (other people's tests, say): load that skews the figure. */
-  other: number;
-}
-
-/** Process names (and roles) that take part in a dump: everything else counts as "other" load. */
-const INVOLVED = new Set(['ssh', 'sshd', 'postgres', 'pg_dump', 'cat', 'sudo', 'nice', 'ionice', 'sh', 'bash', 'worker', 'bench', 'temporal (bench)']);
-
-/** CPU use over (from, to]: the samples taken in that window. */
-function cpuUse(samples: Sample[], from: number, to: number): CpuUse {
-  const inside = samples.filter((x) => x.at > from && x.at <= to);
-  const first = samples.filter((x) => x.at <= from).at(-1)?.at ?? from;
-  const seconds = ((inside.at(-1)?.at ?? to) - first) / 1000;
-  const sum: Record<string, number> = {};
-  let busy = 0;
-  for (const x of inside) {
-    busy += x.machineBusy;
-    for (const [k, v] of Object.entries(x.ticks)) sum[k] = (sum[k] ?? 0) + v;
-  }
-  const cores = (t: number): number => Number((t / CLK_TCK / seconds).toFixed(2));
-  const byProcess = Object.fromEntries(
-    Object.entries(sum)
-      .map(([k, v]) => [k, cores(v)] as const)
-      .filter(([, v]) => v >= 0.01)
-      .sort((a, b) => b[1] - a[1]),
-  );
-  const other = Object.entries(byProcess)
-    .filter(([k]) => !INVOLVED.has(k))
-    .reduce((a, [, v]) => a + v, 0);
-  return { seconds, machineCores: cores(busy), byProcess, other: Number(other.toFixed(2)) };
-}
-
-const cpuLine = (c: CpuUse): string =>
-  `${c.machineCores.toFixed(2)}/${cpus().length} busy; ${Object.entries(c.byProcess)
-    .filter(([k]) => INVOLVED.has(k))
-    .slice(0, 6)
-    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-    .join(', ')}; other ${c.other.toFixed(2)}`;
-
-// ---- the run --------------------------------------------------------------------------------------
-
-/** A parked step waits for a human forever: poll the status until the run ends or parks. */
-async function settle(h: WorkflowHandle): Promise<RunbookView> {
-  const deadline = Date.now() + RUN_TIMEOUT_MS;
-  for (;;) {
-    const v = await h.query<RunbookView>('status').catch(() => undefined);
-    if (v && ['Completed', 'Parked', 'Failed', 'Aborted'].includes(v.status)) return v;
-    if (Date.now() > deadline) throw new Error(`the backup did not finish within ${RUN_TIMEOUT_MS / 60000} min (step: ${v?.currentStep})`);
-    await sleep(1000);
-  }
-}
-
-function tsMs(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
-  if (!ts) return NaN;
-  return Number(String(ts.seconds ?? 0)) * 1000 + (ts.nanos ?? 0) / 1e6;
-}
-
-function fromPayload<T>(p: Payload | null | undefined): T | undefined {
-  return p ? (defaultPayloadConverter.fromPayload(p) as T) : undefined;
-}
 
 /** The dump step as history has it: the pipeCommands activity for "dump the database", its times and PipeResult. */
-async function dumpStepFromHistory(
-  h: WorkflowHandle,
-): Promise<{ startedAt: number; completedAt: number; scheduledToCloseS: number; startedToCloseS: number; attempt: number; pipe: PipeResult }> {
-  const history = await h.fetchHistory();
-  const scheduled = new Map<string, number>();
-  const started = new Map<string, { at: number; attempt: number }>();
-  for (const e of history.events ?? []) {
-    const id = String(e.eventId);
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s && s.activityType?.name === 'pipeCommands' && fromPayload<{ step?: string }>(s.input?.payloads?.[0])?.step === DUMP_STEP) {
-      scheduled.set(id, tsMs(e.eventTime));
-    }
-    const st = e.activityTaskStartedEventAttributes;
-    if (st && scheduled.has(String(st.scheduledEventId))) started.set(String(st.scheduledEventId), { at: tsMs(e.eventTime), attempt: st.attempt ?? 1 });
-    const c = e.activityTaskCompletedEventAttributes;
-    if (c && scheduled.has(String(c.scheduledEventId))) {
-      const sid = String(c.scheduledEventId);
-      const pipe = fromPayload<PipeResult>(c.result?.payloads?.[0]);
-      if (!pipe) throw new Error('the dump step completed without a PipeResult');
-      const end = tsMs(e.eventTime);
-      const st0 = started.get(sid);
-      const begin = st0?.at ?? scheduled.get(sid)!;
-      return {
-        startedAt: begin,
-        completedAt: end,
-        scheduledToCloseS: (end - scheduled.get(sid)!) / 1000,
-        startedToCloseS: (end - begin) / 1000,
-        attempt: st0?.attempt ?? 1,
-        pipe,
-      };
-    }
-  }
-  throw new Error(`no completed pipeCommands activity for "${DUMP_STEP}" in the history`);
+async function dumpStepFromHistory(h: WorkflowHandle) {
+  const a = await stepActivity<PipeResult>(h, 'pipeCommands', DUMP_STEP);
+  return { ...a, pipe: a.result };
 }
 
 async function removeBenchBundles(store: InventoryHost): Promise<void> {
@@ -427,40 +82,24 @@ interface Backup {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync('build/workers/main.js')) throw new Error('build/workers/main.js is missing: run npx tsc first');
-  mkdirSync(root, { recursive: true });
-  // A fresh Temporal history each time: no lease or run of an earlier, interrupted bench is left over.
-  for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
-  const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
+  const bench = await openLavaBench();
+  const { lava, grow, inventoryPath, master, store, devPid, client } = bench;
   let worker: ChildProcess | undefined;
-  let connection: Connection | undefined;
   try {
-    console.log('bench: lavaUp (LAVA is machine-global: this lab takes it over)');
-    const lava = await lavaUp(lab);
-    const grow = growDatabase(lava.dbName, lava.dbUser);
-    console.log(
-      `bench: ${lava.dbName} is ${(grow.bytes / GiB).toFixed(3)} GiB (${grow.ballastRows} ballast rows${grow.grownBytes > 0 ? `, grown by ${(grow.grownBytes / GiB).toFixed(3)} GiB in ${grow.seconds.toFixed(0)} s` : ''})`,
-    );
-
-    const inventory: Inventory = loadInventory(inventoryPath);
-    const master = inventory.hosts[MASTER]!;
-    const store = inventory.hosts[STORE]!;
     await removeBenchBundles(store);
     const pgDump = ['sudo', '-n', '-u', lava.dbUser, 'pg_dump', '-h', '127.0.0.1', '-p', String(PG_PORT), '--no-password', lava.dbName];
     const rawFile = join(root, 'raw-dump.sql');
 
     // The real worker process, idle until the first backup; everything from here on is sampled.
     const workerLog = join(root, 'worker.log');
-    worker = await startWorker(inventoryPath, workerLog);
+    worker = await startWorker(inventoryPath, workerLog, METRICS_PORT);
     const pid = worker.pid!;
     await sleep(3000); // let start-up allocations settle before the baseline
     const rssIdle = procStatus(pid);
-    connection = await Connection.connect({ address });
-    const client = new Client({ connection, namespace: 'default' });
     const roles = new Map<number, string>([
       [pid, 'worker'],
       [process.pid, 'bench'],
-      ...(dev.pid === undefined ? [] : [[dev.pid, 'temporal (bench)'] as [number, string]]),
+      ...(devPid === undefined ? [] : [[devPid, 'temporal (bench)'] as [number, string]]),
     ]);
     const mon = sampler(roles, pid);
     const rssBefore = mon.samples[0]?.rss || rssIdle.VmRSS || 0;
@@ -647,9 +286,7 @@ async function main(): Promise<void> {
     row('  bundle dump, best run (worker = the ssh2 relay)', cpuLine(best.cpu));
   } finally {
     if (worker) await stopChild(worker);
-    await connection?.close();
-    await stopDevServer(dev);
-    await labDown(lab);
+    await bench.close();
   }
 }
 

@@ -6,10 +6,13 @@
 //                    (takes LAVA over: run it as `flock /tmp/lava-global.lock npm run bench -- backup`)
 //   cluster          bench/cluster.ts: the real temporal-server on PostgreSQL, two worker processes, kill -9 of one,
 //                    500 parked runs approved (build the server first: scripts/cluster/build-server.sh)
+//   restore          bench/restore.ts: restore time (RTO), the replace-database step and a whole lavaMasterRestore
+//                    vs the source's ssh cat | psql; the store → master stream vs raw ssh (same lock as backup)
 const benches: Record<string, () => Promise<unknown>> = {
   steps: () => import('./step-overhead.js'),
   'step-overhead': () => import('./step-overhead.js'),
   backup: () => import('./backup.js'),
+  restore: () => import('./restore.js'),
   scale: () => import('./scale.js'),
   cluster: () => import('./cluster.js'),
 };

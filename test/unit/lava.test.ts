@@ -32,6 +32,7 @@ import {
   type MasterManifest,
 } from '../../workflows/lava/checks.js';
 import { replaceDatabase } from '../../workflows/lava/restore-commands.js';
+import { dumpDatabase } from '../../workflows/lava/commands.js';
 
 const manifest = (over: Partial<MasterManifest> = {}): MasterManifest => ({
   versions: { 'lava-server': '2023.01-1' },
@@ -186,6 +187,14 @@ test('host scripts arrive as their file text, values only as positional argument
   assert.equal(c.argv[0], 'sh');
   assert.match(c.argv[2] ?? '', /^#!\/bin\/sh\n# Replaces the LAVA database/);
   assert.deepEqual(c.argv.slice(3), ['replace-db', '/var/tmp/runbooks-restore/run-1', '5432', 'lavaserver', 'lavaserver', 'auth_user']);
+  const db = { name: 'lavaserver', user: 'lavaserver', host: 'localhost', port: 5432 };
+  for (const compression of ['default', 'none'] as const) {
+    const d = dumpDatabase('lava-master', db, compression);
+    const at = d.argv.indexOf('python3') + 1;
+    assert.match(d.argv[at + 1] ?? '', /^#!\/usr\/bin\/env python3\n# The database dump and its row counts/);
+    assert.deepEqual(d.argv.slice(at + 2, at + 6), ['localhost', '5432', 'lavaserver', compression]);
+  }
+  assert.equal(dumpDatabase('lava-master', db).argv.includes('default'), true, "pg_dump's own compression unless asked");
 });
 
 test('python3-django and postgresql are shown bundle against installed, a difference marked (the source: they affect a restore)', () => {

@@ -67,9 +67,26 @@ export function measureMaster(master: string, db: LavaDatabase): RemoteCommand {
 const gentle = ['nice', '-n', '10', 'ionice', '-c', '3'];
 
 /** pg_dump -Fc of one snapshot, with the row counts taken in that snapshot (scripts/dump-in-snapshot.py). */
-export function dumpDatabase(master: string, db: LavaDatabase): RemoteCommand {
-  return remote(master, [...gentle, 'sudo', '-n', '-u', db.user, 'python3', '-c', dumpInSnapshot, db.host, String(db.port), db.name, ...LAVA_TABLES]);
+export function dumpDatabase(master: string, db: LavaDatabase, compression: DumpCompression = 'default'): RemoteCommand {
+  return remote(master, [
+    ...gentle,
+    'sudo',
+    '-n',
+    '-u',
+    db.user,
+    'python3',
+    '-c',
+    dumpInSnapshot,
+    db.host,
+    String(db.port),
+    db.name,
+    compression,
+    ...LAVA_TABLES,
+  ]);
 }
+
+/** pg_dump's own compression (zlib) or none: an uncompressed dump restores about twice as fast (bench/RESTORE-NOTES.md). */
+export type DumpCompression = 'default' | 'none';
 
 /** The row counts dump-in-snapshot.py printed last on stderr. */
 export function snapshotRows(stderrTail: string): Record<string, number> | undefined {
