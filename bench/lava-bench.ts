@@ -5,6 +5,7 @@
 // Both benches use the same data directory (BENCH_DATA_ROOT/bench-lava): the grown database is kept in the
 // lab's PostgreSQL between runs, so only the first run of either pays for growing it. They take LAVA over
 // (machine-global), so they run under `flock /tmp/lava-global.lock` and never at the same time.
+import { labSshArgv } from '../scripts/lab/lab-ssh.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -88,24 +89,8 @@ export function growDatabase(db: string, owner: string): { bytes: number; grownB
 
 // ---- the raw baselines ----------------------------------------------------------------------------
 
-export function sshArgv(h: InventoryHost): string[] {
-  return [
-    'ssh',
-    '-i',
-    h.identityFile,
-    '-p',
-    String(h.port),
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    `${h.user}@${h.address}`,
-  ];
-}
+/** OpenSSH into a lab host, the raw baseline's client. */
+export const sshArgv = (h: InventoryHost): string[] => labSshArgv(h);
 
 export function runToFile(argv: string[], file: string): Promise<{ seconds: number; bytes: number }> {
   const fd = openSync(file, 'w', 0o600);
