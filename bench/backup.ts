@@ -52,6 +52,8 @@ import {
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const DUMP_STEP = 'dump the database';
 const METRICS_PORT = 9474;
+/** lavaMasterBackup's dumpCompression (default: pg_dump's zlib; none: -Z0). */
+const DUMP_COMPRESSION = process.env.BENCH_DUMP_COMPRESSION ?? 'default';
 
 /** The dump step as history has it: the pipeCommands activity for "dump the database", its times and PipeResult. */
 async function dumpStepFromHistory(h: WorkflowHandle) {
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
       const h = await client.workflow.start('lavaMasterBackup', {
         taskQueue: loadWorkerConfig().taskQueue,
         workflowId: `bench-backup-${Date.now()}`,
-        args: [{ master: MASTER, store: STORE, requestedBy: 'alice', label: 'bench' }],
+        args: [{ master: MASTER, store: STORE, requestedBy: 'alice', label: 'bench', dumpCompression: DUMP_COMPRESSION }],
       });
       const end = await settle(h);
       const wallS = (performance.now() - t) / 1000;
@@ -244,7 +246,7 @@ async function main(): Promise<void> {
       },
     };
     mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/backup.json', JSON.stringify(result, null, 2));
+    writeFileSync(`bench/results/backup${DUMP_COMPRESSION === 'default' ? '' : `-${DUMP_COMPRESSION}`}.json`, JSON.stringify(result, null, 2));
 
     const w = result.worker;
     const row = (what: string, value: string): void => console.log(`${what.padEnd(58)}${value}`);

@@ -379,11 +379,12 @@ export interface StepActivity<T> {
   result: T;
 }
 
-/** The completed `activityType` activity of step `step` (its input names the step) in the run's history. */
+/** The last completed `activityType` activity of step `step` (its input names the step) in the run's history. */
 export async function stepActivity<T>(h: WorkflowHandle, activityType: string, step: string): Promise<StepActivity<T>> {
   const history = await h.fetchHistory();
   const scheduled = new Map<string, number>();
   const started = new Map<string, { at: number; attempt: number }>();
+  let last: StepActivity<T> | undefined;
   for (const e of history.events ?? []) {
     const id = String(e.eventId);
     const s = e.activityTaskScheduledEventAttributes;
@@ -400,7 +401,7 @@ export async function stepActivity<T>(h: WorkflowHandle, activityType: string, s
       const end = tsMs(e.eventTime);
       const st0 = started.get(sid);
       const begin = st0?.at ?? scheduled.get(sid)!;
-      return {
+      last = {
         startedAt: begin,
         completedAt: end,
         scheduledToCloseS: (end - scheduled.get(sid)!) / 1000,
@@ -410,7 +411,8 @@ export async function stepActivity<T>(h: WorkflowHandle, activityType: string, s
       };
     }
   }
-  throw new Error(`no completed ${activityType} activity for "${step}" in the history`);
+  if (!last) throw new Error(`no completed ${activityType} activity for "${step}" in the history`);
+  return last;
 }
 
 // ---- the bench's lab, server and LAVA -------------------------------------------------------------
