@@ -27,28 +27,14 @@ import {
   waitShutOff,
   watchRecovery,
 } from './libvirt-commands.js';
-import { parseChecks, parseMeasure, rootKeyRefusal } from './backup-steps.js';
+import { rootKeyRefusal } from './backup-steps.js';
 import authorizeRecovery from './scripts/authorize-recovery.sh';
 import forgetRecoveryKey from './scripts/forget-recovery-key.sh';
 import recoveryKey from './scripts/recovery-key.sh';
 import revokeRecovery from './scripts/revoke-recovery.sh';
 import { systemUser } from './store.js';
-import measure from './scripts/measure.sh';
-import {
-  domainRefusal,
-  editedRefusal,
-  fromDiskRefusal,
-  hostOf,
-  isoName,
-  recordRefusal,
-  runFile,
-  shaOf,
-  storedRefusal,
-  type RecordedBackup,
-} from './recovery-checks.js';
-import listRecord from './scripts/list-record.sh';
-import readSignedRecord from './scripts/read-signed-record.sh';
-import type { VerifiedRecord } from '../../activities/store/signing.js';
+import { recordedBackupSteps } from './recovery-steps.js';
+import { domainRefusal, editedRefusal, fromDiskRefusal, hostOf, isoName, recordRefusal, runFile, shaOf } from './recovery-checks.js';
 
 /** libvirt allows more, but a name that is also a file name and one shell word is all a controller needs. */
 const domainName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
@@ -114,24 +100,7 @@ export const rearControllerRecovery = runbook({
         `${r.hypervisor}$ virsh domxml-to-native qemu-argv --domain ${r.domain} (which drive holds bootindex=1)`,
       ]);
 
-    const recordSignature = read(
-      "check the backup record's signature",
-      () =>
-        activity('verifyBackupRecords', {
-          list: remote(i.store, ['sh', '-c', listRecord, 'list-record', dir, hostOf(i)], { sudo: true }),
-          file: 'runbook-record.json',
-        }),
-      { verdict: true, parse: (v: VerifiedRecord[]) => v[0]!, expect: (v) => (v.problem ? `${v.problem}; nothing was changed` : undefined) },
-    );
-    const record = read(
-      'read the backup record',
-      (ctx) => remote(i.store, ['sh', '-c', readSignedRecord, 'read-record', `${dir}/runbook-record.json`, recordSignature.value(ctx).sha256!], { sudo: true }),
-      {
-        verdict: true,
-        parse: (r) => JSON.parse(stdoutOf(r)) as RecordedBackup,
-        expect: (r) => recordRefusal(r, i),
-      },
-    );
+    const { recordSignature, record, stored } = recordedBackupSteps(i.store, dir, hostOf(i), isoName(i), (r) => recordRefusal(r, i));
     const sha = (ctx: Ctx): string => record.value(ctx).iso.sha256;
     const domain = read('read the domain', readDomain, { verdict: true, expect: (d) => domainRefusal(d, i) });
     const running = onlyIf<Input>(`${i.domain} is not shut off`, (ctx) => domain.value(ctx).state !== 'shut off');
@@ -229,17 +198,7 @@ export const rearControllerRecovery = runbook({
         settings,
         recordSignature,
         record,
-        // The ISO and the archive `rear recover` restores, against the record: a truncated or later archive is
-        // refused here, while the controller still runs, not found out after the rescue system wiped its disks.
-        read(
-          'check the ISO and the archive on the store',
-          (ctx) => remote(i.store, ['sh', '-c', measure, 'measure', dir, isoName(i), record.value(ctx).backup.file], { sudo: true, timeoutSeconds: 3600 }),
-          {
-            verdict: true,
-            parse: (r) => ({ files: parseMeasure(stdoutOf(r)), checks: parseChecks(stdoutOf(r)) }),
-            expect: (got, ctx) => storedRefusal(record.value(ctx), dir, got.files, got.checks),
-          },
-        ),
+        stored,
         domain,
         // ---- the ISO onto the hypervisor, the definition saved ----
         copy,

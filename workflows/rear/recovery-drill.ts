@@ -9,18 +9,15 @@ import { z } from 'zod';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
 import { activity, change, read, runbook, type RunContext } from '../engine/runbook.js';
-import { parseChecks, parseMeasure, rootKeyRefusal } from './backup-steps.js';
+import { rootKeyRefusal } from './backup-steps.js';
 import { drillAbsent, drillDisks, fileSize, receiveFile, removeDrill, startIfOff, stopWithin, virsh, watchBoot, watchRecovery } from './libvirt-commands.js';
-import { drillRefusal, editedRefusal, hostOf, isoName, recordRefusal, runFile, shaOf, storedRefusal, type RecordedBackup } from './recovery-checks.js';
+import { drillRefusal, editedRefusal, hostOf, isoName, recordRefusal, runFile, shaOf } from './recovery-checks.js';
 import { systemUser } from './store.js';
+import { recordedBackupSteps } from './recovery-steps.js';
 import authorizeRecovery from './scripts/authorize-recovery.sh';
 import forgetRecoveryKey from './scripts/forget-recovery-key.sh';
-import listRecord from './scripts/list-record.sh';
-import measure from './scripts/measure.sh';
-import readSignedRecord from './scripts/read-signed-record.sh';
 import recoveryKey from './scripts/recovery-key.sh';
 import revokeRecovery from './scripts/revoke-recovery.sh';
-import type { VerifiedRecord } from '../../activities/store/signing.js';
 import type { DomainState, WrittenDrill } from '../../activities/libvirt/libvirt.js';
 
 const domainName = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a libvirt domain name (letters, digits, ".", "_", "-")');
@@ -88,23 +85,12 @@ export const rearRecoveryDrill = runbook({
       ...(ctx.hasResult(definition) ? definition.value(ctx).disks.map((d) => d.path) : []),
     ];
 
-    const recordSignature = read(
-      "check the backup record's signature",
-      () =>
-        activity('verifyBackupRecords', {
-          list: remote(i.store, ['sh', '-c', listRecord, 'list-record', dir, host], { sudo: true }),
-          file: 'runbook-record.json',
-        }),
-      { verdict: true, parse: (v: VerifiedRecord[]) => v[0]!, expect: (v) => (v.problem ? `${v.problem}; nothing was changed` : undefined) },
-    );
-    const record = read(
-      'read the backup record',
-      (ctx) => remote(i.store, ['sh', '-c', readSignedRecord, 'read-record', `${dir}/runbook-record.json`, recordSignature.value(ctx).sha256!], { sudo: true }),
-      {
-        verdict: true,
-        parse: (r) => JSON.parse(stdoutOf(r)) as RecordedBackup,
-        expect: (r) => drillRefusal(r, name, i.domain) ?? recordRefusal(r, { ...i, mode: 'unattended' }),
-      },
+    const { recordSignature, record, stored } = recordedBackupSteps(
+      i.store,
+      dir,
+      host,
+      isoName(i),
+      (r) => drillRefusal(r, name, i.domain) ?? recordRefusal(r, { ...i, mode: 'unattended' }),
     );
     const sha = (ctx: Ctx): string => record.value(ctx).iso.sha256;
     const original = read('read the original domain', (ctx) => activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx) }), {
@@ -188,15 +174,7 @@ export const rearRecoveryDrill = runbook({
         settings,
         recordSignature,
         record,
-        read(
-          'check the ISO and the archive on the store',
-          (ctx) => remote(i.store, ['sh', '-c', measure, 'measure', dir, isoName(i), record.value(ctx).backup.file], { sudo: true, timeoutSeconds: 3600 }),
-          {
-            verdict: true,
-            parse: (r) => ({ files: parseMeasure(stdoutOf(r)), checks: parseChecks(stdoutOf(r)) }),
-            expect: (got, ctx) => storedRefusal(record.value(ctx), dir, got.files, got.checks),
-          },
-        ),
+        stored,
         original,
         read('check the copy’s name is free', (ctx) => drillAbsent(h, lv(ctx), name, tag(ctx)), {
           verdict: true,
