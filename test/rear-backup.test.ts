@@ -122,7 +122,27 @@ test('rearBackup renders a config rear dump accepts, builds the ISO and backup o
   // The backup record next to them, in the agreed shape, equal to the run's output.
   const onStore = JSON.parse(store(`sudo -n cat ${dir}/runbook-record.json`)) as BackupRecord;
   assert.deepEqual(onStore, rec);
-  assert.deepEqual(Object.keys(onStore), ['host', 'iso', 'backup', 'rearVersion', 'unattended', 'recordedAt', 'createdAt', 'location', 'workflowId', 'runId']);
+  assert.deepEqual(Object.keys(onStore), [
+    'host',
+    'iso',
+    'backup',
+    'rearVersion',
+    'unattended',
+    'recordedAt',
+    'createdAt',
+    'location',
+    'workflowId',
+    'runId',
+    'identity',
+  ]);
+  // What the recovered machine must match, read from the node before mkbackup and signed with the record.
+  const id = onStore.identity!;
+  assert.equal(id.hostname, controller('uname -n').trim());
+  assert.equal(id.machineId, controller('cat /etc/machine-id').trim());
+  assert.equal(id.bootId, controller('cat /proc/sys/kernel/random/boot_id').trim());
+  assert.equal(id.sshKey, env.inventory.hosts['controller-0']!.hostKey.split(' ').slice(0, 2).join(' '), 'the key the link pinned');
+  assert.deepEqual(Object.keys(id.files), ['/etc/hostname', '/etc/machine-id', '/etc/passwd', '/etc/group']);
+  assert.equal(id.files['/etc/passwd'], controller('sha256sum < /etc/passwd').split(' ')[0]);
   assert.equal(onStore.location, 'controller-0/runbook-record.json');
   assert.match(store(`sudo -n cat ${dir}/runbook-record.json.sig`), /^-----BEGIN SSH SIGNATURE-----/, 'signed by the worker');
   assert.equal(onStore.host, 'controller-0');

@@ -15,12 +15,13 @@ import type { RunbookView } from '../workflows/engine/messages.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
 import { saveHistory } from './history-files.js';
 import { failureOf, historyText, onHost, scratchDir, status, testEnv, uniqueId, waitFor, type RunningWorker, type TestEnv } from './harness.js';
-import { placeBackup, standInRescueIso } from './stand-in-rescue-iso.js';
+import { placeBackup, standInRescueIso, type StandInIso } from './stand-in-rescue-iso.js';
 import { runFile } from '../workflows/rear/recovery-checks.js';
 
 let env: TestEnv;
 let worker: RunningWorker;
 let lv: LibvirtLayout;
+let unattendedIso: StandInIso;
 const lab = JSON.parse(process.env.RUNBOOK_TEST_LAB ?? '{}') as LabOptions;
 const suffix = Math.random().toString(36).slice(2, 8);
 const storeBase = `/srv/runbooks-rr-${suffix}`;
@@ -52,7 +53,8 @@ before(async () => {
   mkdirSync(join(scratch, 'manual'));
   mkdirSync(join(scratch, 'unattended'));
   placeBackup(env, `${storeBase}/manual`, 'controller-0', standInRescueIso(join(scratch, 'manual'), 'controller-0', MANUAL_CONSOLE));
-  placeBackup(env, `${storeBase}/unattended`, 'controller-0', standInRescueIso(join(scratch, 'unattended'), 'controller-0', UNATTENDED_CONSOLE));
+  unattendedIso = standInRescueIso(join(scratch, 'unattended'), 'controller-0', UNATTENDED_CONSOLE);
+  placeBackup(env, `${storeBase}/unattended`, 'controller-0', unattendedIso);
 });
 afterEach(async () => env?.endRuns());
 after(async () => {
@@ -342,4 +344,60 @@ test('the XML library escapes a hostile ISO path: real libvirt reads one cdrom w
   );
   assert.ok(!inactiveXml('controller-0-i440fx').includes("dev='/dev/sda'"), 'no block disk was injected');
   await resetLabDomain(lab.dir, I440FX);
+});
+
+// Issue 19: the workflow itself proves the machine that comes back is the one backed up. The lab's
+// controller-0 (an sshd host on this machine) stands for the recovered controller: it cannot reboot, so the
+// record names another boot as the one the backup was taken in.
+test('with controller: the machine answering after the recovery is compared with the signed record; another machine-id ends the run Failed', async () => {
+  const controller = (script: string): string => onHost(env.inventory, 'controller-0', script).trim();
+  const identity = {
+    hostname: controller('uname -n'),
+    machineId: controller('cat /etc/machine-id'),
+    bootId: '00000000-0000-4000-8000-00000000b0b0',
+    hostKeys: controller('cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null | awk \'{ print $1 " " $2 }\'').split('\n').filter(Boolean).sort(),
+    sshKey: env.inventory.hosts['controller-0']!.hostKey.split(' ').slice(0, 2).join(' '),
+    files: { '/etc/passwd': controller('sha256sum < /etc/passwd').split(' ')[0] },
+  };
+  placeBackup(env, `${storeBase}/same`, 'controller-0', unattendedIso, { unattended: true, identity });
+  placeBackup(env, `${storeBase}/other`, 'controller-0', unattendedIso, { unattended: true, identity: { ...identity, machineId: 'e'.repeat(32) } });
+  const recover = async (dir: string) => {
+    await resetLabDomain(lab.dir, I440FX);
+    const h = await env.start(
+      'rearControllerRecovery',
+      uniqueId(`rear-recovery-${dir}`),
+      input({
+        domain: 'controller-0-i440fx',
+        host: 'controller-0',
+        storePath: `${storeBase}/${dir}`,
+        mode: 'unattended',
+        controller: 'controller-0',
+        bootTimeoutSeconds: 60,
+      }),
+    );
+    await approve(h, 'boot-rescue');
+    return h;
+  };
+
+  const same = await recover('same');
+  const r = (await same.result()) as RunbookResult;
+  assert.equal(r.status, 'Completed', JSON.stringify(r.steps.slice(-3)));
+  assert.deepEqual((r.output as { matches: unknown }).matches, {
+    hostname: identity.hostname,
+    machineId: identity.machineId,
+    hostKeys: new Set([...identity.hostKeys, identity.sshKey]).size,
+    files: 1,
+  });
+  assert.deepEqual(
+    r.steps.slice(-2).map((st) => `${st.name}:${st.state}`),
+    ['wait for controller-0 to answer SSH:ok', 'compare controller-0 with the backup record:ok'],
+  );
+
+  const other = await recover('other');
+  const f = await failureOf(other);
+  assert.match(f.message, /the recovered machine has machine-id [0-9a-f]{32}, the backup recorded e{32}/);
+  const failed = (await status(other)).steps.find((st) => st.state === 'failed');
+  assert.equal(failed?.name, 'compare controller-0 with the backup record');
+  assert.equal(domstate('controller-0-i440fx'), 'running', 'the domain was recovered and runs; the finding is the answer');
+  assert.deepEqual(recoveryLines(), [], 'the recovery key is off the store');
 });

@@ -20,6 +20,8 @@ export interface RebootSeen {
   /** Polls that found the host unreachable (the reboot window) or still on the old boot. */
   unreachablePolls: number;
   oldBootPolls: number;
+  /** The host key the link pinned (the inventory's): the one the host's sshd proved it holds. */
+  hostKey: string;
 }
 
 const POLL_MS = 1000;
@@ -43,12 +45,24 @@ export function makeRebootActivities(ssh: SshPool) {
           }
           let out = '';
           const r = await Promise.race([
-            ssh.exec(req.host, 'cat /proc/sys/kernel/random/boot_id', { stdout: (b) => (out += b) }).catch(() => undefined),
+            // Unreachable is the reboot window; another host key is a finding, not a wait.
+            ssh.exec(req.host, 'cat /proc/sys/kernel/random/boot_id', { stdout: (b) => (out += b) }).catch((err: unknown) => {
+              if (err instanceof ApplicationFailure && err.type === 'HostKeyMismatch') throw err;
+              return undefined;
+            }),
             new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 10_000)),
           ]);
           const bootId = out.trim();
           if (r?.code === 0 && /^[0-9a-f-]{36}$/.test(bootId)) {
-            if (bootId !== req.previousBootId) return { host: req.host, bootId, waitedMs: Date.now() - started, unreachablePolls, oldBootPolls };
+            if (bootId !== req.previousBootId)
+              return {
+                host: req.host,
+                bootId,
+                waitedMs: Date.now() - started,
+                unreachablePolls,
+                oldBootPolls,
+                hostKey: ssh.host(req.host).hostKey.split(' ').slice(0, 2).join(' '),
+              };
             oldBootPolls++;
           } else {
             unreachablePolls++;

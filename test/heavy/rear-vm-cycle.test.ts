@@ -182,12 +182,18 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
         user,
         path,
         unattended: true,
+        verifyFiles: ['/etc/hostname', '/etc/machine-id', ...MARKERS],
         requestedBy: 'alice',
       }),
       [],
     ),
   )) as RunbookResult;
   assert.equal(backup.status, 'Completed', JSON.stringify(backup.output));
+  const recorded = (backup.output as { records: { identity?: { machineId: string; hostKeys: string[]; files: Record<string, string | null> } }[] }).records[0]!
+    .identity;
+  assert.ok(recorded && before.includes(recorded.machineId), 'the signed record holds the machine-id read before the backup');
+  assert.ok(recorded.hostKeys.includes(img.hostKey), "the record holds sshd's pinned host key");
+  for (const m of MARKERS) assert.ok(before.includes(`${recorded.files[m]}  ${m}`), `the record holds ${m}'s sha256`);
 
   // The drill first, while the controller runs: its backup recovered into a throwaway copy beside it (its own
   // disk, UUID and SSH forward), booted to its login prompt, removed. The controller is never touched.
@@ -214,6 +220,7 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
   assert.equal(drilled.recovery, 'recovery: finished');
   assert.match(drilled.boot, /^booted: "controller-0 login:"/);
   assert.match(drilled.removed, /undefined controller-0-drill[\s\S]*removed/);
+  assert.deepEqual((drill.output as { hostKeys?: unknown }).hostKeys, { offered: 1, recorded: 'all recorded' }, "the copy's sshd offers the recorded key");
   assert.equal((await labVirsh(lab.dir, ['domstate', `${DOMAIN}-drill`], { reject: false })).exitCode, 1, 'the copy is gone');
   const during = (await vmSsh(port, 'cat /etc/machine-id')).out;
   assert.ok(before.includes(during.trim()), 'the controller ran on, untouched, through the drill');
@@ -231,6 +238,8 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
         storePath: path,
         user,
         mode: 'unattended',
+        controller: DOMAIN,
+        bootTimeoutSeconds: 1800,
         shutdownTimeoutSeconds: 60,
         recoverTimeoutSeconds: 3 * 3600,
         requestedBy: 'alice',
@@ -240,6 +249,15 @@ test('mkbackup of a real VM, its disk wiped, rescue boot, rear recover, first bo
   )) as RunbookResult;
   assert.equal(recovery.status, 'Completed', JSON.stringify(recovery.output));
   assert.equal((recovery.output as { recovery: string }).recovery, 'recovery: finished');
+  // The workflow's own comparison, once the machine answered from its disk: the same machine as recorded.
+  assert.deepEqual((recovery.output as { matches?: unknown }).matches, {
+    hostname: DOMAIN,
+    machineId: recorded.machineId,
+    hostKeys: recorded.hostKeys.length,
+    files: 2 + MARKERS.length,
+  });
+  const compared = recovery.steps.find((st) => st.name === `compare ${DOMAIN} with the backup record`);
+  assert.equal(compared?.state, 'ok', JSON.stringify(recovery.steps.slice(-4)));
   const serial = readFileSync(serialLogOf(lv, DOMAIN), 'utf8');
   assert.match(serial, /'rear recover' finished successfully/);
 

@@ -4,7 +4,8 @@
 // Rows come from the ReaR seed page (/work/shared/seeds/002_*) where it has them.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,6 +39,8 @@ import {
   type Measured,
 } from '../../workflows/rear/backup-steps.js';
 import type { CommandResult } from '../../workflows/engine/commands.js';
+import { RearBackupInput } from '../../workflows/rear/backup.js';
+import { DEFAULT_VERIFY_FILES, identityMatch, identityReadRefusal, identityRefusal, parseIdentity, scannedKeysRefusal } from '../../workflows/rear/identity.js';
 import { backupUrl, excludePattern, includePath, outputUrl, renderLocalConf, type RearConfig } from '../../workflows/rear/config.js';
 import {
   domainRefusal,
@@ -791,4 +794,82 @@ test('the drill refuses a copy that would share something with the original, and
   );
   assert.match(drillRefusal(rec(), 'controller-0-drill', 'controller-0') ?? '', /not recorded as unattended/);
   assert.match(drillRefusal(rec({ unattended: true }), 'controller-0', 'controller-0') ?? '', /^name: /);
+});
+
+// ---- issue 19: the recovered machine is the one backed up (identity in the signed record) ----
+
+test('identity.sh: host name, machine-id, boot id, host keys and the sha256 of the named files, as the record keeps them', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rear-identity-'));
+  writeFileSync(join(dir, 'marker'), 'before the backup\n');
+  const out = execFileSync('sh', ['workflows/rear/scripts/identity.sh', join(dir, 'marker'), join(dir, 'absent')], { encoding: 'utf8' });
+  const id = parseIdentity(out);
+  assert.equal(id.hostname, execFileSync('uname', ['-n'], { encoding: 'utf8' }).trim());
+  assert.equal(id.bootId, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  assert.equal(id.files[join(dir, 'marker')], createHash('sha256').update('before the backup\n').digest('hex'));
+  assert.equal(id.files[join(dir, 'absent')], null, 'a file that is not there is recorded as absent, not skipped');
+  // The keys as sshd's .pub files hold them, comments dropped, sorted: the order of the glob does not matter.
+  const keys = parseIdentity('host-key ssh-rsa BBBB\nhost-key ssh-ed25519 AAAA\n').hostKeys;
+  assert.deepEqual(keys, ['ssh-ed25519 AAAA', 'ssh-rsa BBBB']);
+});
+
+test('the recovered machine must match the record: host name, machine-id, a new boot, every host key, every file', () => {
+  const recorded = {
+    ...parseIdentity(
+      [
+        'hostname controller-0',
+        `machine-id ${'1f'.repeat(16)}`,
+        'boot-id 0b7f7a36-0000-4000-8000-000000000001',
+        'host-key ssh-ed25519 AAAAC3Nza1',
+        'host-key ecdsa-sha2-nistp256 AAAAE2Vj2',
+        `file ${sha} /etc/passwd`,
+        'missing /etc/never',
+      ].join('\n'),
+    ),
+    sshKey: 'ssh-ed25519 AAAAC3Nza1',
+  };
+  assert.equal(identityReadRefusal('controller-0', recorded), undefined);
+  assert.match(identityReadRefusal('controller-0', { ...recorded, machineId: '' }) ?? '', /no valid \/etc\/machine-id/);
+  assert.match(identityReadRefusal('controller-0', { ...recorded, sshKey: undefined }) ?? '', /no pinned host key/);
+  const same = { ...recorded, bootId: '0b7f7a36-0000-4000-8000-000000000002' };
+  assert.equal(identityRefusal('controller-0', recorded, same), undefined);
+  assert.deepEqual(identityMatch('controller-0', recorded, same), { hostname: 'controller-0', machineId: '1f'.repeat(16), hostKeys: 2, files: 2 });
+  const refusals: [Partial<typeof same>, RegExp][] = [
+    [{ hostname: 'controller-1' }, /calls itself "controller-1", the backup was of "controller-0"/],
+    [
+      { sshKey: 'ssh-ed25519 AAAAOTHERKEY' },
+      /answered with ssh-ed25519 …AAAAOTHERKEY \(pinned in the inventory\); the backup recorded ssh-ed25519 …AAAAC3Nza1/,
+    ],
+    [{ machineId: '2e'.repeat(16) }, /machine-id 2e2e.*the backup recorded 1f1f/],
+    [{ bootId: recorded.bootId }, /still on the boot the backup was taken in/],
+    [{ hostKeys: ['ssh-ed25519 AAAAC3Nza1'] }, /lacks the recorded host key ecdsa-sha2-nistp256/],
+    [{ hostKeys: [...recorded.hostKeys, 'ssh-rsa AAAAB3Nz'] }, /has a host key the backup did not: ssh-rsa/],
+    [{ files: { '/etc/passwd': 'cd'.repeat(32), '/etc/never': null } }, /\/etc\/passwd on the recovered machine has sha256 cdcdcd/],
+    [{ files: { '/etc/passwd': null, '/etc/never': null } }, /\/etc\/passwd on the recovered machine is missing/],
+    [{ files: { '/etc/passwd': sha, '/etc/never': sha } }, /\/etc\/never .* the backup recorded no such file/],
+    [{ files: { '/etc/passwd': sha } }, /\/etc\/never was not measured/],
+  ];
+  for (const [change, why] of refusals) assert.match(identityRefusal('controller-0', recorded, { ...same, ...change }) ?? 'accepted', why);
+  // A record written before identities: only the host name can be compared, and the output says so.
+  assert.equal(identityRefusal('controller-0', undefined, same), undefined);
+  assert.match(identityRefusal('controller-0', undefined, { ...same, hostname: 'other' }) ?? '', /the backup was of "controller-0"/);
+  assert.match(identityMatch('controller-0', undefined, same).notRecorded ?? '', /only the host name was compared/);
+  // The drill sees the copy only through its forward: the keys offered must be recorded ones.
+  assert.equal(scannedKeysRefusal('controller-0-drill', recorded, ['ssh-ed25519 AAAAC3Nza1']), undefined);
+  assert.match(scannedKeysRefusal('controller-0-drill', recorded, ['ssh-ed25519 OTHER']) ?? '', /offers a host key the backup did not record/);
+  assert.match(scannedKeysRefusal('controller-0-drill', recorded, []) ?? '', /offered no host key/);
+  assert.match(scannedKeysRefusal('controller-0-drill', recorded, ['ecdsa-sha2-nistp256 AAAAE2Vj2']) ?? '', /does not offer the recorded host key ssh-ed25519/);
+});
+
+test('the record carries the identity it was given, and records before it keep their shape', () => {
+  const m = { files: parseMeasure(`rear-controller-0.iso 52428800 ${sha}\nbackup.tar.gz 1024 ${sha}\n`), at: '2026-12-04T06:00:00.000Z' };
+  const id = { ...parseIdentity(`hostname controller-0\nmachine-id ${'1f'.repeat(16)}\nboot-id b\nhost-key ssh-ed25519 AAAA\n`), sshKey: 'ssh-ed25519 AAAA' };
+  assert.deepEqual(backupRecord('controller-0', m, '2.7', { workflowId: 'w', runId: 'r' }, true, id).identity, id);
+  assert.equal('identity' in backupRecord('controller-0', m, '2.7', { workflowId: 'w', runId: 'r' }, true), false);
+  assert.deepEqual(RearBackupInput().parse({ nodes: ['controller-0'], store: 'undercloud-0', requestedBy: 'alice' }).verifyFiles, DEFAULT_VERIFY_FILES);
+  for (const bad of [['etc/passwd'], ['/etc/../shadow'], ['/etc/'], ['/etc/passwd', '/etc/passwd'], ["/etc/pass'wd"]])
+    assert.equal(
+      RearBackupInput().safeParse({ nodes: ['controller-0'], store: 'undercloud-0', verifyFiles: bad, requestedBy: 'alice' }).error?.issues[0]?.path[0],
+      'verifyFiles',
+      JSON.stringify(bad),
+    );
 });

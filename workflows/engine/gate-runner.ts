@@ -9,6 +9,7 @@ import { approverRefusal, gatePolicy, openGateRefusal, REFUSALS_AT_ARRIVAL_PATCH
 import { howToProve, verdictWord } from './proofs.js';
 import { contextOf, unlessMissing, type PendingVerdict, type RunState } from './state.js';
 import { planOf } from './step-runner.js';
+import { leftOut } from './patches.js';
 import type { AnyStep, Gate } from './steps.js';
 import { ignore, notify, refresh, setStatus } from './visibility.js';
 
@@ -32,6 +33,7 @@ export function gatePlan(s: RunState, g: Gate<unknown>, index: number): GatePlan
   for (let j = index + 1; j < s.entries.length; j++) {
     const next = s.entries[j]!;
     if (next.type === 'gate') break;
+    if (leftOut(next, ctx)) continue;
     const p = planOf(s, next, guarded);
     const tag = next.opts.danger ? ' [DANGER]' : next.effect === 'read' ? ' [read-only]' : '';
     lines.push(`${next.name}${tag}:`, ...(p.condition ? [`  (${p.condition})`] : []), ...p.commands.map((c) => `  ${c}`));

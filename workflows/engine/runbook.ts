@@ -4,5 +4,6 @@
 // plan.ts (rendering and fingerprints), visibility.ts, host-lease.ts.
 export { activity, change, gate, once, read, type ActivityCall, type AnyStep, type Effect, type Entry, type Gate, type Step } from './steps.js';
 export { onlyIf, type Condition, type RunContext } from './context.js';
+export { since } from './patches.js';
 export { parseInput, runbook, type CommonInput, type Procedure, type RunbookDefinition, type RunbookResult } from './definition.js';
 export type { PlanItem } from './plan.js';

@@ -11,6 +11,7 @@ import { bindingOf, canonicalRunnable, renderCommand, renderRunnable, type PlanI
 import { contextOf, unlessMissing, type RunState } from './state.js';
 import type { AnyStep, Runnable } from './steps.js';
 import { refresh, setPhase } from './visibility.js';
+import { leftOut } from './patches.js';
 
 /** Marks runs whose `quick` steps run as local activities (histories before it used ordinary ones). */
 const QUICK_STEPS_PATCH = 'quick-steps-local-activities';
@@ -45,6 +46,10 @@ function commandsOf(ctx: RunContext<unknown>, e: AnyStep): { commands: string[];
 }
 
 export async function runStep(s: RunState, e: AnyStep, index: number): Promise<void> {
+  if (leftOut(e, contextOf(s))) {
+    s.view.stepsDone++;
+    return;
+  }
   const effect = EFFECT_SHOWN[e.effect];
   const record: StepRecord = { index: s.view.steps.length + 1, name: e.name, state: 'running', attempts: 0 };
   s.view.steps.push(record);

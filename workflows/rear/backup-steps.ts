@@ -4,6 +4,7 @@
 import type { PinnedHostKey } from '../../activities/ssh/known-hosts.js';
 import type { CommandResult } from '../engine/commands.js';
 import type { RearConfig } from './config.js';
+import type { MachineIdentity } from './identity.js';
 
 /**
  * rear itself, cpio and file (rear requires both, Debian's package declares neither: a minimal Debian 12 VM
@@ -105,6 +106,8 @@ export interface BackupRecord {
   location: string;
   workflowId: string;
   runId: string;
+  /** Read right before the backup: what the recovered machine must match (absent in records before it). */
+  identity?: MachineIdentity;
 }
 
 /** What a node's local.conf depends on besides the node: the run's input (the store's port comes from its pinned key). */
@@ -209,7 +212,14 @@ export function measuredRefusal(store: string, dir: string, node: string, m: Mea
 }
 
 /** The record as written to the store and returned in the output: the same object, built from the measurement. */
-export function backupRecord(node: string, m: Measured, rearVersion: string, run: { workflowId: string; runId: string }, unattended = false): BackupRecord {
+export function backupRecord(
+  node: string,
+  m: Measured,
+  rearVersion: string,
+  run: { workflowId: string; runId: string },
+  unattended = false,
+  identity?: MachineIdentity,
+): BackupRecord {
   return {
     host: node,
     iso: m.files[isoOf(node)]!,
@@ -221,5 +231,6 @@ export function backupRecord(node: string, m: Measured, rearVersion: string, run
     location: `${node}/runbook-record.json`,
     workflowId: run.workflowId,
     runId: run.runId,
+    ...(identity ? { identity } : {}),
   };
 }

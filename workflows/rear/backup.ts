@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { PinnedHostKey } from '../../activities/ssh/known-hosts.js';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { activity, change, gate, once, onlyIf, read, runbook, type Entry, type RunContext, type Step } from '../engine/runbook.js';
+import { activity, change, gate, once, onlyIf, read, runbook, since, type Entry, type RunContext, type Step } from '../engine/runbook.js';
 import {
   BACKUP_ARCHIVE,
   backupRecord,
@@ -47,6 +47,8 @@ import storeAddress from './scripts/store-address.sh';
 import rootKey from './scripts/root-key.sh';
 import trustStore from './scripts/trust-store.sh';
 import { storePath, systemUser } from './store.js';
+import { DEFAULT_VERIFY_FILES, identityReadRefusal, parseIdentity, verifyPath, type MachineIdentity } from './identity.js';
+import identityScript from './scripts/identity.sh';
 
 export const RearBackupInput = () =>
   z.strictObject({
@@ -77,10 +79,23 @@ export const RearBackupInput = () =>
     keep: z.number().int().min(1).max(10).default(1),
     /** `rear checklayout` before mkbackup (ReaR's workflow step 1): "report" puts identical/changed/unknown in the output and gate. */
     checklayout: z.enum(['report', 'skip']).default('report'),
+    /** Files whose sha256 goes into the signed record, with the node's machine-id and host keys: rearControllerRecovery compares them on the recovered machine. */
+    verifyFiles: z
+      .array(verifyPath())
+      .max(50)
+      .refine((f) => new Set(f).size === f.length, 'no file twice')
+      .default(DEFAULT_VERIFY_FILES),
     ...common(),
   });
 type Input = z.infer<ReturnType<typeof RearBackupInput>>;
 type StoreKey = Step<Input, PinnedHostKey>;
+
+const identityLine = (id?: MachineIdentity): string[] =>
+  id
+    ? [
+        `recorded for the recovery to match: host ${id.hostname}, machine-id ${id.machineId}, ${id.hostKeys.length} host key(s), sha256 of ${Object.keys(id.files).length} file(s)`,
+      ]
+    : [];
 
 const maintenance = (node: string, on: boolean) => remote(node, ['pcs', 'property', 'set', `maintenance-mode=${on}`], { sudo: true });
 
@@ -108,6 +123,20 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
     () => remote(i.store, ['sh', '-c', previousBackup, 'previous-backup', dir, isoOf(node), BACKUP_ARCHIVE], { sudo: true }),
     { parse: (r) => parsePrevious(stdoutOf(r)) },
   );
+  // Read before the gate, while nothing has moved on the store: a node that cannot be recognised later is
+  // refused with its previous backup still in place.
+  const recordsIdentity = since<Input>('rear-backup-identity', 'the run records the identity');
+  const pinned = read(at('read its pinned host key'), () => activity('pinnedHostKey', { host: node }), { when: recordsIdentity });
+  const identity = read(
+    at('note what the recovered machine must match'),
+    () => remote(node, ['sh', '-c', identityScript, 'identity', ...i.verifyFiles], { sudo: true, timeoutSeconds: 600 }),
+    {
+      when: recordsIdentity,
+      verdict: true,
+      parse: (r, ctx) => ({ ...parseIdentity(stdoutOf(r)), sshKey: pinned.value(ctx).key.split(' ').slice(0, 2).join(' ') }),
+      expect: (id) => identityReadRefusal(node, id),
+    },
+  );
   const hasPrevious = onlyIf<Input>(`${i.store}:${dir} holds a previous backup`, (ctx) => previous.value(ctx).files.length > 0);
   const key = change(at("root's key for the store"), () => remote(node, ['sh', '-c', rootKey, 'root-key'], { sudo: true }), {
     parse: (r) => parseRootKey(stdoutOf(r)),
@@ -130,7 +159,8 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
       expect: (m) => measuredRefusal(i.store, dir, node, m),
     },
   );
-  const recordOf = (ctx: RunContext<unknown>): BackupRecord => backupRecord(node, files.value(ctx), dump.value(ctx).version, ctx, i.unattended);
+  const recordOf = (ctx: RunContext<unknown>): BackupRecord =>
+    backupRecord(node, files.value(ctx), dump.value(ctx).version, ctx, i.unattended, identity.valueIfRan(ctx));
   const signed = read(at('sign the backup record'), (ctx) => activity('signBackupRecord', { record: { ...recordOf(ctx) } }));
   // The signature first: a record is never on the store without one.
   const record = change(
@@ -172,6 +202,8 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
     dump,
     read(at('rear -s mkbackup (simulation)'), () => remote(node, ['rear', '-s', 'mkbackup'], { sudo: true, timeoutSeconds: 1800 })),
     layout,
+    pinned,
+    identity,
     previous,
     // mkbackup writes the same file names: the last good backup is moved aside first, never overwritten.
     gate<Input>(
@@ -182,6 +214,7 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
           `${i.store}:${dir} holds the previous backup of ${node} (${p.files.join(', ')}; recorded ${p.recordedAt ?? 'without a record'}, archive sha256 ${p.backupSha?.slice(0, 16) ?? '?'}…)`,
           `it moves to ${kept}/<its date>/ before rear -v mkbackup; at most ${i.keep} kept backup(s) stay, pruned only after the new one is verified and recorded`,
           `rear checklayout: ${layout.valueIfRan(ctx) ?? 'not run'}`,
+          ...identityLine(identity.valueIfRan(ctx)),
         ];
       },
       { when: hasPrevious },

@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { activity, change, gate, onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
+import { activity, change, gate, onlyIf, read, runbook, since, type RunContext } from '../engine/runbook.js';
 import {
   defineIfSaved,
   destroyIfRunning,
@@ -34,6 +34,9 @@ import recoveryKey from './scripts/recovery-key.sh';
 import revokeRecovery from './scripts/revoke-recovery.sh';
 import { systemUser } from './store.js';
 import { recordedBackupSteps } from './recovery-steps.js';
+import { identityMatch, identityRefusal, parseIdentity } from './identity.js';
+import identityScript from './scripts/identity.sh';
+import { waitForNewBoot } from '../sno/recovery.js';
 import { domainRefusal, editedRefusal, fromDiskRefusal, hostOf, isoName, recordRefusal, runFile, shaOf } from './recovery-checks.js';
 
 /** libvirt allows more, but a name that is also a file name and one shell word is all a controller needs. */
@@ -58,8 +61,13 @@ export const RearControllerRecoveryInput = () =>
     /** Which rescue ISO: the one recorded in <storePath>/<host>/runbook-record.json. */
     iso: z.literal('latest').default('latest'),
     mode: z.enum(['manual', 'unattended']),
-    /** Inventory name of the recovered controller: checked over SSH at the end. */
+    /**
+     * Inventory name of the recovered controller: once it boots from its disk, it must answer SSH with its
+     * pinned host key and match the backup record (host name, machine-id, host keys, recorded files).
+     */
     controller: hostName().optional(),
+    /** How long the first boot from disk may take until the controller answers SSH. */
+    bootTimeoutSeconds: z.number().int().min(10).max(7200).default(900),
     /** How long `virsh shutdown` may take before the `destroy` gate opens. */
     shutdownTimeoutSeconds: z.number().int().min(5).max(3600).default(300),
     /** Unattended mode: how long ReaR may take before the run parks. */
@@ -188,8 +196,34 @@ export const rearControllerRecovery = runbook({
     const after = read('check it runs from disk', readDomain, { expect: (d) => fromDiskRefusal(d, i.domain) });
     const revoked = revokeKey('take the recovery key off the store');
     const controller = i.controller;
+    const compares = since<Input>('rear-recovery-identity', 'the run compares the recovered machine with its backup');
+    // Builds before the comparison only asked the host name.
     const controllerCheck = controller
-      ? read('check the recovered controller over SSH', () => remote(controller, ['hostname']), { parse: (r) => stdoutOf(r).trim() })
+      ? read('check the recovered controller over SSH', () => remote(controller, ['hostname']), {
+          when: compares.before('the run only asks the host name'),
+          parse: (r) => stdoutOf(r).trim(),
+        })
+      : undefined;
+    // A new boot id, over the link that pins the host key: the machine answering is a machine that booted
+    // after the backup, with the backed-up sshd key (another key fails at once, HostKeyMismatch).
+    const answers = controller
+      ? read(
+          `wait for ${controller} to answer SSH`,
+          (ctx) => waitForNewBoot(controller, record.value(ctx).identity?.bootId ?? 'not-recorded', i.bootTimeoutSeconds),
+          { when: compares, timeout: `${i.bootTimeoutSeconds + 300} seconds` },
+        )
+      : undefined;
+    const identity = controller
+      ? read(
+          `compare ${controller} with the backup record`,
+          (ctx) => remote(controller, ['sh', '-c', identityScript, 'identity', ...Object.keys(record.value(ctx).identity?.files ?? {})], { sudo: true }),
+          {
+            when: compares,
+            verdict: true,
+            parse: (r, ctx) => ({ ...parseIdentity(stdoutOf(r)), sshKey: answers?.value(ctx).hostKey }),
+            expect: (got, ctx) => identityRefusal(hostOf(i), record.value(ctx).identity, got),
+          },
+        )
       : undefined;
 
     return {
@@ -275,6 +309,8 @@ export const rearControllerRecovery = runbook({
         change('virsh start (from disk)', (ctx) => startIfOff(h, lv(ctx), i.domain)),
         after,
         controllerCheck,
+        answers,
+        identity,
       ],
       // The saved definition goes back whatever happened after the save: an edited definition left behind
       // would boot the ISO on every start (with unattended ReaR: recover again, overwriting the disks).
@@ -299,6 +335,9 @@ export const rearControllerRecovery = runbook({
           recovery: i.mode === 'manual' ? 'confirmed by the operator at gate rear-recover-finished' : recovery.value(ctx),
           state: after.value(ctx).state,
           controller: controllerCheck?.valueIfRan(ctx),
+          ...(identity?.valueIfRan(ctx)
+            ? { matches: identityMatch(hostOf(i), rec.identity, identity.value(ctx)), bootId: answers?.valueIfRan(ctx)?.bootId }
+            : { matches: controller ? undefined : 'not compared: no controller (inventory name of the recovered machine) given' }),
         };
       },
     };

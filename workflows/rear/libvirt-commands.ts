@@ -15,6 +15,7 @@ import drillAbsentScript from './scripts/drill-absent.sh';
 import drillDisksScript from './scripts/drill-disks.sh';
 import removeDrillScript from './scripts/remove-drill.sh';
 import watchBootScript from './scripts/watch-boot.sh';
+import scanHostKeysScript from './scripts/scan-host-keys.sh';
 
 export const virshArgv = (s: LibvirtSettings, args: string[]): string[] => ['virsh', ...(s.uri ? ['-c', s.uri] : []), ...args];
 
@@ -92,3 +93,7 @@ export const watchBoot = (h: string, s: LibvirtSettings, domain: string, log: st
 /** The copy undefined (only if its description names this run) and its files removed. */
 export const removeDrill = (h: string, s: LibvirtSettings, name: string, runTag: string, files: string[]): RemoteCommand =>
   remote(h, ['sh', '-c', removeDrillScript, 'remove-drill', name, runTag, ...files, '--', ...virshArgv(s, [])], { sudo: s.sudo, timeoutSeconds: 300 });
+
+/** The host keys on the copy's SSH forward, from the hypervisor (the forward listens there, on loopback). */
+export const scanHostKeys = (h: string, port: number, seconds: number): RemoteCommand =>
+  remote(h, ['sh', '-c', scanHostKeysScript, 'scan-host-keys', '127.0.0.1', String(port), String(seconds)], { timeoutSeconds: seconds + 120 });

@@ -2,6 +2,7 @@
 // rescue image of this host, may this domain be edited, did the edit and the way back take. Pure functions
 // of the record and of the domain facts the libvirt activities read (test/unit/rear.test.ts).
 import type { DomainState } from '../../activities/libvirt/libvirt.js';
+import type { MachineIdentity } from './identity.js';
 
 /** rearBackup's record of one controller's backup (the documented contract between the two runbooks). */
 export interface RecordedBackup {
@@ -13,6 +14,8 @@ export interface RecordedBackup {
   unattended?: boolean;
   recordedAt: string;
   workflowId?: string;
+  /** Written by rearBackup since the identity patch: what the recovered machine must match. */
+  identity?: MachineIdentity;
 }
 
 /** What the checks need of the input. */

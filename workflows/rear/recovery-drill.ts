@@ -8,9 +8,22 @@
 import { z } from 'zod';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { activity, change, read, runbook, type RunContext } from '../engine/runbook.js';
+import { activity, change, read, runbook, since, type RunContext } from '../engine/runbook.js';
 import { rootKeyRefusal } from './backup-steps.js';
-import { drillAbsent, drillDisks, fileSize, receiveFile, removeDrill, startIfOff, stopWithin, virsh, watchBoot, watchRecovery } from './libvirt-commands.js';
+import {
+  drillAbsent,
+  drillDisks,
+  fileSize,
+  receiveFile,
+  removeDrill,
+  scanHostKeys,
+  startIfOff,
+  stopWithin,
+  virsh,
+  watchBoot,
+  watchRecovery,
+} from './libvirt-commands.js';
+import { parseIdentity, scannedKeysRefusal } from './identity.js';
 import { drillRefusal, editedRefusal, hostOf, isoName, recordRefusal, runFile, shaOf } from './recovery-checks.js';
 import { systemUser } from './store.js';
 import { recordedBackupSteps } from './recovery-steps.js';
@@ -157,6 +170,16 @@ export const rearRecoveryDrill = runbook({
       (ctx) => watchBoot(h, lv(ctx), name, serialLog(ctx), bootedAt.value(ctx), i.bootTimeoutSeconds, record.value(ctx).host),
       { timeout: `${i.bootTimeoutSeconds + 300} seconds`, parse: (r) => stdoutOf(r).trim() },
     );
+    const sshPort = i.sshPort;
+    // The copy has no login for us: through its forward, the keys its sshd offers must be the recorded ones.
+    const keys = sshPort
+      ? read("compare the copy's host keys with the record", () => scanHostKeys(h, sshPort, i.bootTimeoutSeconds), {
+          when: since('rear-drill-host-keys', 'the run compares host keys'),
+          verdict: true,
+          parse: (r) => parseIdentity(stdoutOf(r)).hostKeys,
+          expect: (k, ctx) => scannedKeysRefusal(name, record.value(ctx).identity, k),
+        })
+      : undefined;
     const untouched = read('check the original is untouched', (ctx) => activity('readDomain', { hypervisor: h, domain: i.domain, settings: lv(ctx) }), {
       expect: (d: DomainState, ctx) => {
         const before = original.value(ctx);
@@ -219,6 +242,7 @@ export const rearRecoveryDrill = runbook({
         bootedAt,
         change('virsh start (the copy, from disk)', (ctx) => startIfOff(h, lv(ctx), name)),
         boot,
+        keys,
         untouched,
         removed,
       ],
@@ -234,6 +258,9 @@ export const rearRecoveryDrill = runbook({
           backup: { recordedAt: rec.recordedAt, iso: rec.iso.sha256, archive: rec.backup.sha256, bytes: rec.backup.bytes },
           recovery: recovery.value(ctx),
           boot: boot.value(ctx),
+          hostKeys: keys?.valueIfRan(ctx)?.length
+            ? { offered: keys.value(ctx).length, recorded: rec.identity ? 'all recorded' : 'not compared: an older record' }
+            : undefined,
           keyRevoked: revoked.value(ctx),
           removed: removed.value(ctx),
         };
