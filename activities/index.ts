@@ -4,7 +4,7 @@ import type { WorkerConfig } from '../workers/config.js';
 import type { Inventory } from '../workers/inventory.js';
 import { AuditStore } from './runbook/audit-store.js';
 import { makeRunCommand } from './ssh/command.js';
-import { makeRunQuickCommand } from './ssh/quick-command.js';
+import { makeRunQuickCommand, makeRunQuickCommands } from './ssh/quick-command.js';
 import { makeBackupStoreActivities } from './store/encryption.js';
 import { makeSigningActivities } from './store/signing.js';
 import { makeHostFacts } from './ssh/host-facts.js';
@@ -37,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     activities: {
       runCommand: makeRunCommand(ssh, audit),
       runQuickCommand: makeRunQuickCommand(ssh, audit),
+      runQuickCommands: makeRunQuickCommands(ssh, audit),
       collectHostFacts: makeHostFacts(ssh),
       pipeCommands: makePipeCommands(ssh, deps.config),
       ...makeRebootActivities(ssh),

@@ -60,11 +60,12 @@ describe('quick steps', () => {
         scheduled.filter((n) => n === 'runCommand' || n === 'runQuickCommand'),
         ['runCommand'],
       );
-      assert.equal(markers(events, 'core_local_activity'), 3, 'one local-activity marker per harmless step');
-      // By id: the quick steps', the identity-keyed leases' (labDrill takes a lease), the arrival refusals' (its gate).
+      // The three consecutive harmless steps are one batch: one local activity, three commands.
+      assert.equal(markers(events, 'core_local_activity'), 1, 'one local-activity marker for the three harmless steps');
+      // By id: the quick steps', their batches', the identity-keyed leases' (labDrill takes a lease), the arrival refusals' (its gate).
       assert.deepEqual(
         patchIds(events),
-        ['lease-asked-again', 'leases-by-host-identity', 'quick-steps-local-activities', 'refusals-at-arrival'],
+        ['lease-asked-again', 'leases-by-host-identity', 'quick-step-batches', 'quick-steps-local-activities', 'refusals-at-arrival'],
         'the patch markers that keep older histories replaying',
       );
 
@@ -92,6 +93,44 @@ describe('quick steps', () => {
       assert.equal(res.steps[2]!.exitCode, 0);
       assert.equal(res.steps[2]!.lastOutput, `drill step 3 on ${hostname}`);
       await saveHistory(h, 'labDrill-quick-steps');
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test('a batch stops at a member that fails: it runs on its own with its retries, the rest as a new batch; every command audited', async () => {
+    const w = await env.startWorker();
+    try {
+      // 30 harmless steps, a quick step that fails its first time after the first: batches of at most 25.
+      const h = await env.start('labDrill', uniqueId('drill-quick-batch'), { host: HOST, steps: 30, drill: 'quick-flaky', requestedBy: 'alice' });
+      await waitFor('the gate to open', async () => (await status(h)).status === 'AwaitingApproval');
+      const v = await status(h);
+      assert.equal(v.steps.length, 31);
+      assert.ok(
+        v.steps.every((st) => st.state === 'ok'),
+        JSON.stringify(v.steps.filter((st) => st.state !== 'ok')),
+      );
+      const hostname = onHost(env.inventory, HOST, 'hostname').trim();
+      assert.deepEqual(
+        v.steps.map((st) => st.lastOutput ?? ''),
+        ['drill step 1 on ' + hostname, '', ...Array.from({ length: 29 }, (_, k) => `drill step ${k + 2} on ${hostname}`)],
+        'each step has its own command output, in order',
+      );
+      // Batch 1: harmless step 1, then the flaky step fails (the batch stops, nothing after it ran);
+      // the flaky step on its own (its second execution succeeds);
+      // then harmless steps 2..26 (25) and 27..30: two more batches.
+      const events = await eventsOf(h);
+      assert.equal(markers(events, 'core_local_activity'), 4);
+      assert.equal(onHost(env.inventory, HOST, `wc -l < ~/drill/${h.workflowId}.quick.count`).trim(), '2', 'once in the batch, once on its own');
+      const lines = readFileSync(join(env.config.dataDir, 'audit', h.workflowId, 'commands.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as CommandResult & { step: string });
+      assert.deepEqual(
+        lines.map((l) => `${l.step}:${l.exitCode}`),
+        ['harmless step 1:0', 'flaky quick step:3', 'flaky quick step:0', ...Array.from({ length: 29 }, (_, k) => `harmless step ${k + 2}:0`)],
+        'every command, once each, in order; the failing one with its exit code',
+      );
     } finally {
       await w.stop();
     }

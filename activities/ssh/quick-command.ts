@@ -103,3 +103,25 @@ export function makeRunQuickCommand(ssh: SshPool, audit: AuditStore) {
     });
   };
 }
+
+/**
+ * runQuickCommands: consecutive quick steps sent in one local activity (the engine's quick batch), one
+ * command each, run in order on the pooled connection. It stops at the first that does not succeed and
+ * returns the results before it: that step then runs on its own, with its own retries and parking.
+ */
+export function makeRunQuickCommands(ssh: SshPool, audit: AuditStore) {
+  const one = makeRunQuickCommand(ssh, audit);
+  return async function runQuickCommands(reqs: RunCommandRequest[]): Promise<CommandResult[]> {
+    const signal = Context.current().cancellationSignal;
+    const done: CommandResult[] = [];
+    for (const req of reqs) {
+      try {
+        done.push(await one(req));
+      } catch (err) {
+        if (signal.aborted || err instanceof CancelledFailure) throw err;
+        break;
+      }
+    }
+    return done;
+  };
+}

@@ -40,6 +40,7 @@ function stateWith(entries: Entry<unknown>[], over: Partial<RunState> = {}): Run
     restarts: 0,
     phaseSince: new Date(0),
     approvedPlans: new Map(),
+    prefetched: new Map(),
     ...over,
   };
 }

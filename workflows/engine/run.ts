@@ -100,6 +100,7 @@ async function walk(s: RunState): Promise<void> {
       // The operator's "restart": everything from the restart point runs again, as new steps with new
       // run keys (so one-shot commands really run again), and the gate there asks again.
       s.restarts++;
+      s.prefetched.clear();
       i = restartIndex(s) - 1;
     }
   }

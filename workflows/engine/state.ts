@@ -4,6 +4,7 @@ import { workflowInfo, type WorkflowInfo } from '@temporalio/workflow';
 import type { CommonInput, RunbookDefinition } from './definition.js';
 import type { Approval, ApprovalRecord, Decision, RunbookView } from './messages.js';
 import type { PlanItem } from './plan.js';
+import type { Prefetched } from './quick-batch.js';
 import type { GatePolicy, RunbookPolicy } from './policy.js';
 import type { AnyStep, Entry } from './steps.js';
 import { MissingResult, type RunContext } from './context.js';
@@ -62,6 +63,8 @@ export interface RunState {
   phaseSince: Date;
   /** The fingerprint of each step's commands as its gate showed them, where they were known then. */
   readonly approvedPlans: Map<object, string>;
+  /** Results a quick batch already has for steps not yet reached (quick-batch.ts). */
+  readonly prefetched: Map<object, Prefetched>;
 }
 
 export function newRunState(def: RunbookDefinition, raw: unknown): RunState {
@@ -94,6 +97,7 @@ export function newRunState(def: RunbookDefinition, raw: unknown): RunState {
     restarts: 0,
     phaseSince: new Date(0),
     approvedPlans: new Map(),
+    prefetched: new Map(),
   };
 }
 

@@ -12,6 +12,7 @@ import { contextOf, unlessMissing, type RunState } from './state.js';
 import type { AnyStep, Runnable } from './steps.js';
 import { refresh, setPhase } from './visibility.js';
 import { leftOut } from './patches.js';
+import { prefetchQuickRun, takePrefetched } from './quick-batch.js';
 
 /** Marks runs whose `quick` steps run as local activities (histories before it used ordinary ones). */
 const QUICK_STEPS_PATCH = 'quick-steps-local-activities';
@@ -142,6 +143,9 @@ export async function attempt(s: RunState, e: AnyStep, record: StepRecord, decis
   } else {
     const commands = Array.isArray(built) ? built : [built];
     const out: CommandResult[] = [];
+    const quickStep = Boolean(e.opts.quick) && repeatable && commands.length === 1 && commands[0]!.kind === 'remote';
+    if (quickStep && decisionRound === 0) await prefetchQuickRun(s, e, s.entries.indexOf(e), record.index, workflowInfo().originalExecutionRunId);
+    const prefetched = quickStep && decisionRound === 0 ? takePrefetched(s, e, built) : undefined;
     for (let c = 0; c < commands.length; c++) {
       const cmd = commands[c]!;
       record.host = cmd.kind === 'remote' ? cmd.host : 'worker';
@@ -157,9 +161,13 @@ export async function attempt(s: RunState, e: AnyStep, record: StepRecord, decis
       // patched() last: it is only consulted (and its marker only written) where a quick step runs, so
       // histories from before quick steps replay on the ordinary path.
       const quick = Boolean(e.opts.quick) && repeatable && cmd.kind === 'remote' && patched(QUICK_STEPS_PATCH);
-      const res = quick
-        ? await proxyLocalActivities<RunbookActivities>({ summary, startToCloseTimeout: e.opts.timeout ?? '1 minute', retry: opts.retry }).runQuickCommand(req)
-        : await proxyActivities<RunbookActivities>(opts).runCommand(req);
+      const res = prefetched
+        ? prefetched
+        : quick
+          ? await proxyLocalActivities<RunbookActivities>({ summary, startToCloseTimeout: e.opts.timeout ?? '1 minute', retry: opts.retry }).runQuickCommand(
+              req,
+            )
+          : await proxyActivities<RunbookActivities>(opts).runCommand(req);
       record.exitCode = res.exitCode;
       record.durationMs = res.durationMs;
       record.auditRef = res.auditRef;

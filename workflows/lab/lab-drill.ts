@@ -32,9 +32,10 @@ export const LabDrillInput = () =>
       /**
        * Drills of decisions: "check" adds a check before the gate that fails its first time (it may be
        * retried, never skipped); "restart" adds a step after the gate that fails its first time, with the
-       * gate as restart point (a restart opens the gate again, as a new opening).
+       * gate as restart point (a restart opens the gate again, as a new opening); "quick-flaky" adds, after
+       * the first harmless step, a quick step that fails its first time (a quick batch stops there).
        */
-      drill: z.enum(['check', 'restart']).optional(),
+      drill: z.enum(['check', 'restart', 'quick-flaky']).optional(),
       ...common(),
     })
     .refine((i) => i.failAt === undefined || i.failAt <= i.steps, { message: 'failAt must be ≤ steps', path: ['failAt'] });
@@ -54,13 +55,16 @@ export const labDrillDefinition = {
     return {
       restartFrom: i.drill === 'restart' ? approval : undefined,
       steps: [
-        ...Array.from({ length: i.steps }, (_, k) =>
+        ...Array.from({ length: i.steps }, (_, k) => [
+          k === 1 && i.drill === 'quick-flaky'
+            ? read('flaky quick step', (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', `${ctx.workflowId}.quick`]), { quick: true })
+            : null,
           k + 1 === i.failAt
             ? once(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', ctx.workflowId]))
             : i.oneShotSteps
               ? once(`harmless step ${k + 1}`, () => remote(i.host, harmless(k)))
               : read(`harmless step ${k + 1}`, () => remote(i.host, harmless(k)), { quick: true }),
-        ),
+        ]).flat(),
         i.holdSeconds
           ? read('hold', () => remote(i.host, ['sleep', String(i.holdSeconds)]), i.holdSeconds <= QUICK_HOLD_MAX_S ? { quick: true, timeout: '2 minutes' } : {})
           : null,
