@@ -162,6 +162,35 @@ describe('resets', () => {
     }
   });
 
+  test('a run reset at its gate, after its lease was granted, replays the grant and completes (the chaos test found it stuck)', async () => {
+    const HOST = 'lava-worker';
+    const w = await env.startWorker();
+    try {
+      const original = await env.start('labDrill', uniqueId('drill-reset-granted'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      await waitFor('the run at its gate, the lease granted', () => atGate(original));
+      // The reset point after the grant: the reset run replays the grant, addressed to the run before it. The
+      // old handler counted a grant only for workflowInfo().runId, which the reset changed: the replay took
+      // another path than the run that lived it (nondeterminism, the run stuck).
+      const T = proto.temporal.api.enums.v1.EventType;
+      const { events } = await original.fetchHistory();
+      const last = events!.filter((e) => e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).pop()!;
+      const { runId } = await env.client.workflowService.resetWorkflowExecution({
+        namespace: 'default',
+        workflowExecution: { workflowId: original.workflowId, runId: (await original.describe()).runId },
+        workflowTaskFinishEventId: last.eventId,
+        requestId: randomUUID(),
+        reason: 'test: reset at the gate',
+      });
+      const reset = env.client.workflow.getHandle(original.workflowId, runId ?? undefined);
+      await waitFor('the reset run at its gate', () => atGate(reset), 90_000);
+      await approve(reset);
+      assert.equal(((await reset.result()) as RunbookResult).status, 'Completed');
+      assert.equal((await lockOf(HOST)).holders?.length ?? 0, 0, 'the lease was released');
+    } finally {
+      await w.stop();
+    }
+  });
+
   test('a labDrill reset to its first workflow task gets its lease, writes the marker once and completes; a second reset after completion repeats nothing', async () => {
     const HOST = 'sno-node';
     const w = await env.startWorker();

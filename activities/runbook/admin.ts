@@ -11,6 +11,7 @@ import {
   hostLease,
   leaseHost,
   LOCK_TASK_QUEUE,
+  leaseQuery,
   leaseWorkflowId,
   releaseLeaseSignal,
   type LeaseHolder,
@@ -167,6 +168,19 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
           .catch((err: Error) => {
             if (err.name !== 'WorkflowNotFoundError') throw err; // no lock means nothing is held
           });
+      }
+    },
+
+    /** Whether the lock lists this chain of runs (workflow id and original run id) among its holders now. */
+    async leaseHeld({ lock, workflowId, originalRunId }: { lock: string; workflowId: string; originalRunId: string }): Promise<boolean> {
+      try {
+        const state = await plainClient().workflow.getHandle(lock).query(leaseQuery);
+        return (state.holders ?? (state.holder ? [state.holder] : [])).some(
+          (h) => h.workflowId === workflowId && (h.originalRunId === undefined || h.originalRunId === originalRunId),
+        );
+      } catch (err) {
+        if ((err as Error).name === 'WorkflowNotFoundError') return false;
+        throw err;
       }
     },
 

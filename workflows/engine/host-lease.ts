@@ -27,6 +27,14 @@ export const LOCK_TASK_QUEUE = 'runbook-locks';
 export const LEASE_LOCKS_PATCH = 'leases-by-host-identity';
 /** Runs recorded before a waiting run asked again for its lease replay without the timer. */
 export const LEASE_ASK_AGAIN_PATCH = 'lease-asked-again';
+/**
+ * Runs recorded before a grant was confirmed with the lock. Before it, the news handler told a grant for
+ * this run from one for the run before a reset by workflowInfo().runId, which a reset changes for the
+ * events it copies: the reset run replayed those news differently from the run that lived them (a
+ * nondeterminism error the chaos test found). Now every grant only wakes the run, and whether it holds
+ * the lease is the lock's answer, recorded in history.
+ */
+export const LEASE_CONFIRMED_PATCH = 'lease-grant-confirmed';
 
 /** What a runbook leases: a host it changes (exclusive), or a path on a store it only writes into (shared). */
 export type LeaseRequest = string | { host: string; sharedPath: string };
@@ -182,8 +190,11 @@ export async function hostLease(start: LeaseState): Promise<void> {
 export async function acquireLeases(leases: LeaseRequest[], runbook: string, onWait: (msg: string) => void, held: string[]): Promise<void> {
   const info = workflowInfo();
   const granted = new Set<string>();
+  /** Every grant heard, whoever it was addressed to: only a wake-up, confirmed with the lock. */
+  const heard = new Set<string>();
   const names = new Map<string, string>(); // lock → the inventory name we asked by
   setHandler(leaseNewsSignal, (n) => {
+    if (n.granted) heard.add(n.host);
     // A reset re-applies the signals of the run before it: a grant addressed to that run is not ours.
     if (n.runId !== undefined && n.runId !== workflowInfo().runId) return;
     if (n.granted) granted.add(n.host);
@@ -214,6 +225,24 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
     await lockActs.requestLease.executeWithOptions({ ...LOCK_OPTIONS, summary: `ask for the lease on ${l.name}` }, [{ host: l.name, lock: l.lock, holder }]);
     if (!patched(LEASE_ASK_AGAIN_PATCH)) {
       await condition(() => granted.has(l.lock));
+      continue;
+    }
+    if (patched(LEASE_CONFIRMED_PATCH)) {
+      // Woken by a grant (or a minute without one, when it asks again), the run asks the lock whether its
+      // chain of runs holds the machine; a grant to a run before a reset that the lock has since taken
+      // back is answered no, and the run asks again at once.
+      for (;;) {
+        if (await condition(() => heard.has(l.lock), '1 minute')) {
+          heard.delete(l.lock);
+          const held = await lockActs.leaseHeld.executeWithOptions({ ...LOCK_OPTIONS, summary: `check the lease on ${l.name} with its lock` }, [
+            { lock: l.lock, workflowId: info.workflowId, originalRunId: info.originalExecutionRunId },
+          ]);
+          if (held) break;
+        }
+        await lockActs.requestLease.executeWithOptions({ ...LOCK_OPTIONS, summary: `ask again for the lease on ${l.name}` }, [
+          { host: l.name, lock: l.lock, holder },
+        ]);
+      }
       continue;
     }
     // A reset run that replayed its request waits for a grant the lock sends to the run before it (gone by
