@@ -183,6 +183,15 @@ describe('resets', () => {
       });
       const reset = env.client.workflow.getHandle(original.workflowId, runId ?? undefined);
       await waitFor('the reset run at its gate', () => atGate(reset), 90_000);
+      // It replayed its grant: nothing after the reset point asked the lock again (the old code waited a
+      // minute there, the grant not counted, then asked again).
+      const after = (await reset.fetchHistory()).events!.filter((e) => Number(e.eventId) > Number(last.eventId));
+      assert.deepEqual(
+        after
+          .flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []))
+          .filter((n) => n === 'requestLease'),
+        [],
+      );
       await approve(reset);
       assert.equal(((await reset.result()) as RunbookResult).status, 'Completed');
       assert.equal((await lockOf(HOST)).holders?.length ?? 0, 0, 'the lease was released');
