@@ -25,19 +25,23 @@ type LockView = { holders?: { workflowId: string; mode?: string }[]; waiters: { 
 const lockOf = (host: string, inventory: Inventory = env.inventory): Promise<LockView> =>
   env.client.workflow.getHandle(leaseLockId(inventory, host)).query<LockView>('lease');
 
-/** `temporal workflow reset --type FirstWorkflowTask`: a new run from the first workflow task; returns its handle. */
+/** `temporal workflow reset` to the workflow task that finished at `eventId`; returns the new run's handle. */
+async function resetTo(h: WorkflowHandle, eventId: unknown, reason: string): Promise<WorkflowHandle> {
+  const { runId } = await env.client.workflowService.resetWorkflowExecution({
+    namespace: 'default',
+    workflowExecution: { workflowId: h.workflowId, runId: (await h.describe()).runId },
+    workflowTaskFinishEventId: eventId as number,
+    requestId: randomUUID(),
+    reason: `test: ${reason}`,
+  });
+  return env.client.workflow.getHandle(h.workflowId, runId ?? undefined);
+}
+
+/** `temporal workflow reset --type FirstWorkflowTask`: a new run from the first workflow task. */
 async function resetToFirstWorkflowTask(h: WorkflowHandle): Promise<WorkflowHandle> {
   const { events } = await h.fetchHistory();
   const first = events!.find((e) => e.eventType === proto.temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)!;
-  const d = await h.describe();
-  const { runId } = await env.client.workflowService.resetWorkflowExecution({
-    namespace: 'default',
-    workflowExecution: { workflowId: h.workflowId, runId: d.runId },
-    workflowTaskFinishEventId: first.eventId,
-    requestId: randomUUID(),
-    reason: 'test: reset to the first workflow task',
-  });
-  return env.client.workflow.getHandle(h.workflowId, runId ?? undefined);
+  return resetTo(h, first.eventId, 'reset to the first workflow task');
 }
 
 describe('host leases', () => {
@@ -141,14 +145,7 @@ describe('resets', () => {
         );
         return asked > 0 ? events!.filter((e, n) => n > asked && e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).pop() : undefined;
       });
-      const { runId } = await env.client.workflowService.resetWorkflowExecution({
-        namespace: 'default',
-        workflowExecution: { workflowId: waiting.workflowId, runId: (await waiting.describe()).runId },
-        workflowTaskFinishEventId: last.eventId,
-        requestId: randomUUID(),
-        reason: 'test: reset while in line',
-      });
-      const reset = env.client.workflow.getHandle(waiting.workflowId, runId ?? undefined);
+      const reset = await resetTo(waiting, last.eventId, 'reset while in line');
       await approve(holder);
       assert.equal(((await holder.result()) as RunbookResult).status, 'Completed');
       // Before the fix the lock granted the host to the run before the reset (gone), dropped the grant, and the
@@ -174,14 +171,7 @@ describe('resets', () => {
       const T = proto.temporal.api.enums.v1.EventType;
       const { events } = await original.fetchHistory();
       const last = events!.filter((e) => e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).pop()!;
-      const { runId } = await env.client.workflowService.resetWorkflowExecution({
-        namespace: 'default',
-        workflowExecution: { workflowId: original.workflowId, runId: (await original.describe()).runId },
-        workflowTaskFinishEventId: last.eventId,
-        requestId: randomUUID(),
-        reason: 'test: reset at the gate',
-      });
-      const reset = env.client.workflow.getHandle(original.workflowId, runId ?? undefined);
+      const reset = await resetTo(original, last.eventId, 'reset at the gate');
       await waitFor('the reset run at its gate', () => atGate(reset), 90_000);
       // It replayed its grant: nothing after the reset point asked the lock again (the old code waited a
       // minute there, the grant not counted, then asked again).
