@@ -26,11 +26,11 @@ const lockOf = (host: string, inventory: Inventory = env.inventory): Promise<Loc
   env.client.workflow.getHandle(leaseLockId(inventory, host)).query<LockView>('lease');
 
 /** `temporal workflow reset` to the workflow task that finished at `eventId`; returns the new run's handle. */
-async function resetTo(h: WorkflowHandle, eventId: unknown, reason: string): Promise<WorkflowHandle> {
+async function resetTo(h: WorkflowHandle, eventId: proto.temporal.api.history.v1.IHistoryEvent['eventId'], reason: string): Promise<WorkflowHandle> {
   const { runId } = await env.client.workflowService.resetWorkflowExecution({
     namespace: 'default',
     workflowExecution: { workflowId: h.workflowId, runId: (await h.describe()).runId },
-    workflowTaskFinishEventId: eventId as number,
+    workflowTaskFinishEventId: eventId,
     requestId: randomUUID(),
     reason: `test: ${reason}`,
   });
