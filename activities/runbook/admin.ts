@@ -11,6 +11,7 @@ import {
   hostLease,
   leaseHost,
   LOCK_TASK_QUEUE,
+  heldBy,
   leaseQuery,
   leaseWorkflowId,
   releaseLeaseSignal,
@@ -175,9 +176,7 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
     async leaseHeld({ lock, workflowId, originalRunId }: { lock: string; workflowId: string; originalRunId: string }): Promise<boolean> {
       try {
         const state = await plainClient().workflow.getHandle(lock).query(leaseQuery);
-        return (state.holders ?? (state.holder ? [state.holder] : [])).some(
-          (h) => h.workflowId === workflowId && (h.originalRunId === undefined || h.originalRunId === originalRunId),
-        );
+        return (state.holders ?? []).some((h) => heldBy(h, { workflowId, originalRunId }));
       } catch (err) {
         if ((err as Error).name === 'WorkflowNotFoundError') return false;
         throw err;

@@ -61,7 +61,7 @@ export function makeRebootActivities(ssh: SshPool) {
                 waitedMs: Date.now() - started,
                 unreachablePolls,
                 oldBootPolls,
-                hostKey: ssh.host(req.host).hostKey.split(' ').slice(0, 2).join(' '),
+                hostKey: ssh.host(req.host).hostKey,
               };
             oldBootPolls++;
           } else {

@@ -85,8 +85,8 @@ const lockActs = proxyActivities<RunbookActivities>(LOCK_OPTIONS);
 
 const sameChain = (a: LeaseRelease, b: LeaseRelease): boolean =>
   a.workflowId === b.workflowId && (a.originalRunId === undefined || b.originalRunId === undefined || a.originalRunId === b.originalRunId);
-/** Only the holder frees its lease: the same workflow id and, for a holder that named it, the same chain of runs. */
-const releasedBy = (h: LeaseHolder, r: LeaseRelease): boolean =>
+/** The entry is this workflow's chain of runs: the same workflow id and, for a holder that named it, the same original run. Only it frees the lease. */
+export const heldBy = (h: LeaseHolder, r: LeaseRelease): boolean =>
   h.workflowId === r.workflowId && (h.originalRunId === undefined || h.originalRunId === r.originalRunId);
 
 /** The lock workflow of one machine. */
@@ -125,9 +125,9 @@ export async function hostLease(start: LeaseState): Promise<void> {
   setHandler(
     releaseLeaseSignal,
     (r) => {
-      const i = holders.findIndex((x) => releasedBy(x, r));
+      const i = holders.findIndex((x) => heldBy(x, r));
       if (i >= 0) holders.splice(i, 1);
-      state.waiters = state.waiters.filter((w) => !releasedBy(w, r));
+      state.waiters = state.waiters.filter((w) => !heldBy(w, r));
       changes++;
     },
     { description: 'Give the host back: {"workflowId", "originalRunId"}. An operator frees a stuck lease with the same two fields.' },

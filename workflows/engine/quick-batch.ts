@@ -59,7 +59,7 @@ function commandNow(s: RunState, e: AnyStep, members: Set<object>): RemoteComman
   }
   if (touched) return undefined;
   const one = Array.isArray(built) ? (built.length === 1 ? built[0] : undefined) : built;
-  return one && one.kind === 'remote' ? one : undefined;
+  return one?.kind === 'remote' ? one : undefined;
 }
 
 /**
@@ -105,12 +105,11 @@ export async function prefetchQuickRun(s: RunState, first: AnyStep, index: numbe
   if (done.length < run.length) s.prefetched.set(run[done.length]!.step, { stopped: true });
 }
 
-/** The result a batch already has for this step's command, if its build is still that command. */
-export function takePrefetched(s: RunState, e: AnyStep, built: unknown): CommandResult | undefined {
+/** The result a batch already has for this step's command, if the step's build is still that command. */
+export function takePrefetched(s: RunState, e: AnyStep, command: RemoteCommand): CommandResult | undefined {
   const p = s.prefetched.get(e);
   if (!p) return undefined;
   s.prefetched.delete(e);
   if ('stopped' in p) return undefined;
-  const one = Array.isArray(built) ? (built.length === 1 ? built[0] : undefined) : built;
-  return one && bindingOf(canonicalRunnable(one as RemoteCommand)) === p.binding ? p.result : undefined;
+  return bindingOf(canonicalRunnable(command)) === p.binding ? p.result : undefined;
 }

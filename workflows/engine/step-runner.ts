@@ -143,9 +143,10 @@ export async function attempt(s: RunState, e: AnyStep, record: StepRecord, decis
   } else {
     const commands = Array.isArray(built) ? built : [built];
     const out: CommandResult[] = [];
-    const quickStep = Boolean(e.opts.quick) && repeatable && commands.length === 1 && commands[0]!.kind === 'remote';
-    if (quickStep && decisionRound === 0) await prefetchQuickRun(s, e, s.entries.indexOf(e), record.index, workflowInfo().originalExecutionRunId);
-    const prefetched = quickStep && decisionRound === 0 ? takePrefetched(s, e, built) : undefined;
+    const only = commands.length === 1 ? commands[0]! : undefined;
+    const batchable = Boolean(e.opts.quick) && repeatable && decisionRound === 0 && only?.kind === 'remote';
+    if (batchable) await prefetchQuickRun(s, e, s.entries.indexOf(e), record.index, workflowInfo().originalExecutionRunId);
+    const prefetched = batchable ? takePrefetched(s, e, only) : undefined;
     for (let c = 0; c < commands.length; c++) {
       const cmd = commands[c]!;
       record.host = cmd.kind === 'remote' ? cmd.host : 'worker';

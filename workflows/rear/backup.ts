@@ -133,7 +133,7 @@ function nodeBackup(i: Input, node: string, storeKey: StoreKey) {
     {
       when: recordsIdentity,
       verdict: true,
-      parse: (r, ctx) => ({ ...parseIdentity(stdoutOf(r)), sshKey: pinned.value(ctx).key.split(' ').slice(0, 2).join(' ') }),
+      parse: (r, ctx) => ({ ...parseIdentity(stdoutOf(r)), sshKey: pinned.value(ctx).key }),
       expect: (id) => identityReadRefusal(node, id),
     },
   );

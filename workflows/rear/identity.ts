@@ -63,6 +63,9 @@ export interface IdentityMatch {
   notRecorded?: string;
 }
 
+/** Every key the record knows the machine by: its host key files and the key the link pinned. */
+const recordedKeys = (r: MachineIdentity): string[] => [...new Set([...r.hostKeys, ...(r.sshKey ? [r.sshKey] : [])])];
+
 const short = (key: string): string => `${key.split(' ')[0]} …${key.split(' ')[1]?.slice(-12) ?? ''}`;
 
 /**
@@ -97,7 +100,7 @@ export function identityMatch(host: string, recorded: MachineIdentity | undefine
   return {
     hostname: got.hostname,
     machineId: got.machineId,
-    hostKeys: recorded ? new Set([...recorded.hostKeys, ...(recorded.sshKey ? [recorded.sshKey] : [])]).size : 0,
+    hostKeys: recorded ? recordedKeys(recorded).length : 0,
     files: recorded ? Object.keys(recorded.files).length : 0,
     ...(recorded ? {} : { notRecorded: `the record of ${host}'s backup predates identities: only the host name was compared` }),
   };
@@ -107,7 +110,7 @@ export function identityMatch(host: string, recorded: MachineIdentity | undefine
 export function scannedKeysRefusal(copy: string, recorded: MachineIdentity | undefined, scanned: string[]): string | undefined {
   if (!scanned.length) return `${copy}'s sshd offered no host key`;
   if (!recorded) return undefined;
-  const known = [...recorded.hostKeys, ...(recorded.sshKey ? [recorded.sshKey] : [])];
+  const known = recordedKeys(recorded);
   const foreign = scanned.filter((k) => !known.includes(k));
   if (foreign.length) return `${copy}'s sshd offers a host key the backup did not record: ${short(foreign[0]!)}`;
   if (recorded.sshKey && !scanned.includes(recorded.sshKey)) return `${copy}'s sshd does not offer the recorded host key ${short(recorded.sshKey)}`;
