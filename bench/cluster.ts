@@ -17,6 +17,7 @@ import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { ensurePostgres, stopPostgres, PG_BIN, PG_HOST, type PgLayout } from '../scripts/lab/postgres.js';
 import { ensureSearchAttributes, temporalCli } from '../scripts/temporal-server.js';
 import { loadInventory } from '../workers/inventory.js';
+import { DEFAULT_LOCK_NAMESPACE } from '../workers/config.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 
 const VERSION = process.env.TEMPORAL_SERVER_VERSION ?? '1.32.1'; // as scripts/cluster/build-server.sh
@@ -160,14 +161,16 @@ async function startServer(configFile: string): Promise<ChildProcess> {
   return child;
 }
 
-/** Namespace `default` (the dev server makes it itself) and the runbooks' search attributes, once. */
+/** Namespaces `default` and the locks' (the dev server makes them itself) and the runbooks' search attributes, once. */
 async function registerNamespace(): Promise<void> {
   const cli = (...a: string[]) =>
     execFileSync(temporalCli, [...a, '--address', address], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-  try {
-    cli('operator', 'namespace', 'describe', '--namespace', 'default');
-  } catch {
-    cli('operator', 'namespace', 'create', '--namespace', 'default', '--retention', '72h');
+  for (const namespace of ['default', DEFAULT_LOCK_NAMESPACE]) {
+    try {
+      cli('operator', 'namespace', 'describe', '--namespace', namespace);
+    } catch {
+      cli('operator', 'namespace', 'create', '--namespace', namespace, '--retention', '72h');
+    }
   }
   // The frontend's namespace cache learns a new namespace within its refresh interval (about 10 s).
   await until('namespace default usable', async () => (ensureSearchAttributes(address), true), 60_000);

@@ -5,6 +5,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SearchAttributeType } from '@temporalio/common';
+import { DEFAULT_LOCK_NAMESPACE } from '../workers/config.js';
 import { runbookSearchAttributes } from '../workflows/engine/search-attributes.js';
 
 export const temporalCli = resolve(process.env.TEMPORAL_CLI ?? '.data/tools/bin/temporal');
@@ -69,6 +70,9 @@ export function devServerArgs(o: DevServerOptions): string[] {
     '--dynamic-config-value',
     'system.forceSearchAttributesCacheRefreshOnRead=false',
     ...(o.uiCodecEndpoint ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
+    // The host-lease locks' own namespace (workers/config.ts lockNamespace), created if the file lacks it.
+    '--namespace',
+    process.env.RUNBOOK_LOCK_NAMESPACE ?? DEFAULT_LOCK_NAMESPACE,
     ...runbookSearchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=${cliType[k.type]}`]),
   ];
 }

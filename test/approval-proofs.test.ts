@@ -199,7 +199,7 @@ describe('approvals prove who gives them', () => {
       assert.match(await refusedUpdate(approve(h, 'bob', bobApprove)), /an earlier opening of this gate/);
       assert.match(await refusedUpdate(approve(h, 'carol', carolReject, 'reject')), /an earlier opening of this gate/);
       await h.terminate('next: a new run with the same id');
-      await releaseRun(env.client, env.inventory, id, (await h.describe()).runId);
+      await releaseRun(env.locks, env.inventory, id, (await h.describe()).runId);
       const h2 = await env.start('labDrill', id, { host: HOST, steps: 1, requestedBy: 'alice' });
       await atGate(h2);
       assert.match(await refusedUpdate(approve(h2, 'bob', bobApprove)), /another run \(same workflow id/);
@@ -210,7 +210,7 @@ describe('approvals prove who gives them', () => {
         .getHandle(id)
         .describe()
         .catch(() => undefined);
-      if (d) await releaseRun(env.client, env.inventory, id, d.runId);
+      if (d) await releaseRun(env.locks, env.inventory, id, d.runId);
     }
   });
 

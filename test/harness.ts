@@ -24,6 +24,8 @@ export let trust: LabTrust;
 
 export interface TestEnv {
   client: Client;
+  /** The host-lease locks' namespace (plain payloads, like the locks). */
+  locks: Client;
   address: string;
   inventory: Inventory;
   inventoryPath: string;
@@ -83,6 +85,7 @@ export async function testEnv(): Promise<TestEnv> {
     process.env.RUNBOOK_TEST_CONFIG_WRITTEN = '1';
   }
   const config = loadWorkerConfig();
+  const locks = new Client({ connection, namespace: config.lockNamespace });
   const bundle = await bundleWorkflows();
   const clientWith = (dataConverter: DataConverter): Client => new Client({ connection, namespace: 'default', dataConverter });
   const workers = new Set<RunningWorker>();
@@ -93,13 +96,14 @@ export async function testEnv(): Promise<TestEnv> {
       if (d?.status.name !== 'RUNNING') continue;
       await h.terminate('test cleanup').catch(() => undefined);
       // By signal first: a lock answers queries only while some worker runs, but keeps signals for the next one.
-      await releaseRun(client, inventory, h.workflowId, d.runId);
-      for (const lock of new Set(Object.keys(inventory.hosts).map((host) => leaseLockId(inventory, host)))) await releaseHeld(client, lock, h.workflowId);
+      await releaseRun(locks, inventory, h.workflowId, d.runId);
+      for (const lock of new Set(Object.keys(inventory.hosts).map((host) => leaseLockId(inventory, host)))) await releaseHeld(locks, lock, h.workflowId);
     }
   };
 
   return {
     client,
+    locks,
     address,
     inventory,
     inventoryPath,

@@ -1,5 +1,5 @@
-// Host leases and resets against the real dev server and lab hosts, through labDrill: locks live on one
-// internal task queue (a worker gone with its queue strands nothing), are keyed by the machine's pinned
+// Host leases and resets against the real dev server and lab hosts, through labDrill: locks live in their
+// own namespace on one internal task queue (a worker gone with its queue strands nothing), are keyed by the machine's pinned
 // host key (two inventory names for one machine exclude each other), shared store leases run together,
 // and a `temporal workflow reset` neither repeats a one-shot step nor loses its lease.
 import assert from 'node:assert/strict';
@@ -21,9 +21,9 @@ after(async () => env?.close());
 
 const approve = (h: WorkflowHandle): Promise<unknown> => h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob' }] });
 const atGate = async (h: WorkflowHandle): Promise<boolean> => (await status(h)).status === 'AwaitingApproval';
-type LockView = { holders?: { workflowId: string; mode?: string }[]; waiters: { workflowId: string }[] };
+type LockView = { holders?: { workflowId: string; mode?: string; namespace?: string }[]; waiters: { workflowId: string }[] };
 const lockOf = (host: string, inventory: Inventory = env.inventory): Promise<LockView> =>
-  env.client.workflow.getHandle(leaseLockId(inventory, host)).query<LockView>('lease');
+  env.locks.workflow.getHandle(leaseLockId(inventory, host)).query<LockView>('lease');
 
 /** `temporal workflow reset` to the workflow task that finished at `eventId`; returns the new run's handle. */
 async function resetTo(h: WorkflowHandle, eventId: proto.temporal.api.history.v1.IHistoryEvent['eventId'], reason: string): Promise<WorkflowHandle> {
@@ -45,6 +45,33 @@ async function resetToFirstWorkflowTask(h: WorkflowHandle): Promise<WorkflowHand
 }
 
 describe('host leases', () => {
+  test("locks live in a namespace of their own: the runbooks' namespace lists runbooks only", async () => {
+    const HOST = 'hypervisor';
+    const w = await env.startWorker();
+    try {
+      const run = await env.start('labDrill', uniqueId('drill-lock-namespace'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      await waitFor('the run at its gate', () => atGate(run));
+      const lock = leaseLockId(env.inventory, HOST);
+      const holders = (await lockOf(HOST)).holders ?? [];
+      assert.deepEqual(
+        holders.map((h) => [h.workflowId, h.namespace]),
+        [[run.workflowId, 'default']],
+        'the lock, in the locks namespace, holds the run and knows its namespace',
+      );
+      const running = async (c: typeof env.client): Promise<string[]> => {
+        const ids: string[] = [];
+        for await (const x of c.workflow.list({ query: 'WorkflowType = "hostLease" AND ExecutionStatus = "Running"' })) ids.push(x.workflowId);
+        return ids;
+      };
+      await waitFor('the lock in the locks namespace list', async () => (await running(env.locks)).includes(lock));
+      assert.deepEqual(await running(env.client), [], 'no lock in the runbooks namespace');
+      await approve(run);
+      assert.equal(((await run.result()) as RunbookResult).status, 'Completed');
+    } finally {
+      await w.stop();
+    }
+  });
+
   test('a lock taken by a run on a queue whose workers are gone does not block a run on another queue', async () => {
     const HOST = 'hypervisor';
     const queue = uniqueId('rb-gone');

@@ -65,7 +65,15 @@ describe('quick steps', () => {
       // By id: the quick steps', their batches', the identity-keyed leases' (labDrill takes a lease), the arrival refusals' (its gate).
       assert.deepEqual(
         patchIds(events),
-        ['lease-asked-again', 'lease-grant-confirmed', 'leases-by-host-identity', 'quick-step-batches', 'quick-steps-local-activities', 'refusals-at-arrival'],
+        [
+          'lease-asked-again',
+          'lease-grant-confirmed',
+          'leases-by-host-identity',
+          'leases-in-lock-namespace',
+          'quick-step-batches',
+          'quick-steps-local-activities',
+          'refusals-at-arrival',
+        ],
         'the patch markers that keep older histories replaying',
       );
 

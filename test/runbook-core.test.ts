@@ -156,7 +156,7 @@ describe('parking and decisions', () => {
       const f = await failureOf(h);
       assert.equal(f.type, 'Aborted');
       assert.match(f.message, /bob aborted at step "flaky step 1": host is being replaced/);
-      const lease = await env.client.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
+      const lease = await env.locks.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
       assert.notEqual(lease.holder?.workflowId, h.workflowId, 'lease released');
     } finally {
       await w.stop();
@@ -204,7 +204,7 @@ describe('plans, cancellation, leases', () => {
       await waitFor('no sleep 600 left', async () => onHost(env.inventory, HOST, 'pgrep -u rbops -fx "sleep 600" || true').trim() === '');
       const d = await h.describe();
       assert.equal(d.status.name, 'CANCELLED');
-      const lease = await env.client.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
+      const lease = await env.locks.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
       assert.notEqual(lease.holder?.workflowId, h.workflowId, 'the lease was released on cancel');
     } finally {
       await w.stop();
@@ -222,7 +222,7 @@ describe('plans, cancellation, leases', () => {
         return v.waitingFor?.includes(first.workflowId) && v;
       });
       assert.equal(waiting.stepsDone, 0, 'the second has not run anything');
-      const lock = await env.client.workflow
+      const lock = await env.locks.workflow
         .getHandle(leaseLockId(env.inventory, HOST))
         .query<{ holder?: { workflowId: string }; waiters: { workflowId: string }[] }>('lease');
       assert.equal(lock.holder?.workflowId, first.workflowId);

@@ -49,7 +49,7 @@ test(
       const f = await failureOf(h);
       assert.match(f.message, /rejected by bob/);
       assert.ok(f.message.length < 2_000, 'the reason is clipped where it is recorded');
-      const lease = await env.client.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
+      const lease = await env.locks.workflow.getHandle(leaseLockId(env.inventory, HOST)).query<{ holder?: { workflowId: string } }>('lease');
       assert.notEqual(lease.holder?.workflowId, h.workflowId, 'the lease was released');
     } finally {
       await w.stop();

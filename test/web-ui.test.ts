@@ -20,7 +20,7 @@ import type { RunbookView } from '../workflows/engine/messages.js';
 import { onHost, releaseHeld, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { openUi } from './web-ui/browser.js';
 import { startFromForm } from './web-ui/start-workflow-form.js';
-import { findInList } from './web-ui/workflow-list.js';
+import { defaultListRows, findInList } from './web-ui/workflow-list.js';
 import { currentDetails, openRunFromList, openUpdateDialog, waitForStatus } from './web-ui/workflow-page.js';
 
 // build/test/web-ui.test.js → test/artifacts/
@@ -45,7 +45,7 @@ async function endRun(workflowId: string): Promise<void> {
   const d = await h.describe().catch(() => undefined);
   if (d?.status.name !== 'RUNNING') return;
   await h.terminate('test cleanup').catch(() => undefined);
-  await releaseHeld(env.client, leaseLockId(env.inventory, HOST), workflowId);
+  await releaseHeld(env.locks, leaseLockId(env.inventory, HOST), workflowId);
 }
 
 test('from the Web UI: start labDrill, find it at the gate, read the gate, approve it logged in by Update, see it complete', { timeout: 180_000 }, async () => {
@@ -181,7 +181,7 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
 });
 
 test(
-  'what an SRE sees: the run named by its hosts in the list, its summary, step names in the timeline, a refusal in one sentence',
+  'what an SRE sees: no lock in the default list, the run named by its hosts in the list, its summary, step names in the timeline, a refusal in one sentence',
   { timeout: 180_000 },
   async () => {
     const worker = await env.startWorker();
@@ -194,6 +194,16 @@ test(
     try {
       const h = await env.client.workflow.start('labDrill', { taskQueue: 'runbooks', workflowId, args: [input], ...summary });
       await waitFor('the gate to open', async () => (await status(h)).status === 'AwaitingApproval');
+
+      // The default list, as it opens: the run (it holds the host's lease), and no lock workflow.
+      const rows = await defaultListRows(page, ui.base, workflowId);
+      assert.ok((await env.locks.workflow.getHandle(leaseLockId(env.inventory, HOST)).describe()).status.name === 'RUNNING', 'the lock runs');
+      assert.deepEqual(
+        rows.filter((r) => /hostLease|host-lease:/.test(r)),
+        [],
+        'no lock workflow in the default list',
+      );
+      await ui.shot('web-ui-09-default-list-runbooks-only');
 
       // The list: the row says which runbook on which host (the 2.54 list has no summary column; the id carries it).
       const row = await findInList(page, ui.base, 'RunbookStatus = "AwaitingApproval"', workflowId);

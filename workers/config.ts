@@ -48,8 +48,17 @@ const OpenstackDns = z.object({
   pollSeconds: z.number().positive().max(10).default(10), // at most 10: the wait heartbeats between lookups
 });
 
+export const DEFAULT_LOCK_NAMESPACE = 'runbook-locks';
+
 export const WorkerConfigSchema = z.object({
   taskQueue: z.string().min(1).default('runbooks'),
+  /**
+   * The Temporal namespace of the host-lease lock workflows: their own, so the runbooks' namespace lists
+   * runbooks only (the Web UI's default list). One per cluster: runbooks of every namespace that share
+   * machines must meet at the same locks. It must exist (the dev server creates it at start; on a cluster,
+   * `temporal operator namespace create --namespace runbook-locks`).
+   */
+  lockNamespace: z.string().min(1).default(DEFAULT_LOCK_NAMESPACE),
   metricsPort: z.number().int().min(0).max(65535).default(9464),
   /**
    * Runs kept in memory between their tasks (the shipped config: 250, about 0.55 MiB each); unset: the SDK's
@@ -171,6 +180,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   }
   const c = r.data;
   if (env.RUNBOOK_TASK_QUEUE) c.taskQueue = env.RUNBOOK_TASK_QUEUE;
+  if (env.RUNBOOK_LOCK_NAMESPACE) c.lockNamespace = env.RUNBOOK_LOCK_NAMESPACE;
   if (env.RUNBOOK_METRICS_PORT) c.metricsPort = Number(env.RUNBOOK_METRICS_PORT);
   if (env.RUNBOOK_MAX_CACHED_WORKFLOWS) c.maxCachedWorkflows = Number(env.RUNBOOK_MAX_CACHED_WORKFLOWS);
   if (env.RUNBOOK_MAX_CONCURRENT_ACTIVITIES) c.maxConcurrentActivities = Number(env.RUNBOOK_MAX_CONCURRENT_ACTIVITIES);

@@ -46,7 +46,10 @@ export async function createRunbookWorker(opts: {
     // "cancel" on a long remote command stops it promptly rather than after 80% of the heartbeat timeout.
     maxHeartbeatThrottleInterval: '2 seconds',
   });
-  return { worker: new RunbookWorker(worker, await createLockWorker({ ...opts, bundle }, activities)), close, version: versioning.version };
+  const locks = [await createLockWorker({ ...opts, bundle, namespace: opts.config.lockNamespace }, activities)];
+  // Locks started before they had a namespace of their own live on in the runbooks' (until idle).
+  if (opts.config.lockNamespace !== opts.namespace) locks.push(await createLockWorker({ ...opts, bundle }, activities));
+  return { worker: new RunbookWorker(worker, locks), close, version: versioning.version };
 }
 
 /**
@@ -58,7 +61,7 @@ async function createLockWorker(
   opts: { connection: NativeConnection; namespace: string; bundle: WorkflowBundleWithSourceMap; identity?: string },
   activities: object,
 ): Promise<Worker> {
-  return await Worker.create({
+  const worker = Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: LOCK_TASK_QUEUE,
@@ -69,22 +72,34 @@ async function createLockWorker(
     maxConcurrentActivityTaskExecutions: 20,
     shutdownGraceTime: '10 seconds',
   });
+  return await worker.catch((err: Error) => {
+    if (!/namespace/i.test(err.message)) throw err;
+    throw new Error(
+      `the lock namespace ${opts.namespace} cannot be served (${err.message}); create it: temporal operator namespace create --namespace ${opts.namespace}`,
+    );
+  });
 }
 
-/** The runbooks worker and its lock worker, run and stopped together (the calls callers make on a Worker). */
+/** The runbooks worker and its lock workers, run and stopped together (the calls callers make on a Worker). */
 export class RunbookWorker {
   constructor(
     readonly runbooks: Worker,
-    readonly locks: Worker,
+    readonly locks: Worker[],
   ) {}
 
+  private get all(): Worker[] {
+    return [this.runbooks, ...this.locks];
+  }
+
   async run(): Promise<void> {
-    const stopBoth = (): void => this.shutdown();
-    await Promise.all([this.runbooks.run().finally(stopBoth), this.locks.run().finally(stopBoth)]);
+    const stopAll = (): void => this.shutdown();
+    await Promise.all(this.all.map((w) => w.run().finally(stopAll)));
   }
 
   async runUntil<R>(until: Promise<R> | (() => Promise<R>)): Promise<R> {
-    return await this.locks.runUntil(this.runbooks.runUntil(until));
+    let running: Promise<R> = this.runbooks.runUntil(until);
+    for (const l of this.locks) running = l.runUntil(running);
+    return await running;
   }
 
   getState(): ReturnType<Worker['getState']> {
@@ -92,6 +107,6 @@ export class RunbookWorker {
   }
 
   shutdown(): void {
-    for (const w of [this.runbooks, this.locks]) if (w.getState() === 'RUNNING') w.shutdown();
+    for (const w of this.all) if (w.getState() === 'RUNNING') w.shutdown();
   }
 }

@@ -12,11 +12,13 @@ import {
   leaseHost,
   LOCK_TASK_QUEUE,
   heldBy,
+  leaseNewsSignal,
   leaseQuery,
   leaseWorkflowId,
   releaseLeaseSignal,
   type LeaseHolder,
   type LeaseMode,
+  type LeaseNews,
   type LeaseRelease,
   type LeaseRequest,
 } from '../../workflows/engine/host-lease.js';
@@ -70,8 +72,15 @@ function chatButtons(n: Notification, namespace: string): unknown[] | undefined 
 export function makeAdminActivities(deps: { inventory: Inventory; config: WorkerConfig; client: () => Client; env: NodeJS.ProcessEnv; namespace: string }) {
   const { inventory, config } = deps;
   // Lock workflows carry plain JSON whatever codec the runbooks use (see workflows/engine/host-lease.ts).
-  let plain: Client | undefined;
-  const plainClient = (): Client => (plain ??= new Client({ connection: deps.client().connection, namespace: deps.namespace }));
+  const plain = new Map<string, Client>();
+  const plainIn = (namespace: string): Client => {
+    let c = plain.get(namespace);
+    if (!c) plain.set(namespace, (c = new Client({ connection: deps.client().connection, namespace })));
+    return c;
+  };
+  const plainClient = (): Client => plainIn(deps.namespace);
+  /** A lock lives in the lock namespace when its runbook says where it runs (runs since the patch); else in the runbook's. */
+  const lockClient = (runbookNamespace: string | undefined): Client => (runbookNamespace ? plainIn(config.lockNamespace) : plainClient());
   return {
     /** Every named host must be in the inventory; fails at once, before anything runs anywhere. */
     async resolveHosts({ hosts }: { hosts: string[] }): Promise<string[]> {
@@ -151,7 +160,7 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
         });
         return;
       }
-      await plainClient().workflow.signalWithStart(hostLease, {
+      await lockClient(holder.namespace).workflow.signalWithStart(hostLease, {
         workflowId: lock,
         taskQueue: LOCK_TASK_QUEUE,
         args: [{ host: lock, names: [host], holders: [], waiters: [] }],
@@ -163,7 +172,7 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
 
     async releaseLeases({ locks, holder }: { locks: string[]; holder: LeaseRelease }): Promise<void> {
       for (const lock of new Set(locks)) {
-        await plainClient()
+        await lockClient(holder.namespace)
           .workflow.getHandle(lock)
           .signal(releaseLeaseSignal, holder)
           .catch((err: Error) => {
@@ -173,9 +182,19 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
     },
 
     /** Whether the lock lists this chain of runs (workflow id and original run id) among its holders now. */
-    async leaseHeld({ lock, workflowId, originalRunId }: { lock: string; workflowId: string; originalRunId: string }): Promise<boolean> {
+    async leaseHeld({
+      lock,
+      workflowId,
+      originalRunId,
+      namespace,
+    }: {
+      lock: string;
+      workflowId: string;
+      originalRunId: string;
+      namespace?: string;
+    }): Promise<boolean> {
       try {
-        const state = await plainClient().workflow.getHandle(lock).query(leaseQuery);
+        const state = await lockClient(namespace).workflow.getHandle(lock).query(leaseQuery);
         return (state.holders ?? []).some((h) => heldBy(h, { workflowId, originalRunId }));
       } catch (err) {
         if ((err as Error).name === 'WorkflowNotFoundError') return false;
@@ -183,10 +202,26 @@ export function makeAdminActivities(deps: { inventory: Inventory; config: Worker
       }
     },
 
-    /** Open: the given run is running, or without one, the workflow's latest run (a reset run carries on a lease). */
-    async isWorkflowOpen({ workflowId, runId }: { workflowId: string; runId?: string }): Promise<boolean> {
+    /**
+     * The lock's news to a runbook, in the runbook's namespace (a lock's external signal reaches only its
+     * own). False when that run is closed or gone: the lock then gives the machine to the next in line.
+     */
+    async tellHolder({ workflowId, runId, namespace, news }: { workflowId: string; runId: string; namespace?: string; news: LeaseNews }): Promise<boolean> {
       try {
-        const d = await plainClient()
+        await plainIn(namespace ?? deps.namespace)
+          .workflow.getHandle(workflowId, runId)
+          .signal(leaseNewsSignal, news);
+        return true;
+      } catch (err) {
+        if ((err as Error).name === 'WorkflowNotFoundError') return false;
+        throw err;
+      }
+    },
+
+    /** Open: the given run is running, or without one, the workflow's latest run (a reset run carries on a lease). */
+    async isWorkflowOpen({ workflowId, runId, namespace }: { workflowId: string; runId?: string; namespace?: string }): Promise<boolean> {
+      try {
+        const d = await plainIn(namespace ?? deps.namespace)
           .workflow.getHandle(workflowId, runId || undefined)
           .describe();
         return d.status.name === 'RUNNING';

@@ -36,7 +36,7 @@ function stateWith(entries: Entry<unknown>[], over: Partial<RunState> = {}): Run
     plan: [],
     pendingVerdicts: [],
     pendingDecisions: [],
-    leased: [],
+    leased: { locks: [] },
     restarts: 0,
     phaseSince: new Date(0),
     approvedPlans: new Map(),

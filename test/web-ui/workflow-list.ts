@@ -35,3 +35,25 @@ export async function findInList(page: Page, base: string, query: string, workfl
   );
   return row;
 }
+
+/**
+ * The workflows page as it opens, with no query (what a person sees first), once a row for `workflowId`
+ * is there: the text of every row.
+ */
+export async function defaultListRows(page: Page, base: string, workflowId: string, timeoutMs = 30_000): Promise<string[]> {
+  await page.goto(`${base}/namespaces/default/workflows`);
+  const main = page.getByRole('main');
+  const table = main.getByRole('table', { name: 'Workflows' });
+  const row = table.getByRole('row').filter({ has: page.getByRole('link', { name: workflowId, exact: true }) });
+  await waitFor(
+    `${workflowId} in the Web UI's default list`,
+    async () => {
+      if (await row.isVisible()) return true;
+      await main.getByRole('button', { name: 'Refresh', exact: true }).click();
+      await row.waitFor({ timeout: 1_000 }).catch(() => undefined);
+      return row.isVisible();
+    },
+    timeoutMs,
+  );
+  return await table.getByRole('row').allInnerTexts();
+}

@@ -7,6 +7,8 @@
 // serves (LOCK_TASK_QUEUE): the worker that asked first may be gone without stranding the lock. Its
 // payloads are plain JSON on every worker, whatever payload codec the runbooks use (they hold host names
 // and workflow ids only), so a worker without the codec can still run a lock that one with it started.
+// Locks live in a namespace of their own (the worker's lockNamespace), so the runbooks' namespace, and the
+// Web UI's list of it, holds runbooks only; the lock reaches a runbook in its namespace through activities.
 import {
   condition,
   continueAsNew,
@@ -35,6 +37,11 @@ export const LEASE_ASK_AGAIN_PATCH = 'lease-asked-again';
  * the lease is the lock's answer, recorded in history.
  */
 export const LEASE_CONFIRMED_PATCH = 'lease-grant-confirmed';
+/**
+ * Runs recorded before locks moved to their own namespace asked the lock in the runbook's namespace; a lock
+ * recorded before it told its runbooks by external signal, which reaches only its own namespace.
+ */
+export const LEASE_NAMESPACE_PATCH = 'leases-in-lock-namespace';
 
 /** What a runbook leases: a host it changes (exclusive), or a path on a store it only writes into (shared). */
 export type LeaseRequest = string | { host: string; sharedPath: string };
@@ -53,6 +60,8 @@ export interface LeaseHolder {
   scope?: string;
   /** The inventory name the runbook asked by: its news names that. */
   name?: string;
+  /** The runbook's namespace (runs since LEASE_NAMESPACE_PATCH; their lock is in the lock namespace). */
+  namespace?: string;
 }
 
 export interface LeaseState {
@@ -69,19 +78,37 @@ export interface LeaseState {
 export interface LeaseRelease {
   workflowId: string;
   originalRunId?: string;
+  /** Set: the lock is in the lock namespace (see LeaseHolder.namespace). */
+  namespace?: string;
+}
+
+/** What a runbook holds: its locks, and whether they are in the lock namespace (decided once, when asking). */
+export interface LeaseHold {
+  locks: string[];
+  apart?: boolean;
 }
 
 export const acquireLeaseSignal = defineSignal<[LeaseHolder]>('acquire');
 export const releaseLeaseSignal = defineSignal<[LeaseRelease]>('release');
 export const leaseQuery = defineQuery<LeaseState>('lease');
 /** Sent by the lock to a runbook: granted, or queued behind someone. `host` is the lock's key. */
-export const leaseNewsSignal = defineSignal<[{ host: string; granted: boolean; holder?: string; position?: number; runId?: string }]>('leaseNews');
+export interface LeaseNews {
+  host: string;
+  granted: boolean;
+  holder?: string;
+  position?: number;
+  runId?: string;
+}
+export const leaseNewsSignal = defineSignal<[LeaseNews]>('leaseNews');
 
 /** The old lock id (by inventory name), still used by runs recorded before LEASE_LOCKS_PATCH. */
 export const leaseWorkflowId = (host: string): string => `host-lease:${host}`;
 
 const LOCK_OPTIONS: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } };
 const lockActs = proxyActivities<RunbookActivities>(LOCK_OPTIONS);
+// Telling a runbook rides out a short server outage; past that the lock treats the run as gone.
+const TELL_OPTIONS: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 8, maximumInterval: '10 seconds' } };
+const tellActs = proxyActivities<RunbookActivities>(TELL_OPTIONS);
 
 const sameChain = (a: LeaseRelease, b: LeaseRelease): boolean =>
   a.workflowId === b.workflowId && (a.originalRunId === undefined || b.originalRunId === undefined || a.originalRunId === b.originalRunId);
@@ -133,15 +160,24 @@ export async function hostLease(start: LeaseState): Promise<void> {
     { description: 'Give the host back: {"workflowId", "originalRunId"}. An operator frees a stuck lease with the same two fields.' },
   );
   setHandler(leaseQuery, view, { description: 'Who holds this host (and how) and who waits.' });
+  /** False when the runbook's run is gone (closed, or never reachable). */
   const tell = async (h: LeaseHolder, granted: boolean, position?: number): Promise<boolean> => {
     const first = holders[0];
+    const news = {
+      host: state.host, // the lock, not a host name: this signal is plain JSON in the runbook's history
+      granted,
+      runId: h.runId,
+      ...(granted ? {} : { holder: `${first?.runbook} ${first?.workflowId}`, position }),
+    };
     try {
-      await getExternalWorkflowHandle(h.workflowId, h.runId).signal(leaseNewsSignal, {
-        host: state.host, // the lock, not a host name: this signal is plain JSON in the runbook's history
-        granted,
-        runId: h.runId,
-        ...(granted ? {} : { holder: `${first?.runbook} ${first?.workflowId}`, position }),
-      });
+      // An external signal reaches only this namespace: a runbook elsewhere is told by an activity.
+      if (patched(LEASE_NAMESPACE_PATCH)) {
+        return await tellActs.tellHolder.executeWithOptions(
+          { ...TELL_OPTIONS, summary: `tell ${h.runbook} ${h.workflowId}: ${granted ? 'granted' : `number ${position} in line`}` },
+          [{ workflowId: h.workflowId, runId: h.runId, namespace: h.namespace, news }],
+        );
+      }
+      await getExternalWorkflowHandle(h.workflowId, h.runId).signal(leaseNewsSignal, news);
       return true;
     } catch {
       return false;
@@ -177,7 +213,7 @@ export async function hostLease(start: LeaseState): Promise<void> {
     // A holder that was terminated never releases: free the host once its workflow has no open run.
     for (const h of [...holders]) {
       // A holder with a chain is followed to its latest run (a reset run carries on with the lease).
-      const open = await lockActs.isWorkflowOpen({ workflowId: h.workflowId, ...(h.originalRunId ? {} : { runId: h.runId }) });
+      const open = await lockActs.isWorkflowOpen({ workflowId: h.workflowId, ...(h.originalRunId ? {} : { runId: h.runId }), namespace: h.namespace });
       if (!open) holders.splice(holders.indexOf(h), 1);
     }
   }
@@ -187,7 +223,7 @@ export async function hostLease(start: LeaseState): Promise<void> {
  * Called by the runbook engine: takes every lease in a stable order of lock (no deadlock between two
  * runbooks, even when they name one machine differently). Returns what releaseLeases needs.
  */
-export async function acquireLeases(leases: LeaseRequest[], runbook: string, onWait: (msg: string) => void, held: string[]): Promise<void> {
+export async function acquireLeases(leases: LeaseRequest[], runbook: string, onWait: (msg: string) => void, held: LeaseHold): Promise<void> {
   const info = workflowInfo();
   const granted = new Set<string>();
   /** Every grant heard, whoever it was addressed to: only a wake-up, confirmed with the lock. */
@@ -202,7 +238,7 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
   });
   if (!patched(LEASE_LOCKS_PATCH)) {
     const hosts = [...new Set(leases.map(leaseHost))].sort();
-    held.push(...hosts);
+    held.locks.push(...hosts);
     for (const host of hosts) {
       await lockActs.requestLease({ host, holder: { workflowId: info.workflowId, runId: info.runId, runbook } });
       await condition(() => granted.has(host));
@@ -210,7 +246,9 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
     return;
   }
   const locks = await lockActs.leaseLocks.executeWithOptions({ ...LOCK_OPTIONS, summary: 'find the locks of the hosts' }, [{ leases }]);
-  held.push(...locks.map((l) => l.lock));
+  held.apart = patched(LEASE_NAMESPACE_PATCH);
+  const namespace = held.apart ? { namespace: info.namespace } : {};
+  held.locks.push(...locks.map((l) => l.lock));
   for (const l of locks) names.set(l.lock, l.name);
   for (const l of locks) {
     const holder: LeaseHolder = {
@@ -221,6 +259,7 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
       mode: l.mode,
       scope: l.scope,
       name: l.name,
+      ...namespace,
     };
     await lockActs.requestLease.executeWithOptions({ ...LOCK_OPTIONS, summary: `ask for the lease on ${l.name}` }, [{ host: l.name, lock: l.lock, holder }]);
     if (!patched(LEASE_ASK_AGAIN_PATCH)) {
@@ -235,7 +274,7 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
         if (await condition(() => heard.has(l.lock), '1 minute')) {
           heard.delete(l.lock);
           const held = await lockActs.leaseHeld.executeWithOptions({ ...LOCK_OPTIONS, summary: `check the lease on ${l.name} with its lock` }, [
-            { lock: l.lock, workflowId: info.workflowId, originalRunId: info.originalExecutionRunId },
+            { lock: l.lock, workflowId: info.workflowId, originalRunId: info.originalExecutionRunId, ...namespace },
           ]);
           if (held) break;
         }
@@ -256,11 +295,11 @@ export async function acquireLeases(leases: LeaseRequest[], runbook: string, onW
   }
 }
 
-/** `held` is what acquireLeases returned: lock ids (or, on the old path, host names). */
-export async function releaseLeases(held: string[]): Promise<void> {
-  const { workflowId, originalExecutionRunId } = workflowInfo();
+/** `held` is what acquireLeases filled in: lock ids (or, on the old path, host names). */
+export async function releaseLeases(held: LeaseHold): Promise<void> {
+  const { workflowId, originalExecutionRunId, namespace } = workflowInfo();
   if (!patched(LEASE_LOCKS_PATCH)) {
-    for (const host of new Set(held)) {
+    for (const host of new Set(held.locks)) {
       await getExternalWorkflowHandle(leaseWorkflowId(host))
         .signal(releaseLeaseSignal, { workflowId })
         .catch(() => undefined); // no lock means nothing is held
@@ -268,5 +307,8 @@ export async function releaseLeases(held: string[]): Promise<void> {
     return;
   }
   // Through an activity, so the signal is plain JSON (see the top of this file).
-  await lockActs.releaseLeases({ locks: held, holder: { workflowId, originalRunId: originalExecutionRunId } });
+  await lockActs.releaseLeases({
+    locks: held.locks,
+    holder: { workflowId, originalRunId: originalExecutionRunId, ...(held.apart ? { namespace } : {}) },
+  });
 }

@@ -62,7 +62,7 @@ export async function executeRun(def: RunbookDefinition, raw: unknown): Promise<
     if (aborted) throw ApplicationFailure.nonRetryable(`aborted: ${(err as Error).message}`, 'Aborted');
     throw err;
   } finally {
-    if (s.leased.length) await CancellationScope.nonCancellable(() => releaseLeases(s.leased));
+    if (s.leased.locks.length) await CancellationScope.nonCancellable(() => releaseLeases(s.leased));
     // Messages that arrived too late to matter are answered (refused) so no handler is left dangling.
     for (const p of s.pendingVerdicts.splice(0)) {
       ignore(s, 'approval', p.approval, 'the run has ended');

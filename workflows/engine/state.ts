@@ -5,6 +5,7 @@ import type { CommonInput, RunbookDefinition } from './definition.js';
 import type { Approval, ApprovalRecord, Decision, RunbookView } from './messages.js';
 import type { PlanItem } from './plan.js';
 import type { Prefetched } from './quick-batch.js';
+import type { LeaseHold } from './host-lease.js';
 import type { GatePolicy, RunbookPolicy } from './policy.js';
 import type { AnyStep, Entry } from './steps.js';
 import { MissingResult, type RunContext } from './context.js';
@@ -56,7 +57,7 @@ export interface RunState {
   pendingDecisions: PendingDecision[];
   pendingVerdicts: PendingVerdict[];
   openGate?: OpenGate;
-  leased: string[];
+  leased: LeaseHold;
   /** The step parked now and its position, for decisions. */
   parked?: { step: AnyStep; index: number; nonce: string; refuseAtArrival?: boolean };
   restarts: number;
@@ -93,7 +94,7 @@ export function newRunState(def: RunbookDefinition, raw: unknown): RunState {
     plan: [],
     pendingVerdicts: [],
     pendingDecisions: [],
-    leased: [],
+    leased: { locks: [] },
     restarts: 0,
     phaseSince: new Date(0),
     approvedPlans: new Map(),
