@@ -18,8 +18,8 @@ import { CodecAuth } from '../scripts/codec-auth.js';
 import { startCodecServer } from '../scripts/codec-server.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 import { onHost, releaseHeld, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
-import { openUi } from './web-ui/browser.js';
-import { startFromForm } from './web-ui/start-workflow-form.js';
+import { openUi } from '../scripts/web-ui/browser.js';
+import { startFromForm } from '../scripts/web-ui/start-workflow-form.js';
 import { defaultListRows, findInList } from './web-ui/workflow-list.js';
 import { currentDetails, openRunFromList, openUpdateDialog, waitForStatus } from './web-ui/workflow-page.js';
 

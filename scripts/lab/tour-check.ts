@@ -6,6 +6,8 @@
 // Where a later runbook needs what an earlier one only makes past its gates (the SNO recovery needs a
 // finished pre-upgrade backup), the earlier one is approved through to the end after its first gate was seen.
 // Exit code 0 when all 17 behaved; one line per runbook either way.
+// `--ui`: each run is started as a person would, from the Web UI's Start Workflow form in Chromium (task
+// queue, type, the input as one JSON object); the check and the verdicts after it go through the client.
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { connectClient } from '../../workers/connection.js';
 import type { RunbookView } from '../../workflows/engine/messages.js';
@@ -13,6 +15,8 @@ import { signStatement, statementFor } from '../cli/gates.js';
 import { describingWorkflowId, runSummary } from '../cli/run-summary.js';
 import { labTrust } from '../lab-trust.js';
 import { TASK_QUEUE } from '../cli/session.js';
+import { uiBase } from '../cli/output.js';
+import { join } from 'node:path';
 import { defaultLabOptions } from './lab.js';
 import { labLayout } from './layout.js';
 import { labRescueKernel } from './rear-controller.js';
@@ -136,7 +140,33 @@ async function settle(h: WorkflowHandle, timeoutMs: number): Promise<{ closed?: 
   }
 }
 
-async function tryOne(c: Client, t: Try): Promise<Outcome> {
+/** How a run is started: by the client (with the CLI's summary), or from the Web UI's form. */
+type Starter = (t: Try, workflowId: string) => Promise<WorkflowHandle>;
+
+const byClient =
+  (c: Client): Starter =>
+  (t, workflowId) =>
+    c.workflow.start(t.runbook, { taskQueue: TASK_QUEUE, workflowId, args: [t.input], ...runSummary(t.runbook, t.input, 'tour-check') });
+
+/** One Chromium page for every family: starts go one at a time through the form. */
+async function byWebUi(c: Client): Promise<{ start: Starter; close: () => Promise<void> }> {
+  const { openUi } = await import('../web-ui/browser.js');
+  const { startFromForm } = await import('../web-ui/start-workflow-form.js');
+  const ui = await openUi(uiBase(), join(process.env.RUNBOOK_DATA_DIR ?? '.data', 'tour-check'));
+  let turn: Promise<unknown> = Promise.resolve();
+  const start: Starter = async (t, workflowId) => {
+    const mine = turn.then(() => startFromForm(ui.page, ui.base, { workflowId, taskQueue: TASK_QUEUE, workflowType: t.runbook, input: t.input }));
+    turn = mine.catch(() => undefined);
+    await mine.catch(async (err: Error) => {
+      await ui.shot(`failed-start-${t.runbook}`).catch(() => undefined);
+      throw err;
+    });
+    return c.workflow.getHandle(workflowId);
+  };
+  return { start, close: () => ui.close() };
+}
+
+async function tryOne(c: Client, t: Try, start: Starter): Promise<Outcome> {
   const t0 = Date.now();
   const workflowId = `tour-${describingWorkflowId(t.runbook, t.input)}`;
   const seconds = () => Math.round((Date.now() - t0) / 1000);
@@ -153,7 +183,7 @@ async function tryOne(c: Client, t: Try): Promise<Outcome> {
         seconds: seconds(),
       };
   }
-  const h = await c.workflow.start(t.runbook, { taskQueue: TASK_QUEUE, workflowId, args: [t.input], ...runSummary(t.runbook, t.input, 'tour-check') });
+  const h = await start(t, workflowId);
   const r = await settle(h, (t.timeoutMinutes ?? 8) * 60_000);
   const v = r.view;
   const out = (ok: boolean, says: string): Outcome => ({ runbook: t.runbook, workflowId, ok, says, seconds: seconds() });
@@ -189,25 +219,38 @@ async function tryOne(c: Client, t: Try): Promise<Outcome> {
 }
 
 async function main(): Promise<number> {
-  const only = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const viaUi = args.includes('--ui');
+  const only = args.filter((a) => a !== '--ui');
   const c = await connectClient();
+  const ui = viaUi ? await byWebUi(c) : undefined;
+  const start = ui?.start ?? byClient(c);
   const families = Object.entries(FAMILIES).filter(([f]) => only.length === 0 || only.includes(f));
   const t0 = Date.now();
   const results = await Promise.all(
     families.map(async ([family, tries]) => {
       const done: Outcome[] = [];
       for (const t of tries) {
-        const o = await tryOne(c, t).catch((err: Error) => ({ runbook: t.runbook, workflowId: '-', ok: false, says: `error: ${err.message}`, seconds: 0 }));
+        const o = await tryOne(c, t, start).catch((err: Error) => ({
+          runbook: t.runbook,
+          workflowId: '-',
+          ok: false,
+          says: `error: ${err.message}`,
+          seconds: 0,
+        }));
         console.log(`${o.ok ? 'ok  ' : 'FAIL'} ${family.padEnd(9)} ${o.runbook.padEnd(22)} ${String(o.seconds).padStart(4)} s  ${o.says}  (${o.workflowId})`);
         done.push(o);
       }
       return done;
     }),
   );
+  await ui?.close();
   await c.connection.close();
   const all = results.flat();
   const bad = all.filter((o) => !o.ok);
-  console.log(`${all.length - bad.length} of ${all.length} runbooks ended Completed or at their first gate, in ${Math.round((Date.now() - t0) / 1000)} s`);
+  console.log(
+    `${all.length - bad.length} of ${all.length} runbooks${viaUi ? ', started from the Web UI,' : ''} ended Completed or at their first gate, in ${Math.round((Date.now() - t0) / 1000)} s`,
+  );
   return bad.length ? 1 : 0;
 }
 
