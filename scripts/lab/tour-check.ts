@@ -152,7 +152,15 @@ const byClient =
 async function byWebUi(c: Client): Promise<{ start: Starter; close: () => Promise<void> }> {
   const { openUi } = await import('../web-ui/browser.js');
   const { startFromForm } = await import('../web-ui/start-workflow-form.js');
-  const ui = await openUi(uiBase(), join(process.env.RUNBOOK_DATA_DIR ?? '.data', 'tour-check'));
+  // As the start banner tells a person: the UI encodes the input through the codec server, which serves
+  // only someone logged in, with the UI's "Include cross-origin credentials" ticked. alice, who requests.
+  const codec = (process.env.RUNBOOK_CODEC_URL ?? 'http://127.0.0.1:8888').replace(/\/$/, '');
+  const ui = await openUi(uiBase(), join(process.env.RUNBOOK_DATA_DIR ?? '.data', 'tour-check'), { codec });
+  await ui.page.goto(`${codec}/login`);
+  await ui.page.getByLabel('user').fill('alice');
+  await ui.page.getByLabel('password').fill(labTrust().passwords.alice!);
+  await ui.page.getByRole('button', { name: 'log in' }).click();
+  await ui.page.getByText('"user":"alice"').waitFor();
   let turn: Promise<unknown> = Promise.resolve();
   const start: Starter = async (t, workflowId) => {
     const mine = turn.then(() => startFromForm(ui.page, ui.base, { workflowId, taskQueue: TASK_QUEUE, workflowType: t.runbook, input: t.input }));
