@@ -147,15 +147,25 @@ function ensureSigningKey(file: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'runbooks-bench-signing', '-f', file]);
 }
 
-/** The production worker process on the bench's server; `env` adds RUNBOOK_* settings (an allowed_signers file, say). */
-export function startWorker(inventoryPath: string, logFile: string, metricsPort: number, extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
-  const dataDir = join(root, 'worker');
+/**
+ * The production worker process on the bench's server; `env` adds RUNBOOK_* settings (an allowed_signers file,
+ * say). `opts`: another server and data directory (another bench), and the log line that means ready.
+ */
+export function startWorker(
+  inventoryPath: string,
+  logFile: string,
+  metricsPort: number,
+  extraEnv: Record<string, string> = {},
+  opts: { address?: string; dataDir?: string; ready?: RegExp } = {},
+): Promise<ChildProcess> {
+  const dataDir = opts.dataDir ?? join(root, 'worker');
+  const ready = opts.ready ?? /"worker started"/;
   ensureSigningKey(join(dataDir, 'keys', 'bundle-signing'));
   const env: NodeJS.ProcessEnv = {};
   // Nothing of the caller's Temporal/runbook environment (a codec key, another server) leaks in.
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TEMPORAL_') && !k.startsWith('RUNBOOK_')) env[k] = v;
   Object.assign(env, {
-    TEMPORAL_ADDRESS: address,
+    TEMPORAL_ADDRESS: opts.address ?? address,
     TEMPORAL_NAMESPACE: 'default',
     RUNBOOK_INVENTORY: inventoryPath,
     RUNBOOK_METRICS_PORT: String(metricsPort),
@@ -176,7 +186,7 @@ export function startWorker(inventoryPath: string, logFile: string, metricsPort:
     child.stdout!.on('data', (b: Buffer) => {
       log.write(b);
       buf = (buf + b.toString()).slice(-4000);
-      if (buf.includes('"worker started"')) {
+      if (ready.test(buf)) {
         clearTimeout(timer);
         resolve(child);
       }

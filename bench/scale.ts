@@ -1,4 +1,5 @@
-// P3, scale: one worker (this process, built like the production worker) carries PARKED runs of labDrill
+// P3, scale: one worker (the production worker process, build/workers/main.js, so that its RSS is its own and
+// not this client's with its 5,050 handles and fetched histories) carries PARKED runs of labDrill
 // waiting at their gate plus RUNNING ones holding a long remote command, with its workflow cache bounded
 // (BENCH_CACHE, default the shipped worker's maxCachedWorkflows), so most parked runs are evicted and are
 // replayed from their history when their approval arrives. Approvals are signed as `runbook approve`
@@ -17,15 +18,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { procStatus, startWorker, stopChild } from './lava-bench.js';
 import { percentile, pool, until } from './load-pacing.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { labTrust } from '../scripts/lab-trust.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { loadInventory } from '../workers/inventory.js';
-import { promoteOnStart } from '../workers/deployment.js';
-import { createRunbookWorker } from '../workers/runbook-worker.js';
 import { bundleWorkflows } from '../workers/workflow-bundle.js';
 import type { GateView, RunbookView } from '../workflows/engine/messages.js';
 import { canonicalStatement, PROOF_LIFETIME_MS, VERDICT_NAMESPACE, type Proof } from '../workflows/engine/proofs.js';
@@ -74,21 +74,38 @@ async function main(): Promise<void> {
     const trust = labTrust(join(root, 'lab-trust'));
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });
-    const nc = await NativeConnection.connect({ address });
     const shipped = loadWorkerConfig();
     const cache = Number(process.env.BENCH_CACHE ?? shipped.maxCachedWorkflows ?? 500);
-    const config = {
-      ...shipped,
-      dataDir: join(root, 'data'),
-      maxCachedWorkflows: cache,
-      approvals: { ...shipped.approvals, allowedSigners: trust.allowedSigners },
-    };
+    const config = { maxConcurrentActivities: shipped.maxConcurrentActivities };
+    // The bench's own copy, for the offline replay of the probes' histories.
     const bundle = await bundleWorkflows();
-    const { worker, close, version } = await createRunbookWorker({ connection: nc, namespace: 'default', config, inventory, client: () => client, bundle });
-    // Sampled from here on: the process's lifetime peak (VmHWM) would include webpack bundling the workflows.
-    const rssAtStart = process.memoryUsage().rss / 1024 / 1024;
+    const metricsPort = Number(process.env.BENCH_METRICS_PORT ?? 9474);
+    // Ready once its build is current (RUNBOOK_PROMOTE=always): the runs below start on it.
+    const worker = await startWorker(
+      inventoryPath,
+      join(root, 'worker.log'),
+      metricsPort,
+      {
+        RUNBOOK_DATA_DIR: join(root, 'data'),
+        RUNBOOK_MAX_CACHED_WORKFLOWS: String(cache),
+        RUNBOOK_ALLOWED_SIGNERS: trust.allowedSigners,
+        RUNBOOK_PROMOTE: 'always',
+      },
+      { address, dataDir: join(root, 'data'), ready: /"msg":"build wf-[0-9a-f]+: / },
+    );
+    const pid = worker.pid!;
+    // The peak from here on (VmHWM reset: the start's webpack bundling is not what is measured), and sampled.
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    const rss = (): number => (procStatus(pid).VmRSS ?? 0) / 2 ** 20;
+    const rssAtStart = rss();
     let rssPeak = rssAtStart;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss / 1024 / 1024)), 200);
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 200);
+    /** Runs in the worker's cache now, from its Prometheus metrics. */
+    const cachedRuns = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const m = /^temporal_sticky_cache_size\{namespace="default"[^}]*task_queue="runbooks"[^}]*\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
     const t0 = Date.now();
 
     /** bob's verdict on the gate as the status showed it, signed now (ssh-keygen -Y sign, off the event loop). */
@@ -117,8 +134,7 @@ async function main(): Promise<void> {
       return g;
     };
 
-    const result = await worker.runUntil(async () => {
-      await promoteOnStart(client, version, 'always'); // the bench's build is the one new runs start on
+    const result = await (async () => {
       let seq = 0;
       const start = (input: object): Promise<WorkflowHandle> => {
         const i = seq++;
@@ -152,12 +168,7 @@ async function main(): Promise<void> {
       );
       await until(`${PARKED} runs at their gate`, async () => (await client.workflow.count('RunbookStatus = "AwaitingApproval"')).count >= PARKED, 1_800_000);
       const parkedAfterMs = Date.now() - t0;
-      const mem = process.memoryUsage();
-      const atGate = {
-        rssMiB: Math.round(mem.rss / 2 ** 20),
-        heapUsedMiB: Math.round(mem.heapUsed / 2 ** 20),
-        cachedRuns: worker.runbooks.getStatus().numCachedWorkflows,
-      };
+      const atGate = { rssMiB: Math.round(rss()), cachedRuns: await cachedRuns() };
 
       // Offline replay of each length's parked history (one worker for all, as the SDK's replayer does):
       // the gap between consecutive results is one history's replay.
@@ -195,7 +206,7 @@ async function main(): Promise<void> {
         }
         await p.h.result();
       }
-      const cachedAfterSingles = worker.runbooks.getStatus().numCachedWorkflows;
+      const cachedAfterSingles = await cachedRuns();
       // Then the rest at once, 50 in flight (as from a busy CLI or UI), each as the CLI does it.
       const tApprove = Date.now();
       await pool(filler, 50, async (h) => {
@@ -242,10 +253,10 @@ async function main(): Promise<void> {
         stormFromAccepted: summary(stormLatency.map((l) => l.fromAccepted)),
         runningStillRunning: runningStates.filter((s) => s === 'Running').length,
       };
-    });
+    })();
     clearInterval(sampler);
-    close();
-    await nc.close();
+    const hwm = (procStatus(pid).VmHWM ?? 0) / 2 ** 20;
+    await stopChild(worker);
     await connection.close();
     const out = {
       at: new Date().toISOString(),
@@ -259,7 +270,8 @@ async function main(): Promise<void> {
       allParkedAtGateAfterS: result.parkedAfterMs / 1000,
       workerRssAtStartMiB: Math.round(rssAtStart),
       workerAtGate: result.atGate,
-      peakRssMiB: Math.round(rssPeak),
+      // The worker process's own: the larger of the 200 ms samples and the kernel's high-water mark.
+      peakRssMiB: Math.round(Math.max(rssPeak, hwm)),
       cachedRunsAfterSingleApprovals: result.cachedAfterSingles,
       // The figure of the issue: one approval of an evicted run as an operator sends it with our CLI
       // (status query, sign, Update), sent → next step started, all history lengths together.

@@ -21,7 +21,8 @@ import { onHost, releaseHeld, status, testEnv, trust, uniqueId, waitFor, type Te
 import { openUi } from '../scripts/web-ui/browser.js';
 import { startFromForm } from '../scripts/web-ui/start-workflow-form.js';
 import { defaultListRows, findInList } from './web-ui/workflow-list.js';
-import { currentDetails, openRunFromList, openUpdateDialog, waitForStatus } from './web-ui/workflow-page.js';
+import { currentDetails, openRunFromList, waitForStatus } from './web-ui/workflow-page.js';
+import { openUpdateDialog } from '../scripts/web-ui/update-dialog.js';
 
 // build/test/web-ui.test.js → test/artifacts/
 const ARTIFACTS = fileURLToPath(new URL('../../test/artifacts/', import.meta.url));

@@ -16,6 +16,12 @@ export function renderDetails(v: RunbookView, workflowId: string): string {
   if (v.waitingFor) lines.push('', `**Waiting for** ${v.waitingFor}`);
   if (current && current.state === 'running') {
     lines.push('', `**Running:** ${current.name}` + (current.command ? `\n\n\`${current.command}\`` : ''));
+    // The workflow never sees heartbeats (and must not write one into history every few seconds): the live
+    // progress is the activity's own, on this page's Pending Activities and in `runbook watch`.
+    lines.push(
+      '',
+      `Progress (bytes done of total, rate, time left, or the command's latest line): **Pending Activities** below, heartbeat details; live in a terminal: \`npx runbook watch ${quoteArg(workflowId)}\``,
+    );
   }
   if (v.parked) {
     lines.push(
