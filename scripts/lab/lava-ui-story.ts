@@ -114,11 +114,12 @@ async function main(): Promise<void> {
     say(`   Completed (${at()})`);
 
     psql('drop database lavaserver with (force)', 'postgres');
-    const web = await fetch('http://127.0.0.1:8000/', { signal: AbortSignal.timeout(10_000) }).then(
+    // A page that reads the database (the home page may still come from what gunicorn has cached).
+    const web = await fetch('http://127.0.0.1:8000/api/v0.2/devices/', { signal: AbortSignal.timeout(10_000) }).then(
       (r) => `answers ${r.status}`,
       (err: Error) => `fails (${err.message})`,
     );
-    say(`2. broken: database lavaserver dropped; http://127.0.0.1:8000/ ${web}`);
+    say(`2. broken: database lavaserver dropped; http://127.0.0.1:8000/api/v0.2/devices/ ${web}`);
 
     const restore = await startFromUi(c, ui, 'lavaMasterRestore', { master: MASTER, store: STORE, bundle: 'latest', requestedBy: 'alice' });
     say(`3. lavaMasterRestore started from the Web UI as alice: ${restore.workflowId}`);
