@@ -10,6 +10,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { AuditStore } from '../activities/runbook/audit-store.js';
 import { makeRunCommand, type RunCommandRequest } from '../activities/ssh/command.js';
 import { makePipeCommands, type PipeResult } from '../activities/ssh/pipe.js';
+import type { ProgressDetails } from '../activities/progress.js';
 import { makeRunQuickCommand } from '../activities/ssh/quick-command.js';
 import { hostRunKey, STEP_SCRIPT } from '../activities/ssh/remote-step.js';
 import { quoteArgv } from '../activities/ssh/shell-quote.js';
@@ -320,6 +321,26 @@ describe('streaming between hosts', () => {
     assert.equal(r.sha256, atSource, 'hash on the way = hash at the source');
     assert.equal(r.toStdoutTail.trim(), atSource, 'hash at the destination = hash at the source');
     assert.ok(rssPeak - rssBefore < 96 * 1024 * 1024, `worker memory grew ${(rssPeak - rssBefore) >> 20} MiB for a ${MiB} MiB stream`);
+  });
+
+  test('the heartbeat of a long stream tells bytes done of the expected total, with a rate, while it runs', async () => {
+    const pipe = makePipeCommands(ssh, loadWorkerConfig());
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: uniqueId('pipe-progress'), runId: 'run-1' }, heartbeatTimeoutMs: 20_000 });
+    const beats: ProgressDetails[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d as ProgressDetails));
+    const total = 40 * 1024 * 1024;
+    // Capped at 4 MiB/s: about 10 s, so heartbeats (every 3 s) come while bytes are still on their way.
+    await env.run(pipe, {
+      from: remote('lava-master', ['sh', '-c', `yes runbook-stream | head -c ${total}`]),
+      to: remote('backup-store', ['sh', '-c', 'cat > /dev/null']),
+      step: 'stream',
+      limitBytesPerSecond: 4 * 1024 * 1024,
+      expectBytes: total,
+    });
+    const midway = beats.filter((b) => b.bytesDone > 0 && b.bytesDone < total);
+    assert.ok(midway.length > 0, `no heartbeat counted bytes on their way: ${beats.map((b) => b.progress).join(' | ')}`);
+    assert.match(midway[0]!.progress, /^[\d.]+ (KiB|MiB) of 40 MiB \(\d+%\), [\d.]+ (KiB|MiB)\/s/);
+    assert.ok(midway.every((b) => b.bytesTotal === total && b.bytesPerSecond > 0));
   });
 
   test('a failing source fails the pipe with both exit codes, non-zero first', async () => {

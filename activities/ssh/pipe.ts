@@ -121,7 +121,8 @@ export function makePipeCommands(ssh: SshPool, config: WorkerConfig) {
     });
     const progress = new TransferProgress(req.expectBytes);
     const hb = setInterval(() => {
-      progress.update(sourceBytes);
+      // What the source has produced: counted by its own meter only when a filter sits between the two.
+      progress.update(filterArgv.length ? sourceBytes : bytes);
       ctx.heartbeat({ bytes, ...progress.details(lastLine(tails.toErr) || lastLine(tails.fromErr)) });
     }, 3000);
     // Closing both channels ends both sides: the writer gets SIGPIPE, the reader EOF (and its output is a
