@@ -23,16 +23,7 @@ export async function findInList(page: Page, base: string, query: string, workfl
 
   const table = main.getByRole('table', { name: 'Workflows' });
   const row = table.getByRole('row').filter({ has: page.getByRole('link', { name: workflowId, exact: true }) });
-  await waitFor(
-    `${workflowId} in the Web UI's list for ${query}`,
-    async () => {
-      if (await row.isVisible()) return true;
-      await main.getByRole('button', { name: 'Refresh', exact: true }).click();
-      await row.waitFor({ timeout: 1_000 }).catch(() => undefined);
-      return row.isVisible();
-    },
-    timeoutMs,
-  );
+  await refreshUntilShown(page, row, `${workflowId} in the Web UI's list for ${query}`, timeoutMs);
   return row;
 }
 
@@ -45,8 +36,15 @@ export async function defaultListRows(page: Page, base: string, workflowId: stri
   const main = page.getByRole('main');
   const table = main.getByRole('table', { name: 'Workflows' });
   const row = table.getByRole('row').filter({ has: page.getByRole('link', { name: workflowId, exact: true }) });
+  await refreshUntilShown(page, row, `${workflowId} in the Web UI's default list`, timeoutMs);
+  return await table.getByRole('row').allInnerTexts();
+}
+
+/** The list does not refresh by itself: its own Refresh button, until the row is there. */
+async function refreshUntilShown(page: Page, row: Locator, what: string, timeoutMs: number): Promise<void> {
+  const main = page.getByRole('main');
   await waitFor(
-    `${workflowId} in the Web UI's default list`,
+    what,
     async () => {
       if (await row.isVisible()) return true;
       await main.getByRole('button', { name: 'Refresh', exact: true }).click();
@@ -55,5 +53,4 @@ export async function defaultListRows(page: Page, base: string, workflowId: stri
     },
     timeoutMs,
   );
-  return await table.getByRole('row').allInnerTexts();
 }
