@@ -25,7 +25,6 @@ import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { labTrust } from '../scripts/lab-trust.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
-import { loadInventory } from '../workers/inventory.js';
 import { bundleWorkflows } from '../workers/workflow-bundle.js';
 import type { GateView, RunbookView } from '../workflows/engine/messages.js';
 import { canonicalStatement, PROOF_LIFETIME_MS, VERDICT_NAMESPACE, type Proof } from '../workflows/engine/proofs.js';
@@ -70,7 +69,6 @@ async function main(): Promise<void> {
   const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
   const address = `${server.ip}:${server.port}`;
   try {
-    const inventory = loadInventory(inventoryPath);
     const trust = labTrust(join(root, 'lab-trust'));
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });

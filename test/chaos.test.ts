@@ -104,6 +104,8 @@ interface Run {
   final?: RunbookView;
   /** The run as it was found parked; it is final once the abort decided for it has closed it. */
   parked?: RunbookView;
+  /** An approval on its way: a quick step right after the gate answers it only when that step ends. */
+  approving?: Promise<unknown>;
 }
 
 const statusOf = (h: WorkflowHandle): Promise<RunbookView> => h.query<RunbookView>('status');
@@ -130,13 +132,16 @@ test('kill -9 of the worker, dev server restarts, cut SSH links and resets at ma
   for (let round = 0; round < MAX_ROUNDS && (round < 2 || !enough()); round++) {
     const started: Run[] = [];
     for (const [k, host] of HOSTS.entries()) {
-      // Varied shapes so actions land in different places: long read-only holds, slow one-shot marker writes.
+      // Varied shapes so actions land in different places: long read-only holds, slow one-shot marker writes,
+      // as activities and as quick (local-activity) steps.
       const input = {
         host,
         steps: 2 + ((k + round) % 3),
         requestedBy: 'alice',
         holdSeconds: k % 2 ? 3 : undefined,
         markerDelaySeconds: k % 3 === 0 ? 3 : undefined,
+        // Half the runs write their marker as a quick one-shot step: a local activity under the run key.
+        quickOneShots: (k + round) % 2 === 0 ? true : undefined,
       };
       const h = await client.workflow.start('labDrill', { taskQueue: 'runbooks', workflowId: uniqueId(`chaos-${round}-${host}`), args: [input] });
       started.push({ h, host });
@@ -149,8 +154,13 @@ test('kill -9 of the worker, dev server restarts, cut SSH links and resets at ma
       for (const r of open) {
         const v = await statusOf(r.h).catch(() => undefined);
         if (!v) continue;
-        if (v.openGate) await r.h.executeUpdate('approve', { args: [{ gate: v.openGate.name, approver: 'bob', reason: 'chaos' }] }).catch(() => undefined);
-        else if (v.status === 'Parked') {
+        if (v.openGate) {
+          // Not awaited, so the chaos goes on meanwhile; asked again once an answer (or a loss) came back.
+          r.approving ??= r.h
+            .executeUpdate('approve', { args: [{ gate: v.openGate.name, approver: 'bob', reason: 'chaos' }] })
+            .catch(() => undefined)
+            .finally(() => (r.approving = undefined));
+        } else if (v.status === 'Parked') {
           // The operator's answer to a parked run here is abort: it frees the host's lease for the next round
           // (a retry would run the one-shot step again on purpose, which is the operator's call, not chaos).
           // Asked again until it lands: a decision lost to a killed worker or a restarting server would leave

@@ -117,6 +117,58 @@ describe('remote steps', () => {
     assert.equal(c.stdoutTail.trim(), '2');
   });
 
+  test("a one-shot command's end comes back in the exec's own exit status: one exec, not a second for its status", async () => {
+    // Counts the execs of a pool of its own, so nothing else's sessions are counted.
+    const pool = new SshPool(inventory);
+    let execs = 0;
+    const exec = pool.exec.bind(pool);
+    pool.exec = (...a: Parameters<SshPool['exec']>) => (execs++, exec(...a));
+    const run = makeRunCommand(pool, new AuditStore(auditRoot));
+    const wf = uniqueId('rs-ended');
+    const env = (attempt: number) =>
+      new MockActivityEnvironment({ workflowExecution: { workflowId: wf, runId: 'run-1' }, attempt, heartbeatTimeoutMs: 20_000 });
+    try {
+      // Below 64 the status carries the code; from 64 on (a timeout's 124, a missing program's 127) the worker asks.
+      for (const [code, expectedExecs] of [
+        [0, 1],
+        [7, 1],
+        [63, 1],
+        [64, 2],
+        [124, 2],
+      ] as const) {
+        const req = {
+          command: remote(HOST, ['sh', '-c', 'echo ran >> "$HOME/ended-$1"; exit $2', 'x', `${wf}-${code}`, String(code)]),
+          runKey: `${code}.0.r0`,
+          once: true,
+          step: `exit ${code}`,
+        };
+        execs = 0;
+        const first: CommandResult = await env(1)
+          .run(run, req)
+          .then(
+            (r) => r as CommandResult,
+            (err: { details?: CommandResult[] }) => err.details![0]!,
+          );
+        assert.deepEqual(
+          [first.exitCode, first.reattached, execs],
+          [code, false, expectedExecs],
+          `exit ${code}: its code, not re-attached, in ${expectedExecs} exec(s)`,
+        );
+        execs = 0;
+        const again: CommandResult = await env(2)
+          .run(run, req)
+          .then(
+            (r) => r as CommandResult,
+            (err: { details?: CommandResult[] }) => err.details![0]!,
+          );
+        assert.deepEqual([again.exitCode, again.reattached, execs], [code, true, expectedExecs], `exit ${code}, a second attempt: re-attached, same code`);
+        assert.equal(onHost(inventory, HOST, `wc -l < "$HOME/ended-${wf}-${code}"`).trim(), '1', `exit ${code}: ran once`);
+      }
+    } finally {
+      pool.closeAll();
+    }
+  });
+
   test('an idempotent command that failed is started again on the next attempt', async () => {
     const wf = uniqueId('rs-idem');
     const req = {

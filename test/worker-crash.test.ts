@@ -1,5 +1,6 @@
-// A worker killed with SIGKILL in the middle of a one-shot remote step: a new worker process picks the
-// run up, re-attaches to the command still running on the host, and the step runs exactly once.
+// A worker killed with SIGKILL in the middle of a one-shot remote step, as an activity or as a quick
+// (local-activity) step: a new worker process picks the run up, re-attaches to the command still running
+// on the host, and the step runs exactly once.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,13 +30,16 @@ function workerProcess(): ChildProcess {
   return w;
 }
 
-test('kill -9 of the worker during a one-shot step: a new worker re-attaches; the step ran once', async () => {
+/** Starts a drill, kills the worker inside its dangerous one-shot step, and returns what the host and the history say. */
+async function crashInsideMarker(quickOneShots: boolean) {
   const HOST = 'cloud-client';
-  const id = uniqueId('crash');
+  const id = uniqueId(quickOneShots ? 'crash-quick' : 'crash');
   let worker = workerProcess();
-  const h = await env.start('labDrill', id, { host: HOST, steps: 1, requestedBy: 'alice', markerDelaySeconds: 6 });
+  const h = await env.start('labDrill', id, { host: HOST, steps: 1, requestedBy: 'alice', markerDelaySeconds: 6, ...(quickOneShots ? { quickOneShots } : {}) });
   await waitFor('the gate', async () => (await status(h)).status === 'AwaitingApproval', 60_000);
-  await h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'crash drill' }] });
+  // Not awaited: a quick step right after the gate runs inside the workflow task that accepts the approval,
+  // so the Update's answer only leaves with that task (after the step, or the crash).
+  const approved = h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason: 'crash drill' }] }).catch((err: Error) => err);
   const markerStarts = (): number =>
     onHost(env.inventory, HOST, 'cat ~/.runbooks/audit.log')
       .split('\n')
@@ -46,6 +50,7 @@ test('kill -9 of the worker during a one-shot step: a new worker re-attaches; th
   worker = workerProcess();
   const res = (await h.result()) as RunbookResult;
   assert.equal(res.status, 'Completed');
+  await approved;
   assert.equal(markerStarts(), 1, 'the host audit shows one start of the dangerous command');
   assert.equal(onHost(env.inventory, HOST, `wc -l < drill/${id}.marker`).trim(), '1', 'one marker line');
   // The worker's audit store says how the second attempt got its result.
@@ -57,10 +62,27 @@ test('kill -9 of the worker during a one-shot step: a new worker re-attaches; th
   assert.equal(marker.length, 1, 'only the surviving attempt recorded a result');
   assert.equal(marker[0].reattached, true);
   assert.equal(marker[0].exitCode, 0);
-  const attempts = (await h.fetchHistory())
-    .events!.filter((e) => e.activityTaskStartedEventAttributes)
-    .map((e) => e.activityTaskStartedEventAttributes!.attempt);
-  assert.ok(attempts.includes(2), 'the activity was attempted again after the crash');
+  const events = (await h.fetchHistory()).events!;
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));
+  return events;
+}
+
+test('kill -9 of the worker during a one-shot step: a new worker re-attaches; the step ran once', async () => {
+  const events = await crashInsideMarker(false);
+  const attempts = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+  assert.ok(attempts.includes(2), 'the activity was attempted again after the crash');
+});
+
+test('kill -9 during a quick one-shot step (a local activity under the run key): the new worker re-attaches; it ran once', async () => {
+  const events = await crashInsideMarker(true);
+  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType?.name);
+  assert.ok(!scheduled.includes('runCommand'), `no activity task for the quick one-shot step (scheduled: ${scheduled.join(', ')})`);
+  const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+  assert.ok(markers.length >= 1, 'its result is a local-activity marker');
+  // The crash cost the first worker's workflow task: it timed out and another worker ran it again.
+  assert.ok(
+    events.some((e) => e.workflowTaskTimedOutEventAttributes || e.workflowTaskFailedEventAttributes),
+    'the crashed workflow task was retried',
+  );
 });

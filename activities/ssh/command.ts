@@ -7,7 +7,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import type { Command, CommandResult, LocalCommand, RemoteCommand } from '../../workflows/engine/commands.js';
 import { AuditStore, type CapturedStream } from '../runbook/audit-store.js';
-import { hostRunKey, STDIN_MISMATCH, stdinTag, STEP_SCRIPT } from './remote-step.js';
+import { endedStatus, hostRunKey, STDIN_MISMATCH, stdinTag, STEP_SCRIPT } from './remote-step.js';
 import { InvalidCommandError, quoteArgv, remoteLine } from './shell-quote.js';
 import type { SshPool } from './ssh.js';
 
@@ -66,11 +66,13 @@ export function makeRunCommand(ssh: SshPool, audit: AuditStore) {
     }
     const sink = audit.open(workflowId, req.runKey, req.step);
     const started = Date.now();
+    // A quick one-shot step runs this as a local activity, which has no heartbeat to record.
+    const beat = (d: unknown): void => (ctx.info.isLocal ? undefined : ctx.heartbeat(d));
     const hb = setInterval(
-      () => ctx.heartbeat({ stdoutBytes: sink.stdout.bytes, stderrBytes: sink.stderr.bytes, lastLine: sink.stdout.lastLine() || sink.stderr.lastLine() }),
+      () => beat({ stdoutBytes: sink.stdout.bytes, stderrBytes: sink.stderr.bytes, lastLine: sink.stdout.lastLine() || sink.stderr.lastLine() }),
       HEARTBEAT_MS,
     );
-    ctx.heartbeat({ starting: true });
+    beat({ starting: true });
     try {
       const host = req.command.kind === 'remote' ? req.command.host : 'worker';
       const { exitCode, reattached } =
@@ -163,6 +165,8 @@ async function runRemote(
     });
     if (signal.aborted) throw new CancelledFailure(String(signal.reason ?? 'cancelled'));
     if (outcome.code === 95 && sink.stderr.tailText().includes(STDIN_MISMATCH)) throw stdinMismatch(c.host, sink.stderr.tailText());
+    const ended = endedStatus(outcome.code);
+    if (ended) return ended;
     let status = '';
     await ssh.exec(c.host, quoteArgv(['sh', '-c', STEP_SCRIPT, 'rb-step', key, 'status', '0', '']), {
       stdout: (b) => (status += b.toString()),

@@ -80,11 +80,14 @@ if [ "$hasin" != 0 ]; then
     exit 95
   fi
 fi
+attached=0
 if ! start "$@"; then
+  attached=1
   # Already started under this key: attach, unless an idempotent command failed or vanished (run it again).
   if [ "$mode" = again ] && { { [ -f "$d/rc" ] && read -r rc < "$d/rc" && [ "$rc" != 0 ]; } || { [ ! -f "$d/rc" ] && ! alive; }; }; then
     mv "$d" "$d.superseded.$(date +%s%N)"
     start "$@" || exit 98
+    attached=0
   fi
 fi
 [ -z "$inp" ] || rm -f "$inp"
@@ -103,8 +106,21 @@ else
   if [ -s "$d/err" ]; then cat "$d/err" 1>&2; fi
   if [ -s "$d/out" ]; then cat "$d/out"; fi
 fi
+# The exit status tells how it ended, so the worker need not ask with "status" (one exec less per step):
+# 100 + rc for a command this call started, 164 + rc for one it attached to, when rc < 64. Any other
+# status (0, or a command's rc of 64 and over) means: ask.
+if [ -f "$d/rc" ] && read -r rc < "$d/rc" && [ "$rc" -ge 0 ] 2>/dev/null && [ "$rc" -lt 64 ]; then
+  if [ "$attached" = 1 ]; then exit $((164 + rc)); fi
+  exit $((100 + rc))
+fi
 exit 0
 `;
+
+/** What the step script's exit status says when it carries the command's end (see its last lines). */
+export function endedStatus(code: number | null): { exitCode: number; reattached: boolean } | undefined {
+  if (code === null || code < 100 || code >= 228) return undefined;
+  return code >= 164 ? { exitCode: code - 164, reattached: true } : { exitCode: code - 100, reattached: false };
+}
 
 /** Where a run key lives on the host, relative to ~/.runbooks/runs. Only [A-Za-z0-9._-] reach the host. */
 export function hostRunKey(workflowId: string, runId: string, runKey: string): string {

@@ -16,6 +16,8 @@ import { prefetchQuickRun, takePrefetched } from './quick-batch.js';
 
 /** Marks runs whose `quick` steps run as local activities (histories before it used ordinary ones). */
 const QUICK_STEPS_PATCH = 'quick-steps-local-activities';
+/** Marks runs whose quick one-shot steps run as local activities under the run key (before, `quick` was ignored for them). */
+const QUICK_ONCE_PATCH = 'quick-one-shot-local-activities';
 
 const EFFECT_SHOWN: Record<AnyStep['effect'], NonNullable<PlanItem['effect']>> = { read: 'read-only', change: 'idempotent', once: 'once' };
 
@@ -162,13 +164,20 @@ export async function attempt(s: RunState, e: AnyStep, record: StepRecord, decis
       // patched() last: it is only consulted (and its marker only written) where a quick step runs, so
       // histories from before quick steps replay on the ordinary path.
       const quick = Boolean(e.opts.quick) && repeatable && cmd.kind === 'remote' && patched(QUICK_STEPS_PATCH);
+      // A quick one-shot command keeps the host's run-key protocol (never twice: a re-run after a crash
+      // re-attaches) and saves only the activity task's trip through the server.
+      const quickOnce = Boolean(e.opts.quick) && !repeatable && cmd.kind === 'remote' && patched(QUICK_ONCE_PATCH);
+      const local =
+        quick || quickOnce
+          ? proxyLocalActivities<RunbookActivities>({ summary, startToCloseTimeout: e.opts.timeout ?? '1 minute', retry: opts.retry })
+          : undefined;
       const res = prefetched
         ? prefetched
-        : quick
-          ? await proxyLocalActivities<RunbookActivities>({ summary, startToCloseTimeout: e.opts.timeout ?? '1 minute', retry: opts.retry }).runQuickCommand(
-              req,
-            )
-          : await proxyActivities<RunbookActivities>(opts).runCommand(req);
+        : local && quick
+          ? await local.runQuickCommand(req)
+          : local
+            ? await local.runCommand(req)
+            : await proxyActivities<RunbookActivities>(opts).runCommand(req);
       record.exitCode = res.exitCode;
       record.durationMs = res.durationMs;
       record.auditRef = res.auditRef;

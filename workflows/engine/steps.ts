@@ -54,7 +54,11 @@ export interface StepOptions<I, R, T> {
   danger?: boolean;
   /**
    * Done in seconds: a repeatable step's remote commands run as local activities inside the workflow task,
-   * exec'd straight on the pooled SSH connection (activities/ssh/quick-command.ts). Ignored for `once`.
+   * exec'd straight on the pooled SSH connection (activities/ssh/quick-command.ts). A `once` step's remote
+   * commands run as local activities too, but still under the host's run-key protocol, so a re-run after a
+   * crash or a reset re-attaches instead of starting them again; its time limit is a minute unless `timeout`
+   * says otherwise, and a long one-shot command (a backup, an upload) must not be quick: a local activity
+   * holds its workflow task while it runs.
    */
   quick?: boolean;
 }

@@ -22,6 +22,8 @@ export const LabDrillInput = () =>
       bareSteps: z.boolean().optional(),
       /** The harmless steps are one-shot steps (activity task + run-key protocol): the benchmark's never-twice figure. */
       oneShotSteps: z.boolean().optional(),
+      /** The one-shot steps (the harmless ones with oneShotSteps, and the marker) are quick: local activities, still under the run key. */
+      quickOneShots: z.boolean().optional(),
       /** No host lease: many drills on one host at once (the scale benchmark parks hundreds at the gate). */
       shareHost: z.boolean().optional(),
       /** Lease the host as a store this drill only writes into: shared on this path (drills of lease scopes). */
@@ -62,7 +64,7 @@ export const labDrillDefinition = {
           k + 1 === i.failAt
             ? once(`flaky step ${k + 1}`, (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', ctx.workflowId]))
             : i.oneShotSteps
-              ? once(`harmless step ${k + 1}`, () => remote(i.host, harmless(k)))
+              ? once(`harmless step ${k + 1}`, () => remote(i.host, harmless(k)), i.quickOneShots ? { quick: true } : {})
               : read(`harmless step ${k + 1}`, () => remote(i.host, harmless(k)), { quick: true }),
         ]).flat(),
         i.holdSeconds
@@ -79,7 +81,7 @@ export const labDrillDefinition = {
         once(
           'write marker',
           (ctx) => remote(i.host, ['sh', '-c', writeMarker, 'drill', ctx.workflowId, ...(i.markerDelaySeconds ? [String(i.markerDelaySeconds)] : [])]),
-          { danger: true },
+          i.quickOneShots ? { danger: true, quick: true, timeout: `${(i.markerDelaySeconds ?? 0) + 60} seconds` } : { danger: true },
         ),
         i.drill === 'restart' ? once('flaky after the gate', (ctx) => remote(i.host, ['sh', '-c', failsFirstTime, 'drill', `${ctx.workflowId}.after`])) : null,
       ],
