@@ -189,7 +189,7 @@ async function main(): Promise<void> {
       `${'exec true on a reused ssh2 connection'.padEnd(48)}${f(result.ssh2ReusedExecMs.median)} ${f(result.ssh2ReusedExecMs.p90)} ${f(result.ssh2ReusedExecMs.mean)}`,
     );
     console.log(
-      `${'one-shot command: run-key start + status'.padEnd(48)}${f(result.oneShotRunKeyProtocolMs.median)} ${f(result.oneShotRunKeyProtocolMs.p90)} ${f(result.oneShotRunKeyProtocolMs.mean)}`,
+      `${'one-shot command: run-key protocol (one exec)'.padEnd(48)}${f(result.oneShotRunKeyProtocolMs.median)} ${f(result.oneShotRunKeyProtocolMs.p90)} ${f(result.oneShotRunKeyProtocolMs.mean)}`,
     );
     console.log(
       `${'runbook quick step: its command (direct exec)'.padEnd(48)}${f(result.stepCommandMs.median)} ${f(result.stepCommandMs.p90)} ${f(result.stepCommandMs.mean)}`,

@@ -96,6 +96,39 @@ describe('host leases', () => {
     }
   });
 
+  test('a run terminated while it holds the host: the next run to ask gets it at once (the lock looks at its holders when a waiter asks)', async () => {
+    const HOST = 'cloud-client';
+    const w = await env.startWorker();
+    try {
+      const gone = await env.start('labDrill', uniqueId('drill-terminated-holder'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      await waitFor('the first run at its gate, holding the host', () => atGate(gone));
+      // As an operator does from the Web UI: terminated, so it never gives the host back itself.
+      await gone.terminate('test: a holder that never releases');
+      const next = await env.start('labDrill', uniqueId('drill-after-terminated'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      await waitFor('the next run to get the host', () => atGate(next), 150_000);
+      // Why it got it: in the lock's history the check of its holders follows the new run's request before
+      // any timer fired. Before, holders were only checked after a quiet minute, which its own asking again
+      // (once a minute) kept putting off.
+      const events = (await env.locks.workflow.getHandle(leaseLockId(env.inventory, HOST)).fetchHistory()).events!;
+      const asked = events.findIndex(
+        (e) =>
+          e.workflowExecutionSignaledEventAttributes?.signalName === 'acquire' &&
+          Buffer.from(e.workflowExecutionSignaledEventAttributes.input?.payloads?.[0]?.data ?? [])
+            .toString()
+            .includes(next.workflowId),
+      );
+      assert.ok(asked >= 0, "the next run's request is in the lock's history");
+      const checked = events.findIndex((e, i) => i > asked && e.activityTaskScheduledEventAttributes?.activityType?.name === 'isWorkflowOpen');
+      assert.ok(checked > asked, 'the lock checked its holders after the request');
+      const timers = events.slice(asked, checked).filter((e) => e.timerFiredEventAttributes).length;
+      assert.equal(timers, 0, 'the check came with the request, not after a timer');
+      await approve(next);
+      assert.equal(((await next.result()) as RunbookResult).status, 'Completed');
+    } finally {
+      await w.stop();
+    }
+  });
+
   test('two inventory names for one machine exclude each other (the lock is keyed by its host key)', async () => {
     const HOST = 'cloud-client';
     const ALIAS = 'cloud-client-by-ip';

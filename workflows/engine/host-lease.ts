@@ -42,6 +42,14 @@ export const LEASE_CONFIRMED_PATCH = 'lease-grant-confirmed';
  * recorded before it told its runbooks by external signal, which reaches only its own namespace.
  */
 export const LEASE_NAMESPACE_PATCH = 'leases-in-lock-namespace';
+/**
+ * Locks recorded before a waiter's request could make the lock look for gone holders. Before it, holders
+ * were only checked after a minute without any change, and a waiter asking again every minute is a change:
+ * a terminated holder could keep the host from its waiters for minutes, or for as long as they kept asking.
+ */
+export const LEASE_STALE_CHECK_PATCH = 'lease-gone-holders-checked-for-waiters';
+/** While runs wait, the holders are checked at most this often (and at once when the first one asks). */
+const HOLDER_CHECK_MS = 60_000;
 
 /** What a runbook leases: a host it changes (exclusive), or a path on a store it only writes into (shared). */
 export type LeaseRequest = string | { host: string; sharedPath: string };
@@ -122,6 +130,7 @@ export async function hostLease(start: LeaseState): Promise<void> {
   const state: LeaseState = { host: start.host, names: [...(start.names ?? [])], holders, waiters: [...(start.waiters ?? [])] };
   const view = (): LeaseState => ({ ...state, holder: holders[0] });
   let changes = 0;
+  let holdersCheckedAt = 0;
   const regrant = new Set<string>();
   setHandler(
     acquireLeaseSignal,
@@ -208,9 +217,13 @@ export async function hostLease(start: LeaseState): Promise<void> {
     const seen = changes;
     const idle = holders.length === 0 && state.waiters.length === 0;
     const changed = await condition(() => changes !== seen, idle ? '10 minutes' : '1 minute');
-    if (changed) continue;
-    if (idle) return; // nobody has needed this host for a while; the next runbook starts a fresh lock
-    // A holder that was terminated never releases: free the host once its workflow has no open run.
+    if (!changed && idle) return; // nobody has needed this host for a while; the next runbook starts a fresh lock
+    // A holder that was terminated never releases: free the host once its workflow has no open run. Looked
+    // at after a quiet minute, and, while someone waits, when a request or release comes (at most once a minute).
+    const due =
+      !changed || (state.waiters.length > 0 && holders.length > 0 && Date.now() - holdersCheckedAt >= HOLDER_CHECK_MS && patched(LEASE_STALE_CHECK_PATCH));
+    if (!due) continue;
+    holdersCheckedAt = Date.now();
     for (const h of [...holders]) {
       // A holder with a chain is followed to its latest run (a reset run carries on with the lease).
       const open = await lockActs.isWorkflowOpen({ workflowId: h.workflowId, ...(h.originalRunId ? {} : { runId: h.runId }), namespace: h.namespace });
