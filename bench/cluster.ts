@@ -1,16 +1,23 @@
 // Issue 23 point 4, a production topology: the real Temporal server (scripts/cluster/build-server.sh, not
 // the CLI's dev server) on a private PostgreSQL, two production worker processes (build/workers/main.js,
-// connected through an envconfig profile), the lab's sshd hosts. Two passes:
-//   failover: CLUSTER_FAILOVER_RUNS (default 10) labDrill runs hold a long step; one worker is SIGKILLed
-//             while they hold; every run must end Completed with its one-shot marker written once on its host.
-//   parked:   CLUSTER_PARKED (default 500) runs parked at their gate, all approved (50 in flight); latency
-//             approval → marker step started, the workers' RSS.
-// Writes bench/results/cluster.json. Not a test. Ports: server 7393-7402, PostgreSQL CLUSTER_PG_PORT (5552).
+// connected through an envconfig profile), each in a network namespace of its own (bench/netns.ts), the
+// lab's sshd hosts. Every approval is signed (the lab approver bob) and verified by the workers. Passes:
+//   failover:  CLUSTER_FAILOVER_RUNS (default 10) labDrill runs hold a long step; one worker is SIGKILLed
+//              while they hold; every run must end Completed with its one-shot marker written once on its host.
+//   partition: the same, but the other worker's link is cut (its veth down) instead: it lives on, unreachable,
+//              while its steps time out and go to the first; the link comes back once every run is done.
+//   parked:    CLUSTER_PARKED (default 500) runs parked at their gate, all approved (50 in flight); latency
+//              approval → marker step started, the workers' RSS.
+//   scale:     bench/scale.ts (P3: 5,000 parked, evicted approvals) against this server, its one worker in
+//              the first namespace (CLUSTER_SCALE=0 skips it).
+// Writes bench/results/cluster.json (and scale-cluster.json). Not a test. Root (namespaces). Ports: server
+// 127.0.93.1:7393-7402, PostgreSQL CLUSTER_PG_PORT (5552).
 import { onLabHost } from '../scripts/lab/lab-ssh.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { percentile, pool, until } from './load-pacing.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
@@ -19,13 +26,18 @@ import { ensureSearchAttributes, temporalCli } from '../scripts/temporal-server.
 import { loadInventory } from '../workers/inventory.js';
 import { DEFAULT_LOCK_NAMESPACE } from '../workers/config.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
+import { labTrust } from '../scripts/lab-trust.js';
+import { createWorkerNetns, inNetns, removeWorkerNetns, setLink, type WorkerNetns } from './netns.js';
+import { signedApproval, type Approver } from './signed-approval.js';
 
 const VERSION = process.env.TEMPORAL_SERVER_VERSION ?? '1.32.1'; // as scripts/cluster/build-server.sh
 const FAILOVER_RUNS = Number(process.env.CLUSTER_FAILOVER_RUNS ?? 10);
 const PARKED = Number(process.env.CLUSTER_PARKED ?? 500);
 const HOLD_SECONDS = 75; // over labDrill's quick-hold limit (60 s): a heartbeating activity, as a real long step is
 const PG_PORT = Number(process.env.CLUSTER_PG_PORT ?? 5552);
-const FRONTEND = { ip: '127.0.0.1', port: 7393 };
+// Not 127.0.0.1: inside a worker's namespace that address is the namespace's own (bench/netns.ts).
+const FRONTEND = { ip: '127.0.93.1', port: 7393 };
+const SCALE = process.env.CLUSTER_SCALE !== '0';
 const address = `${FRONTEND.ip}:${FRONTEND.port}`;
 const HOSTS = ['lava-master', 'lava-worker', 'backup-store', 'hypervisor', 'cloud-client'];
 const root = resolve(process.env.BENCH_DATA_ROOT ?? '.data', 'bench-cluster');
@@ -87,7 +99,7 @@ function writeServerConfig(): string {
       maxConnLifetime: '1h',
     },
   });
-  const service = (grpcPort: number, extra: object = {}) => ({ rpc: { grpcPort, membershipPort: grpcPort + 1, bindOnLocalHost: true, ...extra } });
+  const service = (grpcPort: number, extra: object = {}) => ({ rpc: { grpcPort, membershipPort: grpcPort + 1, bindOnIP: FRONTEND.ip, ...extra } });
   const dynamic = join(dir, 'dynamicconfig.yaml');
   const value = (v: unknown) => [{ value: v, constraints: {} }];
   writeFileSync(
@@ -185,17 +197,19 @@ function writeProfile(): string {
 
 interface WorkerProc {
   name: string;
+  ns: WorkerNetns;
   child: ChildProcess;
 }
 
-function startWorker(name: string, env: NodeJS.ProcessEnv): WorkerProc {
+function startWorker(name: string, ns: WorkerNetns, env: NodeJS.ProcessEnv): WorkerProc {
   const log = openSync(join(root, `${name}.log`), 'w'); // this run's only: the bench waits for its start line
-  const child = spawn(process.execPath, ['build/workers/main.js'], {
-    env: { ...env, RUNBOOK_DATA_DIR: join(root, name) },
-    stdio: ['ignore', log, log],
-  });
-  return { name, child };
+  const argv = inNetns(ns, [process.execPath, 'build/workers/main.js']);
+  const child = spawn(argv[0]!, argv.slice(1), { env: { ...env, RUNBOOK_DATA_DIR: join(root, name) }, stdio: ['ignore', log, log] });
+  return { name, ns, child };
 }
+
+const workerStarted = (w: WorkerProc) =>
+  until(`${w.name} started`, async () => readFileSync(join(root, `${w.name}.log`), 'utf8').includes('"worker started"'), 120_000);
 
 function rssMiB(pid: number | undefined): number {
   try {
@@ -206,8 +220,33 @@ function rssMiB(pid: number | undefined): number {
   }
 }
 
+async function stopWorker(w: WorkerProc): Promise<void> {
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return;
+  const gone = new Promise((r) => w.child.once('exit', r));
+  w.child.kill('SIGTERM');
+  const t = setTimeout(() => w.child.kill('SIGKILL'), 30_000);
+  await gone;
+  clearTimeout(t);
+}
+
 const status = (h: WorkflowHandle): Promise<RunbookView> => h.query<RunbookView>('status');
-const approve = (h: WorkflowHandle, reason: string) => h.executeUpdate('approve', { args: [{ gate: 'write-marker', approver: 'bob', reason }] });
+const msOf = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }): number =>
+  Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+
+/** sshd's "Accepted publickey … from <address>" lines on every lab host: who really opened the sessions. */
+function sessionsFrom(labDir: string, address: string): number {
+  let n = 0;
+  for (const host of HOSTS) {
+    try {
+      n += readFileSync(join(labDir, 'hosts', host, 'sshd.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('Accepted publickey') && l.includes(` from ${address} `)).length;
+    } catch {
+      // a host without a log has had no session
+    }
+  }
+  return n;
+}
 
 async function main(): Promise<void> {
   mkdirSync(root, { recursive: true });
@@ -217,6 +256,8 @@ async function main(): Promise<void> {
     pgPort: Number(process.env.BENCH_PG_PORT ?? 5542),
   });
   const t = Date.now();
+  const loadAtStart = loadavg().map((x) => Number(x.toFixed(2)));
+  const namespaces = [createWorkerNetns('rbw-a', 1), createWorkerNetns('rbw-b', 2)];
   await ensurePostgres(pg, PG_PORT);
   setupSchemas();
   const server = await startServer(writeServerConfig());
@@ -225,121 +266,138 @@ async function main(): Promise<void> {
     const [{ inventoryPath }] = await Promise.all([labUp(lab), registerNamespace()]);
     const upS = (Date.now() - t) / 1000;
     const inventory = loadInventory(inventoryPath);
-    // The bench approves with plain names (as scale.ts and the tests do): its policy counts them, marked UNVERIFIED.
-    const shipped = parseYaml(readFileSync('workers/runbooks.yaml', 'utf8'));
-    shipped.policies.default.allowUnverifiedApprovers = true;
-    const configPath = join(root, 'runbooks.cluster.yaml');
-    writeFileSync(configPath, stringifyYaml(shipped));
+    // Approvals as in production: signed by the lab approver bob, verified by the workers against the
+    // lab's allowed signers, under the shipped policies (workers/runbooks.yaml, nothing relaxed).
+    const trust = labTrust(join(root, 'lab-trust'));
+    const bob: Approver = { name: 'bob', key: trust.keys.bob! };
     const profile = writeProfile();
     // Without these the profile is what connects the workers (the environment would win over it).
     const base = { ...process.env };
-    delete base.TEMPORAL_ADDRESS;
-    delete base.TEMPORAL_NAMESPACE;
+    for (const k of Object.keys(base)) if (k.startsWith('TEMPORAL_') || k.startsWith('RUNBOOK_')) delete base[k];
     const workerEnv = {
       ...base,
       TEMPORAL_CONFIG_FILE: profile,
       TEMPORAL_PROFILE: 'cluster',
       RUNBOOK_INVENTORY: inventoryPath,
-      RUNBOOK_CONFIG: configPath,
+      RUNBOOK_ALLOWED_SIGNERS: trust.allowedSigners,
       RUNBOOK_METRICS_PORT: '0',
       RUNBOOK_LOG_LEVEL: 'WARN',
     };
-    workers.push(startWorker('worker-a', workerEnv), startWorker('worker-b', workerEnv));
+    workers.push(startWorker('worker-a', namespaces[0]!, workerEnv), startWorker('worker-b', namespaces[1]!, workerEnv));
+    await Promise.all(workers.map(workerStarted));
     const connection = await Connection.connect({ address });
     const client = new Client({ connection, namespace: 'default' });
-    await until(
-      'both workers polling',
-      async () => {
-        const r = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: 'runbooks' }, taskQueueType: 1 });
-        return (r.pollers ?? []).length >= 2;
-      },
-      120_000,
-    ).catch(() => undefined); // versioned pollers may not be listed this way; the runs below show it
-
-    // --- failover pass
-    const t0 = Date.now();
-    const runs = await pool(
-      Array.from({ length: FAILOVER_RUNS }, (_, i) => i),
-      10,
-      (i) =>
-        client.workflow.start('labDrill', {
-          taskQueue: 'runbooks',
-          workflowId: `cluster-failover-${t0}-${i}`,
-          args: [{ host: HOSTS[i % HOSTS.length], steps: 1, holdSeconds: HOLD_SECONDS, requestedBy: 'alice', shareHost: true }],
-        }),
-    );
-    await until(
-      'every failover run in its hold',
-      async () =>
-        (
-          await Promise.all(
-            runs.map((h) =>
-              status(h).then(
-                (v) => v.currentStep === 'hold',
-                () => false,
-              ),
-            ),
-          )
-        ).every(Boolean),
-      180_000,
-    );
-    await sleep(5000);
-    const victim = workers[0]!;
-    victim.child.kill('SIGKILL');
-    const killedAtS = (Date.now() - t0) / 1000;
-    const finals = await pool(runs, 10, async (h) => {
-      const end = Date.now() + 600_000;
-      for (;;) {
-        const v = await status(h).catch(() => undefined);
-        if (v?.openGate) await approve(h, 'cluster failover').catch(() => undefined);
-        const d = await h.describe();
-        if (d.status.name !== 'RUNNING') return d.status.name;
-        if (Date.now() > end) return 'TIMED_OUT_WAITING';
-        await sleep(1000);
-      }
-    });
-    const failoverS = (Date.now() - t0) / 1000;
-    let markersOnce = 0;
-    let duplicates = 0;
-    for (const [i, h] of runs.entries()) {
-      const lines = Number(onLabHost(inventory, HOSTS[i % HOSTS.length]!, `wc -l < ~/drill/${h.workflowId}.marker 2>/dev/null || echo 0`).trim());
-      if (lines === 1) markersOnce++;
-      if (lines > 1) duplicates++;
-    }
-    const once = HOSTS.flatMap((host) =>
-      onLabHost(inventory, host, `awk -F'\\t' '$3 == "once" {print $2}' ~/.runbooks/audit.log 2>/dev/null || true`)
-        .split('\n')
-        .filter((k) => runs.some((h) => k.startsWith(`${h.workflowId}.`))),
-    );
-    // Which runs the killed worker was carrying: its identity (pid@host) on an activity of theirs.
-    const victimIdentity = `${victim.child.pid}@`;
-    const onVictim = await pool(runs, 10, async (h) => {
-      const started = ((await h.fetchHistory()).events ?? []).flatMap((e) =>
-        e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes] : [],
-      );
-      return { carried: started.some((a) => a.identity?.startsWith(victimIdentity)), retried: started.some((a) => (a.attempt ?? 1) > 1) };
-    });
-    const failover = {
-      runsWithAStepOnTheKilledWorker: onVictim.filter((v) => v.carried).length,
-      runsWithAStepRetriedOnTheOther: onVictim.filter((v) => v.retried).length,
-      runs: FAILOVER_RUNS,
-      holdSeconds: HOLD_SECONDS,
-      killed: victim.name,
-      killedAtS,
-      completed: finals.filter((s) => s === 'COMPLETED').length,
-      finals,
-      allDoneAfterStartS: failoverS,
-      markersWrittenOnce: markersOnce,
-      runsWithMarkerTwice: duplicates,
-      oneShotStarts: once.length,
-      oneShotDuplicates: once.length - new Set(once).size,
+    const approveOpenGate = async (h: WorkflowHandle, reason: string): Promise<void> => {
+      const g = (await status(h).catch(() => undefined))?.openGate;
+      if (g) await h.executeUpdate('approve', { args: [await signedApproval(h, g, bob, reason)] }).catch(() => undefined);
     };
-    console.log(`failover: ${JSON.stringify(failover)}`);
 
-    // --- parked pass: the killed worker comes back, as a supervisor would restart it
-    workers[0] = startWorker('worker-a2', workerEnv);
-    // Sampled once it serves: before that it is still bundling the workflows.
-    await until('worker-a2 started', async () => readFileSync(join(root, 'worker-a2.log'), 'utf8').includes('"worker started"'), 120_000);
+    /** FAILOVER_RUNS runs hold a long step; `strike` hits one worker while they hold; every run must still end once. */
+    const holdPass = async (label: string, strike: () => { victim: WorkerProc; heal?: () => void }) => {
+      const t0 = Date.now();
+      const runs = await pool(
+        Array.from({ length: FAILOVER_RUNS }, (_, i) => i),
+        10,
+        (i) =>
+          client.workflow.start('labDrill', {
+            taskQueue: 'runbooks',
+            workflowId: `cluster-${label}-${t0}-${i}`,
+            args: [{ host: HOSTS[i % HOSTS.length], steps: 1, holdSeconds: HOLD_SECONDS, requestedBy: 'alice', shareHost: true }],
+          }),
+      );
+      await until(
+        `every ${label} run in its hold`,
+        async () =>
+          (
+            await Promise.all(
+              runs.map((h) =>
+                status(h).then(
+                  (v) => v.currentStep === 'hold',
+                  () => false,
+                ),
+              ),
+            )
+          ).every(Boolean),
+        180_000,
+      );
+      await sleep(5000);
+      const { victim, heal } = strike();
+      const struckAtS = (Date.now() - t0) / 1000;
+      const victimIdentity = `${victim.child.pid}@`;
+      const finals = await pool(runs, 10, async (h) => {
+        const end = Date.now() + 600_000;
+        for (;;) {
+          await approveOpenGate(h, `cluster ${label}`);
+          const d = await h.describe();
+          if (d.status.name !== 'RUNNING') return d.status.name;
+          if (Date.now() > end) return 'TIMED_OUT_WAITING';
+          await sleep(1000);
+        }
+      });
+      const doneS = (Date.now() - t0) / 1000;
+      heal?.();
+      let markersOnce = 0;
+      let duplicates = 0;
+      for (const [i, h] of runs.entries()) {
+        const lines = Number(onLabHost(inventory, HOSTS[i % HOSTS.length]!, `wc -l < ~/drill/${h.workflowId}.marker 2>/dev/null || echo 0`).trim());
+        if (lines === 1) markersOnce++;
+        if (lines > 1) duplicates++;
+      }
+      const once = HOSTS.flatMap((host) =>
+        onLabHost(inventory, host, `awk -F'\\t' '$3 == "once" {print $2}' ~/.runbooks/audit.log 2>/dev/null || true`)
+          .split('\n')
+          .filter((k) => runs.some((h) => k.startsWith(`${h.workflowId}.`))),
+      );
+      // Which runs the struck worker was carrying: its identity (pid@host) on an activity of theirs.
+      const onVictim = await pool(runs, 10, async (h) => {
+        const started = ((await h.fetchHistory()).events ?? []).flatMap((e) =>
+          e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes] : [],
+        );
+        return { carried: started.some((a) => a.identity?.startsWith(victimIdentity)), retried: started.some((a) => (a.attempt ?? 1) > 1) };
+      });
+      const r = {
+        runs: FAILOVER_RUNS,
+        holdSeconds: HOLD_SECONDS,
+        struck: victim.name,
+        struckAtS,
+        runsWithAStepOnTheStruckWorker: onVictim.filter((v) => v.carried).length,
+        runsWithAStepRetriedOnTheOther: onVictim.filter((v) => v.retried).length,
+        completed: finals.filter((s) => s === 'COMPLETED').length,
+        finals,
+        allDoneAfterStartS: doneS,
+        markersWrittenOnce: markersOnce,
+        runsWithMarkerTwice: duplicates,
+        oneShotStarts: once.length,
+        oneShotDuplicates: once.length - new Set(once).size,
+      };
+      console.log(`${label}: ${JSON.stringify(r)}`);
+      return r;
+    };
+
+    // --- failover: kill -9 of worker-a; a supervisor would restart it, as here afterwards
+    const failover = await holdPass('failover', () => {
+      workers[0]!.child.kill('SIGKILL');
+      return { victim: workers[0]! };
+    });
+    workers[0] = startWorker('worker-a2', namespaces[0]!, workerEnv);
+    await workerStarted(workers[0]);
+
+    // --- partition: worker-b stays alive but unreachable (server and hosts alike) until every run is done
+    const partition = await holdPass('partition', () => {
+      setLink(namespaces[1]!, false);
+      return { victim: workers[1]!, heal: () => setLink(namespaces[1]!, true) };
+    });
+    // Back on its link, worker-b polls again (its SSH pool and its gRPC channel reconnect on their own).
+    await until(
+      'worker-b polling again after the partition',
+      async () =>
+        (await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: 'runbooks' }, taskQueueType: 1 })).pollers?.some((p) =>
+          p.identity?.startsWith(`${workers[1]!.child.pid}@`),
+        ) ?? false,
+      120_000,
+    ).catch(() => undefined); // versioned pollers may not be listed this way; the parked pass shows it
+
+    // --- parked
     const rssStart = Object.fromEntries(workers.map((w) => [w.name, rssMiB(w.child.pid)]));
     const peak: Record<string, number> = { ...rssStart };
     const sampler = setInterval(() => {
@@ -366,9 +424,12 @@ async function main(): Promise<void> {
     const atGate = Object.fromEntries(workers.map((w) => [w.name, rssMiB(w.child.pid)]));
     const sentAt = new Map<string, number>();
     const tApprove = Date.now();
-    await pool(parked, 50, (h) => {
+    // As the CLI approves: read the gate (status), sign bob's verdict on it, send the Update.
+    await pool(parked, 50, async (h) => {
+      const g = (await status(h)).openGate;
+      if (!g) throw new Error(`${h.workflowId}: no open gate`);
       sentAt.set(h.workflowId, Date.now());
-      return approve(h, 'cluster bench');
+      await h.executeUpdate('approve', { args: [await signedApproval(h, g, bob, 'cluster bench')] });
     });
     const approvalsSentS = (Date.now() - tApprove) / 1000;
     await pool(parked, 50, (h) => h.result());
@@ -377,17 +438,52 @@ async function main(): Promise<void> {
     const latencies = await pool(parked, 20, async (h) => {
       const events = (await h.fetchHistory()).events ?? [];
       const upd = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
-      const started = events.slice(upd + 1).find((e) => e.activityTaskStartedEventAttributes);
+      // The marker step (a one-shot runCommand); the proof's verification comes before it.
+      const scheduled = events.slice(upd + 1).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runCommand');
+      const started = events.find((e) => scheduled && String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(scheduled.eventId));
       if (upd < 0 || !started) throw new Error(`${h.workflowId}: no update or no next step in history`);
-      const ms = (e: (typeof events)[number]): number => Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
-      return { accepted: ms(started) - ms(events[upd]!), fromSent: ms(started) - sentAt.get(h.workflowId)! };
+      return { accepted: msOf(started) - msOf(events[upd]!), fromSent: msOf(started) - sentAt.get(h.workflowId)! };
     });
+    const sessions = Object.fromEntries(namespaces.map((ns) => [ns.name, { address: ns.address, sshSessions: sessionsFrom(lab.dir, ns.address) }]));
+    await connection.close();
+
+    // --- scale (P3) on this server: the cluster's workers stop, so the scale bench's one worker takes every run
+    let scale: unknown = 'skipped (CLUSTER_SCALE=0)';
+    if (SCALE) {
+      for (const w of workers) await stopWorker(w);
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        BENCH_TEMPORAL_ADDRESS: address,
+        BENCH_WORKER_NETNS: namespaces[0]!.name,
+        BENCH_RESULT: 'scale-cluster',
+        BENCH_DATA_ROOT: root,
+        BENCH_LAB_ADDR_BASE: process.env.CLUSTER_SCALE_LAB_ADDR_BASE ?? '127.0.91',
+        BENCH_PG_PORT: process.env.CLUSTER_SCALE_PG_PORT ?? '5543',
+      };
+      execFileSync(process.execPath, ['--import', './build/scripts/host-script-loader.js', 'build/bench/index.js', 'scale'], { env, stdio: 'inherit' });
+      const s = JSON.parse(readFileSync('bench/results/scale-cluster.json', 'utf8'));
+      scale = {
+        parkedRuns: s.parkedRuns,
+        peakRssMiB: s.peakRssMiB,
+        evictedApprovalP95Ms: s.evictedApprovalP95Ms,
+        evictedApprovalUpdateAloneP95Ms: s.evictedApprovalSentToNextStepMs.updateAlone.p95,
+        allParkedAtGateAfterS: s.allParkedAtGateAfterS,
+        allCompletedAfterApprovalS: s.allCompletedAfterApprovalS,
+        stormSentToNextStepMs: s.stormSentToNextStepMs,
+        details: 'bench/results/scale-cluster.json',
+      };
+    }
     const out = {
       at: new Date().toISOString(),
-      machine: '2 vCPU; temporal-server, PostgreSQL, two workers and the lab hosts on the same machine',
+      machine: '2 vCPU; temporal-server, PostgreSQL, two workers (each in its own network namespace) and the lab hosts on the same machine',
       server: `temporal-server ${VERSION}, postgres12 persistence and visibility (PostgreSQL 15, port ${PG_PORT})`,
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: loadavg().map((x) => Number(x.toFixed(2))),
       upS,
+      approvals: 'signed (ssh-keygen -Y sign, lab approver bob), verified by the workers; shipped policies',
+      workers: sessions,
       failover,
+      partition,
       parked: {
         runs: PARKED,
         workers: workers.map((w) => w.name),
@@ -398,17 +494,18 @@ async function main(): Promise<void> {
         updateAcceptedToNextStepStartedMs: summary(latencies.map((l) => l.accepted)),
         approvalSentToNextStepStartedMs: summary(latencies.map((l) => l.fromSent)),
       },
+      scale,
     };
     mkdirSync('bench/results', { recursive: true });
     writeFileSync('bench/results/cluster.json', JSON.stringify(out, null, 2));
     console.log(JSON.stringify(out, null, 2));
-    await connection.close();
   } finally {
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     server.kill('SIGTERM');
     await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
     await labDown(lab);
     if (process.env.CLUSTER_KEEP_PG !== '1') await stopPostgres(pg);
+    for (const ns of namespaces) removeWorkerNetns(ns.name);
   }
 }
 

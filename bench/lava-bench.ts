@@ -156,7 +156,7 @@ export function startWorker(
   logFile: string,
   metricsPort: number,
   extraEnv: Record<string, string> = {},
-  opts: { address?: string; dataDir?: string; ready?: RegExp } = {},
+  opts: { address?: string; dataDir?: string; ready?: RegExp; netns?: string } = {},
 ): Promise<ChildProcess> {
   const dataDir = opts.dataDir ?? join(root, 'worker');
   const ready = opts.ready ?? /"worker started"/;
@@ -174,7 +174,9 @@ export function startWorker(
     ...extraEnv,
   });
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['build/workers/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // In a network namespace through `ip netns exec`, which execs node: the child's pid is the worker's.
+  const argv = [...(opts.netns ? ['ip', 'netns', 'exec', opts.netns] : []), process.execPath, 'build/workers/main.js'];
+  const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr!.pipe(log);
   return new Promise((resolve, reject) => {
     let buf = '';

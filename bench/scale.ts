@@ -10,7 +10,9 @@
 // which replays the run), once as the CLI does it (status query, which replays the run, then sign, then
 // Update); then all the others approved at once, 50 in flight; and, offline, the replay cost per run of
 // each history length (Worker.runReplayHistories over the parked runs' own histories). Not a test.
-// BENCH_PARKED (default 5000), BENCH_RUNNING (default 50), BENCH_CACHE set the sizes.
+// BENCH_PARKED (default 5000), BENCH_RUNNING (default 50), BENCH_CACHE set the sizes. BENCH_TEMPORAL_ADDRESS
+// runs it against a server already up (the cluster bench's temporal-server) instead of its own dev server,
+// BENCH_WORKER_NETNS puts the worker in that network namespace, BENCH_RESULT names the result file.
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -27,7 +29,7 @@ import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { bundleWorkflows } from '../workers/workflow-bundle.js';
 import type { GateView, RunbookView } from '../workflows/engine/messages.js';
-import { canonicalStatement, PROOF_LIFETIME_MS, VERDICT_NAMESPACE, type Proof } from '../workflows/engine/proofs.js';
+import { openGate, signedApproval as signed } from './signed-approval.js';
 
 const PARKED = Number(process.env.BENCH_PARKED ?? 5000);
 const RUNNING = Number(process.env.BENCH_RUNNING ?? 50);
@@ -47,6 +49,10 @@ const summary = (xs: number[]): { n: number; p50: number; p95: number; max: numb
   max: Math.round(Math.max(...xs)),
 });
 const sh = promisify(execFile);
+/** A server already up (the cluster bench's), or this bench's own dev server. */
+const EXTERNAL_ADDRESS = process.env.BENCH_TEMPORAL_ADDRESS;
+const WORKER_NETNS = process.env.BENCH_WORKER_NETNS;
+const RESULT = process.env.BENCH_RESULT ?? 'scale';
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -66,8 +72,8 @@ async function main(): Promise<void> {
   // A fresh history database: the counts below are of this run's workflows only.
   for (const f of ['temporal.sqlite', 'temporal.sqlite-wal', 'temporal.sqlite-shm']) rmSync(join(root, f), { force: true });
   const loadAtStart = loadavg();
-  const [dev, { inventoryPath }] = await Promise.all([startDevServer(server), labUp(lab)]);
-  const address = `${server.ip}:${server.port}`;
+  const [dev, { inventoryPath }] = await Promise.all([EXTERNAL_ADDRESS ? undefined : startDevServer(server), labUp(lab)]);
+  const address = EXTERNAL_ADDRESS ?? `${server.ip}:${server.port}`;
   try {
     const trust = labTrust(join(root, 'lab-trust'));
     const connection = await Connection.connect({ address });
@@ -89,7 +95,7 @@ async function main(): Promise<void> {
         RUNBOOK_ALLOWED_SIGNERS: trust.allowedSigners,
         RUNBOOK_PROMOTE: 'always',
       },
-      { address, dataDir: join(root, 'data'), ready: /"msg":"build wf-[0-9a-f]+: / },
+      { address, dataDir: join(root, 'data'), ready: /"msg":"build wf-[0-9a-f]+: /, netns: WORKER_NETNS },
     );
     const pid = worker.pid!;
     // The peak from here on (VmHWM reset: the start's webpack bundling is not what is measured), and sampled.
@@ -100,37 +106,17 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 200);
     /** Runs in the worker's cache now, from its Prometheus metrics. */
     const cachedRuns = async (): Promise<number> => {
-      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const url = `http://127.0.0.1:${metricsPort}/metrics`;
+      // A worker in its own namespace serves its metrics on that namespace's loopback.
+      const text = WORKER_NETNS ? (await sh('ip', ['netns', 'exec', WORKER_NETNS, 'curl', '-fsS', url])).stdout : await (await fetch(url)).text();
       const m = /^temporal_sticky_cache_size\{namespace="default"[^}]*task_queue="runbooks"[^}]*\} (\d+)/m.exec(text);
       return m ? Number(m[1]) : NaN;
     };
     const t0 = Date.now();
 
-    /** bob's verdict on the gate as the status showed it, signed now (ssh-keygen -Y sign, off the event loop). */
-    const signedApproval = async (h: WorkflowHandle, g: GateView): Promise<object> => {
-      const now = Date.now();
-      const statement = canonicalStatement({
-        namespace: 'default',
-        workflowId: h.workflowId,
-        runId: g.runId,
-        gate: g.name,
-        gateNonce: g.nonce,
-        verdict: 'approve',
-        fingerprint: g.fingerprint,
-        approver: 'bob',
-        issuedAt: new Date(now).toISOString(),
-        expiresAt: new Date(now + PROOF_LIFETIME_MS).toISOString(),
-      });
-      const child = sh('ssh-keygen', ['-Y', 'sign', '-f', trust.keys.bob!, '-n', VERDICT_NAMESPACE, '-q']);
-      child.child.stdin!.end(statement);
-      const proof: Proof = { kind: 'ssh', statement, signature: (await child).stdout };
-      return { gate: g.name, approver: 'bob', reason: 'scale bench', fingerprint: g.fingerprint, proof };
-    };
-    const gateOf = async (h: WorkflowHandle): Promise<GateView> => {
-      const g = (await h.query<RunbookView>('status')).openGate;
-      if (g?.name !== GATE) throw new Error(`${h.workflowId}: gate ${GATE} is not open`);
-      return g;
-    };
+    const bob = { name: 'bob', key: trust.keys.bob! };
+    const signedApproval = (h: WorkflowHandle, g: GateView): Promise<object> => signed(h, g, bob, 'scale bench');
+    const gateOf = (h: WorkflowHandle): Promise<GateView> => openGate(h, GATE);
 
     const result = await (async () => {
       let seq = 0;
@@ -164,7 +150,11 @@ async function main(): Promise<void> {
         50,
         () => start({ steps: 1, holdSeconds: 3600 }),
       );
-      await until(`${PARKED} runs at their gate`, async () => (await client.workflow.count('RunbookStatus = "AwaitingApproval"')).count >= PARKED, 1_800_000);
+      await until(
+        `${PARKED} runs at their gate`,
+        async () => (await client.workflow.count(`RunbookStatus = "AwaitingApproval" AND WorkflowId STARTS_WITH "scale-${t0}-"`)).count >= PARKED,
+        1_800_000,
+      );
       const parkedAfterMs = Date.now() - t0;
       const atGate = { rssMiB: Math.round(rss()), cachedRuns: await cachedRuns() };
 
@@ -258,7 +248,7 @@ async function main(): Promise<void> {
     await connection.close();
     const out = {
       at: new Date().toISOString(),
-      machine: 'lab loopback hosts, 2 vCPU, dev server (SQLite) on the same machine',
+      machine: `lab loopback hosts, 2 vCPU, ${EXTERNAL_ADDRESS ? `the server at ${EXTERNAL_ADDRESS}` : 'dev server (SQLite)'} on the same machine${WORKER_NETNS ? `, the worker in network namespace ${WORKER_NETNS}` : ''}`,
       loadAverageAtStart: loadAtStart.map((x) => Number(x.toFixed(2))),
       loadAverageAtEnd: loadavg().map((x) => Number(x.toFixed(2))),
       parkedRuns: PARKED,
@@ -284,13 +274,13 @@ async function main(): Promise<void> {
       runningRunsStillRunning: result.runningStillRunning,
     };
     mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/scale.json', JSON.stringify(out, null, 2));
+    writeFileSync(`bench/results/${RESULT}.json`, JSON.stringify(out, null, 2));
     console.log(JSON.stringify(out, null, 2));
     console.log(
       `\n${PARKED} parked + ${RUNNING} running on one worker (cache ${cache}): peak RSS ${out.peakRssMiB} MiB (target < 1024); an evicted run's approval, sent → next step started: p50 ${out.evictedApprovalSentToNextStepMs.cliPath.p50} ms, p95 ${out.evictedApprovalP95Ms} ms as the CLI sends it (target p95 < 250), Update alone p95 ${out.evictedApprovalSentToNextStepMs.updateAlone.p95} ms; replay of one parked run: ${LENGTHS.map((s) => `${result.replayMs[s]!.events} events ${result.replayMs[s]!.ms.p50} ms`).join(', ')}; the other ${out.stormApprovals} approved at once (50 in flight): all completed ${out.allCompletedAfterApprovalS.toFixed(1)} s after the first`,
     );
   } finally {
-    await stopDevServer(dev);
+    if (dev) await stopDevServer(dev);
     await labDown(lab);
   }
 }
