@@ -4,8 +4,9 @@
 //                    one worker; evicted runs approved one at a time, replay cost by history length; approve all
 //   backup           bench/backup.ts: lavaMasterBackup's dump throughput vs raw ssh pg_dump, worker RSS
 //                    (takes LAVA over: run it as `flock /tmp/lava-global.lock npm run bench -- backup`)
-//   cluster          bench/cluster.ts: the real temporal-server on PostgreSQL, two worker processes, kill -9 of one,
-//                    500 parked runs approved (build the server first: scripts/cluster/build-server.sh)
+//   cluster          bench/cluster.ts: the real temporal-server on PostgreSQL, two workers in network namespaces, kill -9 of one,
+//                    a partition of the other, 500 parked runs approved, then scale on it (root; build the server first:
+//                    scripts/cluster/build-server.sh)
 //   restore          bench/restore.ts: restore time (RTO), the replace-database step and a whole lavaMasterRestore
 //                    vs the source's ssh cat | psql; the store → master stream vs raw ssh (same lock as backup)
 const benches: Record<string, () => Promise<unknown>> = {
