@@ -292,19 +292,23 @@ async function main(): Promise<void> {
       if (g) await h.executeUpdate('approve', { args: [await signedApproval(h, g, bob, reason)] }).catch(() => undefined);
     };
 
-    /** FAILOVER_RUNS runs hold a long step; `strike` hits one worker while they hold; every run must still end once. */
-    const holdPass = async (label: string, strike: () => { victim: WorkerProc; heal?: () => void }) => {
-      const t0 = Date.now();
-      const runs = await pool(
-        Array.from({ length: FAILOVER_RUNS }, (_, i) => i),
-        10,
+    /** `n` labDrill runs (one step, then the marker's gate) named prefix + index, spread over the hosts. */
+    const startDrills = (prefix: string, n: number, inFlight: number, extra: object = {}) =>
+      pool(
+        Array.from({ length: n }, (_, i) => i),
+        inFlight,
         (i) =>
           client.workflow.start('labDrill', {
             taskQueue: 'runbooks',
-            workflowId: `cluster-${label}-${t0}-${i}`,
-            args: [{ host: HOSTS[i % HOSTS.length], steps: 1, holdSeconds: HOLD_SECONDS, requestedBy: 'alice', shareHost: true }],
+            workflowId: `${prefix}${i}`,
+            args: [{ host: HOSTS[i % HOSTS.length], steps: 1, requestedBy: 'alice', shareHost: true, ...extra }],
           }),
       );
+
+    /** FAILOVER_RUNS runs hold a long step; `strike` hits one worker while they hold; every run must still end once. */
+    const holdPass = async (label: string, strike: () => { victim: WorkerProc; heal?: () => void }) => {
+      const t0 = Date.now();
+      const runs = await startDrills(`cluster-${label}-${t0}-`, FAILOVER_RUNS, 10, { holdSeconds: HOLD_SECONDS });
       await until(
         `every ${label} run in its hold`,
         async () =>
@@ -404,17 +408,8 @@ async function main(): Promise<void> {
       for (const w of workers) peak[w.name] = Math.max(peak[w.name] ?? 0, rssMiB(w.child.pid));
     }, 200);
     const t1 = Date.now();
-    const parked = await pool(
-      Array.from({ length: PARKED }, (_, i) => i),
-      50,
-      (i) =>
-        client.workflow.start('labDrill', {
-          taskQueue: 'runbooks',
-          workflowId: `cluster-parked-${t1}-${i}`,
-          args: [{ host: HOSTS[i % HOSTS.length], steps: 1, requestedBy: 'alice', shareHost: true }],
-        }),
-    );
     const prefix = `cluster-parked-${t1}-`;
+    const parked = await startDrills(prefix, PARKED, 50);
     await until(
       `${PARKED} runs at their gate`,
       async () => (await client.workflow.count(`RunbookStatus = "AwaitingApproval" AND WorkflowId STARTS_WITH "${prefix}"`)).count >= PARKED,
