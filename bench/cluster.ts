@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { stopChild } from './lava-bench.js';
 import { percentile, pool, until } from './load-pacing.js';
 import { defaultLabOptions, labDown, labUp } from '../scripts/lab/lab.js';
 import { ensurePostgres, stopPostgres, PG_BIN, PG_HOST, type PgLayout } from '../scripts/lab/postgres.js';
@@ -203,7 +204,7 @@ interface WorkerProc {
 
 function startWorker(name: string, ns: WorkerNetns, env: NodeJS.ProcessEnv): WorkerProc {
   const log = openSync(join(root, `${name}.log`), 'w'); // this run's only: the bench waits for its start line
-  const argv = inNetns(ns, [process.execPath, 'build/workers/main.js']);
+  const argv = inNetns(ns.name, [process.execPath, 'build/workers/main.js']);
   const child = spawn(argv[0]!, argv.slice(1), { env: { ...env, RUNBOOK_DATA_DIR: join(root, name) }, stdio: ['ignore', log, log] });
   return { name, ns, child };
 }
@@ -218,15 +219,6 @@ function rssMiB(pid: number | undefined): number {
   } catch {
     return 0;
   }
-}
-
-async function stopWorker(w: WorkerProc): Promise<void> {
-  if (w.child.exitCode !== null || w.child.signalCode !== null) return;
-  const gone = new Promise((r) => w.child.once('exit', r));
-  w.child.kill('SIGTERM');
-  const t = setTimeout(() => w.child.kill('SIGKILL'), 30_000);
-  await gone;
-  clearTimeout(t);
 }
 
 const status = (h: WorkflowHandle): Promise<RunbookView> => h.query<RunbookView>('status');
@@ -445,7 +437,7 @@ async function main(): Promise<void> {
     // --- scale (P3) on this server: the cluster's workers stop, so the scale bench's one worker takes every run
     let scale: unknown = 'skipped (CLUSTER_SCALE=0)';
     if (SCALE) {
-      for (const w of workers) await stopWorker(w);
+      for (const w of workers) await stopChild(w.child, 30_000);
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         BENCH_TEMPORAL_ADDRESS: address,

@@ -17,6 +17,7 @@ import { lavaUp, type LavaInfo } from '../scripts/lab/lava.js';
 import { startDevServer, stopDevServer } from '../scripts/temporal-server.js';
 import { loadInventory, type Inventory, type InventoryHost } from '../workers/inventory.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
+import { inNetns } from './netns.js';
 
 export const TARGET_GIB = Number(process.env.BENCH_DB_GIB ?? 1.2);
 export const RUN_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MIN ?? 60) * 60_000;
@@ -174,8 +175,7 @@ export function startWorker(
     ...extraEnv,
   });
   const log = createWriteStream(logFile, { flags: 'a' });
-  // In a network namespace through `ip netns exec`, which execs node: the child's pid is the worker's.
-  const argv = [...(opts.netns ? ['ip', 'netns', 'exec', opts.netns] : []), process.execPath, 'build/workers/main.js'];
+  const argv = inNetns(opts.netns, [process.execPath, 'build/workers/main.js']);
   const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr!.pipe(log);
   return new Promise((resolve, reject) => {

@@ -58,5 +58,5 @@ export function setLink(ns: WorkerNetns, up: boolean): void {
   ip('link', 'set', ns.hostIf, up ? 'up' : 'down');
 }
 
-/** argv prefix that runs a command inside the namespace (`ip netns exec` execs it: same pid). */
-export const inNetns = (ns: WorkerNetns | undefined, argv: string[]): string[] => (ns ? ['ip', 'netns', 'exec', ns.name, ...argv] : argv);
+/** argv that runs a command inside the named namespace, or as it is without one (`ip netns exec` execs it: same pid). */
+export const inNetns = (name: string | undefined, argv: string[]): string[] => (name ? ['ip', 'netns', 'exec', name, ...argv] : argv);
