@@ -1,6 +1,8 @@
-// Backup throughput: lavaMasterBackup's "dump the database" step (pg_dump on the master, streamed through
-// the worker's ssh2 pipe into the backup store, counted and hashed on the way) against a plain
-// `ssh master pg_dump … > file` of the same database, plus the worker's memory while it streams. The
+// Backup throughput: lavaMasterBackup's "dump the database" step (pg_dump -Fc on the master, streamed through
+// the worker's ssh2 pipe into the backup store, counted and hashed on the way) against a raw
+// `ssh master pg_dump -Fc … > file` of the same database in the same format and compression (so both sides
+// pay the same compression; the source page's plain-SQL dump is kept as a reference row), plus the worker's
+// memory while it streams. The
 // worker is the real one (`node build/workers/main.js`) in a child process, so its RSS is its own.
 // The lab's LAVA database is first grown to BENCH_DB_GIB (default 1.2) GiB with incompressible ballast, so
 // that the dump itself is over 1 GiB (a dump is about 0.9× the database's size).
@@ -89,8 +91,10 @@ async function main(): Promise<void> {
   let worker: ChildProcess | undefined;
   try {
     await removeBenchBundles(store);
-    const pgDump = ['sudo', '-n', '-u', lava.dbUser, 'pg_dump', '-h', '127.0.0.1', '-p', String(PG_PORT), '--no-password', lava.dbName];
-    const rawFile = join(root, 'raw-dump.sql');
+    // The bundle's format and compression (dump-in-snapshot.py: -Fc, -Z0 for "none"): like for like.
+    const pgDumpPlain = ['sudo', '-n', '-u', lava.dbUser, 'pg_dump', '-h', '127.0.0.1', '-p', String(PG_PORT), '--no-password', lava.dbName];
+    const pgDump = [...pgDumpPlain.slice(0, 5), '-Fc', ...(DUMP_COMPRESSION === 'none' ? ['-Z0'] : []), ...pgDumpPlain.slice(5)];
+    const rawFile = join(root, 'raw-dump.pgdump');
 
     // The real worker process, idle until the first backup; everything from here on is sampled.
     const workerLog = join(root, 'worker.log');
@@ -173,7 +177,7 @@ async function main(): Promise<void> {
     // Rounds: raw then backup, backup then raw, ... so that neither side always runs first.
     const raw: Timed[] = [];
     const backups: Backup[] = [];
-    const logRaw = (r: Timed): void => console.log(`bench: raw ssh pg_dump > file: ${r.bytes} bytes in ${r.seconds.toFixed(2)} s; CPU ${cpuLine(r.cpu)}`);
+    const logRaw = (r: Timed): void => console.log(`bench: raw ssh pg_dump -Fc > file: ${r.bytes} bytes in ${r.seconds.toFixed(2)} s; CPU ${cpuLine(r.cpu)}`);
     const logBackup = (b: Backup): void =>
       console.log(
         `bench: lavaMasterBackup ${b.workflowId}: dump ${b.bytes} bytes in ${b.seconds.toFixed(2)} s, whole run ${b.wallS.toFixed(1)} s; CPU ${cpuLine(b.cpu)}`,
@@ -195,6 +199,9 @@ async function main(): Promise<void> {
     // topology (master → this machine → store) with OpenSSH instead of the worker's ssh2 relay.
     const gentle = await rawToFile(['nice', '-n', '10', 'ionice', '-c', '3', ...pgDump]);
     console.log(`bench: raw nice/ionice pg_dump > file: ${gentle.seconds.toFixed(2)} s; CPU ${cpuLine(gentle.cpu)}`);
+    // The source page's manual dump: plain SQL, uncompressed (more bytes, no compression CPU).
+    const plain = await rawToFile(pgDumpPlain);
+    console.log(`bench: raw plain-SQL pg_dump > file: ${plain.bytes} bytes in ${plain.seconds.toFixed(2)} s; CPU ${cpuLine(plain.cpu)}`);
     const relayScript = `${sshArgv(master).map(sq).join(' ')} ${sq(pgDump.map(sq).join(' '))} | ${sshArgv(store).map(sq).join(' ')} ${sq('cat > bench-relay.sql')}`;
     const relayRun = await measured(() => runShell(relayScript));
     const relay: Timed = { seconds: relayRun.seconds, bytes: raw[0]!.bytes, cpu: relayRun.cpu };
@@ -216,7 +223,8 @@ async function main(): Promise<void> {
     const result = {
       at: new Date().toISOString(),
       machine: `lab loopback hosts, ${cpus().length} vCPU`,
-      target: 'bundle dump ≥ 0.8× raw ssh pg_dump > file, flat worker RSS',
+      target: 'bundle dump ≥ 0.8× raw ssh pg_dump -Fc > file (same format and compression), flat worker RSS',
+      dumpCompression: DUMP_COMPRESSION,
       rounds: ROUNDS,
       database: { name: lava.dbName, sizeBytes: grow.bytes, targetGiB: TARGET_GIB, ballastRows: grow.ballastRows },
       raw: {
@@ -225,7 +233,12 @@ async function main(): Promise<void> {
         best: timed(rawBest),
         sshHandshakeMedianSeconds: handshakeS,
       },
-      references: { rawNiceIonice: timed(gentle), rawRelayOpenSsh: timed(relay) },
+      references: {
+        rawNiceIonice: timed(gentle),
+        rawRelayOpenSsh: timed(relay),
+        rawPlainSql: { command: `ssh ${master.user}@${MASTER} '${pgDumpPlain.join(' ')}' > file`, ...timed(plain) },
+      },
+      bundleVsPlainSqlSeconds: best.seconds / plain.seconds,
       bundle: {
         runs: backups.map((b) => ({ ...b, MiBps: rate(b.bytes, b.seconds) })),
         best: { workflowId: best.workflowId, seconds: best.seconds, bytes: best.bytes, MiBps: rate(best.bytes, best.seconds) },
@@ -254,7 +267,7 @@ async function main(): Promise<void> {
     console.log('');
     row('database lavaserver (pg_database_size)', `${(grow.bytes / GiB).toFixed(3)} GiB (${grow.bytes} bytes)`);
     row('dump size (bytes streamed)', `${(best.bytes / GiB).toFixed(3)} GiB (${best.bytes} bytes)`);
-    raw.forEach((r, i) => row(`raw: ssh master pg_dump > file, run ${i + 1}`, `${tp(r.bytes, r.seconds)}   other load ${r.cpu.other.toFixed(2)} CPU`));
+    raw.forEach((r, i) => row(`raw: ssh master pg_dump -Fc > file, run ${i + 1}`, `${tp(r.bytes, r.seconds)}   other load ${r.cpu.other.toFixed(2)} CPU`));
     backups.forEach((b, i) => row(`bundle: "dump the database", run ${i + 1}`, `${tp(b.bytes, b.seconds)}   other load ${b.cpu.other.toFixed(2)} CPU`));
     row('ratio best bundle / best raw (target ≥ 0.80)', `${ratio.toFixed(2)}×  ${ratio >= 0.8 ? 'meets' : 'BELOW'} the target`);
     row(
@@ -262,6 +275,10 @@ async function main(): Promise<void> {
       `${ratioNoHandshake.toFixed(2)}×  ${ratioNoHandshake >= 0.8 ? 'meets' : 'BELOW'} the target`,
     );
     row("reference: raw with the runbook's nice -n 10 ionice -c 3", tp(gentle.bytes, gentle.seconds));
+    row(
+      "reference: the source page's plain-SQL pg_dump > file",
+      `${tp(plain.bytes, plain.seconds)}   ${(plain.bytes / GiB).toFixed(3)} GiB; bundle dump takes ${(best.seconds / plain.seconds).toFixed(2)}× its time`,
+    );
     row(
       'reference: ssh master pg_dump | ssh store cat > f',
       `${tp(relay.bytes, relay.seconds)}   ${(rate(relay.bytes, relay.seconds) / rate(rawBest.bytes, rawBest.seconds)).toFixed(2)}× raw`,
