@@ -47,7 +47,16 @@ async function main(): Promise<number> {
     return await new Promise<number>((done) => {
       const child = spawn(
         process.execPath,
-        ['--import', './build/scripts/host-script-loader.js', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+        [
+          '--import',
+          './build/scripts/host-script-loader.js',
+          '--test',
+          '--test-concurrency=1',
+          '--test-reporter=spec',
+          // One test by name (its file's before/after hooks still run): node refuses the flag in NODE_OPTIONS.
+          ...(process.env.TEST_NAME_PATTERN ? [`--test-name-pattern=${process.env.TEST_NAME_PATTERN}`] : []),
+          ...files,
+        ],
         {
           stdio: 'inherit',
           env: {

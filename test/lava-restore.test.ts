@@ -7,6 +7,7 @@
 // 5. full cycle: damage (a new job, device dictionaries deleted, database dropped) → restore → devices,
 //    workers, jobs and dictionaries are the backup's, all devices Maintenance, the running job failed;
 // 6. lavaWorkerRestore puts back a clobbered worker token (0600) and the worker comes back Online.
+// Also: the database replacement waits for a closing session and refuses one that stays (scratch database).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { failureOf, historyText, refusedUpdate, status, type TestEnv, uniqueId, 
 import { saveHistory } from './history-files.js';
 import { lavaSuite, settled } from './lava-suite.js';
 import { bundleStamp } from '../workflows/lava/backup-store.js';
+import { quoteArg } from '../workflows/engine/shell-quote.js';
 
 const suite = lavaSuite();
 const { store, master, sql } = suite;
@@ -317,6 +319,51 @@ m['files']['lava-server.sql'] = {}`,
     assert.ok(serviceRunning('lava-scheduler') && serviceRunning('lava-server-gunicorn'), 'nothing was stopped');
   } finally {
     store(`rm -rf ${base.slice(0, base.lastIndexOf('/'))}/${name}`);
+  }
+});
+
+test('the database replacement waits for a session that is closing, and refuses one that stays without dropping anything', async () => {
+  // The pre-restore dump's backend can outlive its client by a moment: the replacement used to refuse on it
+  // ("1 open sessions"), parking a restore started right after another. A scratch database, not LAVA's.
+  const dir = '/var/tmp/runbooks-restore/drain-test';
+  const port = String(suite.lab.pgPort);
+  const script = readFileSync('workflows/lava/scripts/replace-database.sh', 'utf8');
+  const replace = (): string =>
+    master(
+      `sudo -n rm -f ${dir}/database-restored; sudo -n sh -c ${quoteArg(script)} replace-db ${dir} ${port} rb_drain lavaserver drained 2>&1; echo "rc=$?"`,
+    );
+  const sessions = (): string => sql("select count(*) from pg_stat_activity where datname = 'rb_drain'", 'postgres');
+  const holdSession = (seconds: number): ChildProcess =>
+    spawn('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-d', 'rb_drain', '-c', `select pg_sleep(${seconds})`], { stdio: 'ignore' });
+  sql('drop database if exists rb_drain', 'postgres');
+  sql('create database rb_drain owner lavaserver', 'postgres');
+  sql('create table drained (n int); insert into drained values (1), (2)', 'rb_drain');
+  master(
+    `sudo -n sh -c 'rm -rf ${dir} && mkdir -p ${dir} && chmod 0700 ${dir} && runuser -u postgres -- pg_dump -Fc -p ${port} rb_drain > ${dir}/lava-server.dump'`,
+  );
+  let held: ChildProcess | undefined;
+  try {
+    held = holdSession(3);
+    await waitFor('the closing session', async () => sessions() === '1');
+    const waited = replace();
+    assert.match(waited, /waited \d+\.\d s for the sessions on rb_drain to close/, waited);
+    assert.match(waited, /^drained\|2$/m);
+    assert.match(waited, /rc=0$/m);
+    assert.equal(sql('select count(*) from drained', 'rb_drain'), '2');
+
+    sql('insert into drained values (3)', 'rb_drain');
+    held = holdSession(120);
+    await waitFor('the staying session', async () => sessions() === '1');
+    const refused = replace();
+    assert.match(refused, /1 open sessions on rb_drain after 15 s: stop every LAVA service first/, refused);
+    assert.match(refused, /rc=3$/m);
+    assert.equal(sql('select count(*) from drained', 'rb_drain'), '3', 'the database was not dropped');
+  } finally {
+    held?.kill();
+    sql("select pg_terminate_backend(pid) from pg_stat_activity where datname = 'rb_drain'", 'postgres');
+    await waitFor('no session on rb_drain', async () => sessions() === '0');
+    sql('drop database if exists rb_drain', 'postgres');
+    master(`sudo -n rm -rf ${dir}`);
   }
 });
 

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { remote, stdoutOf } from '../engine/commands.js';
 import { common, hostName } from '../engine/input-fields.js';
-import { change, gate, once, onlyIf, read, runbook, type RunContext } from '../engine/runbook.js';
+import { change, gate, once, onlyIf, read, runbook, since, type RunContext } from '../engine/runbook.js';
 import { bundleStamp, makePrivateDir, readManifest, receiveFile, sendFile } from './backup-store.js';
 import { encryptionTransform, findCheckedBundle, isAge, json, lines, readEncryption, stream } from './bundle-steps.js';
 import {
@@ -138,14 +138,20 @@ export const lavaMasterRestore = runbook({
         { timeout: '6 hours' },
       );
 
-    const restoredRows = once('replace the database', (ctx: Ctx) => replaceDatabase(i.master, runDir(ctx), db(ctx), Object.keys(m(ctx).rows)), {
-      // Once: the host-side run key re-attaches after a worker crash, and the state file makes a re-run
-      // after a host crash report the restore instead of dropping the restored database again.
-      danger: true,
-      timeout: '6 hours',
-      parse: (r) => rowCountsOf(stdoutOf(r)),
-      expect: (rows, ctx) => rowsProblem(rows, m(ctx).rows),
-    });
+    // Waits up to 15 s for sessions that are closing (the pre-restore dump's backend) before refusing.
+    const drains = since<Input>('replace-database-drains-sessions', 'the replacement waits for closing sessions');
+    const restoredRows = once(
+      'replace the database',
+      (ctx: Ctx) => replaceDatabase(i.master, runDir(ctx), db(ctx), Object.keys(m(ctx).rows), drains.holds(ctx)),
+      {
+        // Once: the host-side run key re-attaches after a worker crash, and the state file makes a re-run
+        // after a host crash report the restore instead of dropping the restored database again.
+        danger: true,
+        timeout: '6 hours',
+        parse: (r) => rowCountsOf(stdoutOf(r)),
+        expect: (rows, ctx) => rowsProblem(rows, m(ctx).rows),
+      },
+    );
     const jobs = change('fail the jobs that were running', () => failRunningJobs(i.master), { parse: (r) => jobsOf(lines(r)) });
     const queuedStates = queuedStatesToFail(i.queuedJobs);
     const anyQueued = onlyIf('jobs are queued in the restored database', (ctx: Ctx) => jobs.value(ctx).queued.length > 0);

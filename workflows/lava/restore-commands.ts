@@ -12,6 +12,7 @@ import healthChecksPassedScript from './scripts/health-checks-passed.py';
 import holdingPageScript from './scripts/holding-page.sh';
 import reconcilePassword from './scripts/reconcile-role-password.py';
 import replaceDatabaseScript from './scripts/replace-database.sh';
+import replaceDatabaseBeforeDrainScript from './scripts/replace-database-before-drain.sh';
 import serviceStatesScript from './scripts/service-states.sh';
 import startAndCheckScript from './scripts/start-and-check.sh';
 import waitWorkerOnlineScript from './scripts/wait-worker-online.sh';
@@ -67,9 +68,14 @@ export function dumpCurrentDatabase(master: string, db: LavaDatabase): RemoteCom
   return remote(master, ['sh', '-c', dumpCurrent, 'dump-current', String(db.port), db.name], { sudo: true });
 }
 
-/** DROP and re-create the database from this run's lava-server.sql, once (scripts/replace-database.sh). */
-export function replaceDatabase(master: string, dir: string, db: LavaDatabase, tables: string[]): RemoteCommand {
-  return remote(master, ['sh', '-c', replaceDatabaseScript, 'replace-db', dir, String(db.port), db.name, db.user, ...tables], { sudo: true });
+/**
+ * DROP and re-create the database from this run's lava-server.dump, once (scripts/replace-database.sh). Runs
+ * recorded before it waited for closing sessions keep the script they ran, byte for byte
+ * (replace-database-before-drain.sh): the gate's fingerprint covers it, and their approvals carry that fingerprint.
+ */
+export function replaceDatabase(master: string, dir: string, db: LavaDatabase, tables: string[], drainSessions = true): RemoteCommand {
+  const script = drainSessions ? replaceDatabaseScript : replaceDatabaseBeforeDrainScript;
+  return remote(master, ['sh', '-c', script, 'replace-db', dir, String(db.port), db.name, db.user, ...tables], { sudo: true });
 }
 
 /** `showmigrations --plan`: "[ ]" marks one not applied. Read-only; LAVA's own `wait migrations` does the same. */

@@ -16,8 +16,15 @@ if [ -f "$state" ]; then
   cat "$state"
   exit 0
 fi
-sessions=$(pg -d postgres -c "select count(*) from pg_stat_activity where datname = '$name'")
-[ "$sessions" = 0 ] || { echo "$sessions open sessions on $name: stop every LAVA service first" >&2; exit 3; }
+# A session that is closing is gone within a second or two (the backend of the pre-restore dump, the step
+# before, can outlive its client by a moment); one still there after 15 s is a client: refuse, drop nothing.
+waited=0
+while sessions=$(pg -d postgres -c "select count(*) from pg_stat_activity where datname = '$name'") && [ "$sessions" != 0 ] && [ "$waited" -lt 30 ]; do
+  sleep 0.5
+  waited=$((waited + 1))
+done
+[ "$sessions" = 0 ] || { echo "$sessions open sessions on $name after 15 s: stop every LAVA service first" >&2; exit 3; }
+[ "$waited" = 0 ] || echo "waited $((waited / 2)).$((waited % 2 * 5)) s for the sessions on $name to close" >&2
 enc=UTF8 coll=C.UTF-8 ctype=C.UTF-8
 row=$(pg -d postgres -F ' ' -c "select pg_encoding_to_char(encoding), datcollate, datctype from pg_database where datname = '$name'")
 if [ -n "$row" ]; then
