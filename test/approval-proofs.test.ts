@@ -12,7 +12,8 @@ import type { WorkerConfig } from '../workers/config.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
 import { PROOF_LIFETIME_MS, type VerdictStatement, type VerdictWord } from '../workflows/engine/proofs.js';
 import type { RunbookResult } from '../workflows/engine/runbook.js';
-import { refusedUpdate, releaseRun, scratchDir, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { saveHistory } from './history-files.js';
+import { refusedUpdate, releaseRun, scratchDir, status, testEnv, textOf, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
 
 let env: TestEnv;
 before(async () => {
@@ -225,6 +226,36 @@ describe('approvals prove who gives them', () => {
         await refusedUpdate(approve(h, 'bob', signStatement(trust.keys.bob!, statementOf(h, v, 'approve', 'bob', old)))),
         /the proof expired at .*: sign again/,
       );
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test('a signed approval after a refused one completes the run, the identity proven; its history is recorded for replay', async () => {
+    // The replay test keeps this history: runs whose proofs were checked by an activity task (before the
+    // check became a local activity) must replay on every later build.
+    const w = await env.startWorker({ config: strict() });
+    try {
+      const h = await env.start('labDrill', uniqueId('proof-signed'), { host: HOST, steps: 1, requestedBy: 'alice' });
+      const v = await atGate(h);
+      assert.match(await refusedUpdate(approve(h, 'bob', signStatement(trust.keys.carol!, statementOf(h, v, 'approve', 'bob')))), /proof refused/);
+      await approve(h, 'bob', signStatement(trust.keys.bob!, statementOf(h, v, 'approve', 'bob')));
+      const res = (await h.result()) as RunbookResult;
+      assert.equal(res.status, 'Completed');
+      assert.deepEqual(
+        res.approvals.map((a) => [a.approver, a.proven?.via, a.unverified]),
+        [['bob', 'ssh', undefined]],
+      );
+      // Both proofs were checked by local activities (markers), not activity tasks through the server.
+      const events = (await h.fetchHistory()).events ?? [];
+      assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'verifyVerdictProof').length, 0);
+      assert.equal(
+        textOf(events.filter((e) => e.markerRecordedEventAttributes))
+          .join('\n')
+          .match(/verifyVerdictProof/g)?.length,
+        2,
+      );
+      await saveHistory(h, 'labDrill-signed-approval');
     } finally {
       await w.stop();
     }

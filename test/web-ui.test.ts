@@ -17,7 +17,7 @@ import { describingWorkflowId, runSummary } from '../scripts/cli/run-summary.js'
 import { CodecAuth } from '../scripts/codec-auth.js';
 import { startCodecServer } from '../scripts/codec-server.js';
 import type { RunbookView } from '../workflows/engine/messages.js';
-import { onHost, releaseHeld, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
+import { historyText, onHost, releaseHeld, status, testEnv, trust, uniqueId, waitFor, type TestEnv } from './harness.js';
 import { openUi } from '../scripts/web-ui/browser.js';
 import { startFromForm } from '../scripts/web-ui/start-workflow-form.js';
 import { defaultListRows, findInList } from './web-ui/workflow-list.js';
@@ -165,8 +165,8 @@ test('from the Web UI: start labDrill, find it at the gate, read the gate, appro
       res.approvals.map((a) => [a.approver, a.verdict, a.via, a.reason, a.proven?.via, a.proven?.identity]),
       [['bob', 'approved', 'update', 'approved from the Web UI', 'web', 'web user bob']],
     );
-    // The audit (history): the verification activity's result names the authenticated user.
-    const history = JSON.stringify(await h.fetchHistory());
+    // The audit (history): the proof was checked by the verifying (local) activity, its marker in history.
+    const history = await historyText(h);
     assert.ok(history.includes('verifyVerdictProof'), 'the proof was verified by an activity, in history');
     assert.equal(Number(onHost(env.inventory, HOST, `wc -l < drill/${workflowId}.marker`).trim()), 1, 'the marker was written once');
   } catch (err) {

@@ -1,9 +1,12 @@
-// Who gives a verdict or a decision: the proof it carries, verified by an activity against the worker's
+// Who gives a verdict or a decision: the proof it carries, verified by a local activity against the worker's
 // trust as it is when the message arrives (so a key or user removed while a run is parked no longer
 // counts), then bound to this run, this opening of the gate, this verdict and this plan.
-import { adminAs } from './admin-activities.js';
+import { patched } from '@temporalio/workflow';
+import { adminAs, adminLocalAs } from './admin-activities.js';
 import type { GatePolicy } from './policy.js';
 import { bindingRefusal, type Expected, type Proof } from './proofs.js';
+
+const VERIFY_LOCALLY_PATCH = 'verdict-proof-local-activity';
 
 export type Identified = { approver: string; proven?: { via: 'ssh' | 'web' | 'chat'; identity: string }; unverified?: true } | { why: string };
 
@@ -12,7 +15,11 @@ export async function identify(m: { name?: string; proof?: Proof }, want: Expect
     if (policy.allowUnverifiedApprovers && m.name) return { approver: m.name, unverified: true };
     return { why: `no proof of identity: ${howTo}` };
   }
-  const check = await adminAs('verify the proof of a verdict').verifyVerdictProof({ proof: m.proof });
+  // A local activity: the check runs inside the workflow task that took the verdict, so the approved step
+  // starts one activity task and one workflow task sooner (an evicted run's approval is felt as latency).
+  // Runs recorded while it was an activity task keep that on replay.
+  const verifier = patched(VERIFY_LOCALLY_PATCH) ? adminLocalAs : adminAs;
+  const check = await verifier('verify the proof of a verdict').verifyVerdictProof({ proof: m.proof });
   if (!check.valid) return { why: `proof refused: ${check.reason}` };
   const unbound = bindingRefusal(check.statement, want, Date.now());
   if (unbound) return { why: `proof refused: ${unbound}` };
