@@ -18,7 +18,8 @@ import { failureOf, historyText, refusedUpdate, status, type TestEnv, uniqueId, 
 import { saveHistory } from './history-files.js';
 import { lavaSuite, settled } from './lava-suite.js';
 import { bundleStamp } from '../workflows/lava/backup-store.js';
-import { quoteArg } from '../workflows/engine/shell-quote.js';
+import { quoteArgv } from '../workflows/engine/shell-quote.js';
+import { replaceDatabase } from '../workflows/lava/restore-commands.js';
 
 const suite = lavaSuite();
 const { store, master, sql } = suite;
@@ -327,11 +328,9 @@ test('the database replacement waits for a session that is closing, and refuses 
   // ("1 open sessions"), parking a restore started right after another. A scratch database, not LAVA's.
   const dir = '/var/tmp/runbooks-restore/drain-test';
   const port = String(suite.lab.pgPort);
-  const script = readFileSync('workflows/lava/scripts/replace-database.sh', 'utf8');
-  const replace = (): string =>
-    master(
-      `sudo -n rm -f ${dir}/database-restored; sudo -n sh -c ${quoteArg(script)} replace-db ${dir} ${port} rb_drain lavaserver drained 2>&1; echo "rc=$?"`,
-    );
+  // The step's own command (what a run on this build sends), run over the suite's ssh as the step would with sudo.
+  const step = replaceDatabase('lava-master', dir, { name: 'rb_drain', user: 'lavaserver', host: '127.0.0.1', port: suite.lab.pgPort }, ['drained']);
+  const replace = (): string => master(`sudo -n rm -f ${dir}/database-restored; sudo -n ${quoteArgv(step.argv)} 2>&1; echo "rc=$?"`);
   const sessions = (): string => sql("select count(*) from pg_stat_activity where datname = 'rb_drain'", 'postgres');
   const holdSession = (seconds: number): ChildProcess =>
     spawn('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-d', 'rb_drain', '-c', `select pg_sleep(${seconds})`], { stdio: 'ignore' });
